@@ -1,0 +1,190 @@
+"""The whole configuration as pydantic models, loaded YAML < environment < command line.
+
+Defaults live here; config/default.yaml repeats every key with a comment (a test keeps the two
+in sync). Environment variables are `OSS_SIDECAR_<SECTION>__<KEY>` (e.g.
+`OSS_SIDECAR_SERVER__PORT=8001`, `OSS_SIDECAR_ENGINE=vllm`), values parsed as YAML scalars.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+ENV_PREFIX = "OSS_SIDECAR_"
+
+
+class ConfigError(Exception):
+    """A bad setting: the message is one line naming the key."""
+
+
+class _Section(BaseModel):
+    # A misspelt key is an error, not silently ignored: the operator meant something by it.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ServerSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    # Bearer keys. Required before the server listens beyond loopback.
+    api_keys: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    # Served model id in /v1/models; default: the model file or folder name.
+    served_model_name: Optional[str] = None
+
+
+class AdmissionSettings(_Section):
+    # Requests generating at once; more wait in the queue.
+    max_concurrency: int = Field(8, ge=1)
+    # Requests allowed to wait; past this, 429 with Retry-After.
+    max_queue: int = Field(64, ge=0)
+    # A queued request older than this gets 429 too (never hangs).
+    queue_timeout_s: float = Field(30.0, gt=0)
+    retry_after_s: int = Field(1, ge=0)
+
+
+class ModelSettings(_Section):
+    # A GGUF file (llamacpp) or a Hugging Face id / local folder (vllm). Empty: the embedded default.
+    path: Optional[str] = None
+    # FIM template family; "auto" detects it from the tokenizer's special tokens.
+    fim_family: str = "auto"
+    # History window for requests that opt in (truncate_prompt_tokens: -1).
+    history_window_tokens: int = Field(8192, ge=256)
+
+
+class LlamaCppSettings(_Section):
+    # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
+    n_parallel: int = Field(4, ge=1, le=64)
+    context_per_slot: int = Field(8192, ge=256)
+    # CPU threads; 0 = llama.cpp's choice.
+    n_threads: int = Field(0, ge=0)
+    # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
+    n_gpu_layers: int = Field(0, ge=-1)
+    # Check the default model's sha256 before the first load.
+    verify_model: bool = True
+    # llama.cpp log verbosity (-1 = quiet but errors, 3 = everything).
+    log_verbosity: int = Field(-1, ge=-1, le=4)
+
+
+class VllmSettings(_Section):
+    """Engine arguments passed to vLLM, named as vLLM names them."""
+
+    tensor_parallel_size: Union[int, Literal["auto"]] = "auto"
+    gpu_memory_utilization: float = Field(0.92, gt=0, le=1)
+    max_num_seqs: int = Field(128, ge=1)
+    max_model_len: Optional[int] = Field(None, ge=16)
+    dtype: str = "auto"
+    quantization: Optional[str] = None
+    kv_cache_dtype: str = "auto"
+    # On: editors resend the same file prefix again and again.
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    load_format: str = "auto"
+    # "ray" for more than one machine; default: vLLM's choice (multiprocessing on one host).
+    distributed_executor_backend: Optional[Literal["mp", "ray", "uni", "external_launcher"]] = None
+    # Any other AsyncEngineArgs field, passed through as-is.
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tensor_parallel_size")
+    @classmethod
+    def _positive_tp(cls, v: Union[int, str]) -> Union[int, str]:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return v
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    # One line per request (method, path, status, tokens, time).
+    access_log: bool = False
+
+
+class Settings(_Section):
+    engine: Literal["llamacpp", "vllm"] = "llamacpp"
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
+    vllm: VllmSettings = Field(default_factory=VllmSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @model_validator(mode="after")
+    def _keys_beyond_loopback(self) -> "Settings":
+        if not _is_loopback(self.server.host) and not self.server.api_keys:
+            raise ValueError(
+                f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _deep_merge(base: dict, override: Mapping) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict:
+    tree: dict = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
+            continue
+        path = name[len(ENV_PREFIX):].lower().split("__")
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
+        except yaml.YAMLError:
+            node[path[-1]] = raw
+    return tree
+
+
+def _format_validation_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "config"
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+        if not first["loc"]:
+            return msg  # a whole-config rule: its message names the key
+    value = first.get("input")
+    shown = "" if isinstance(value, (dict, list)) or first["type"] in ("extra_forbidden", "missing") else f" (got {value!r})"
+    return f"{key}: {msg}{shown}"
+
+
+def load_settings(
+    config_file: Optional[Union[str, Path]] = None,
+    cli_overrides: Optional[Mapping[str, Any]] = None,
+    environ: Optional[Mapping[str, str]] = None,
+) -> Settings:
+    """Defaults < YAML file < OSS_SIDECAR_* environment < command line. Raises ConfigError."""
+    data: dict = {}
+    if config_file is not None:
+        path = Path(config_file)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"--config: {path} must hold a mapping of settings")
+        data = loaded
+    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+    data = _deep_merge(data, cli_overrides or {})
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err)) from None
