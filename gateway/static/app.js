@@ -1,0 +1,739 @@
+// oss-sidecar chat page. Plain ES module, no build step; everything is served by the gateway.
+// Model output is untrusted: it is rendered through marked (raw HTML escaped) and then DOMPurify.
+import { Marked } from "/static/vendor/marked-18.2.1.esm.js";
+import hljs from "/static/vendor/highlightjs-11.12.0-core.min.js";
+
+const DOMPurify = window.DOMPurify;
+const HLJS = "/static/vendor/highlightjs-11.12.0-lang-";
+const STORE = { conversations: "oss-sidecar.conversations.v1", current: "oss-sidecar.current.v1", settings: "oss-sidecar.settings.v1", ui: "oss-sidecar.ui.v1" };
+export const DEFAULTS = Object.freeze({
+  temperature: 0.7, top_p: 0.9, max_tokens: 2048, repetition_penalty: 1.1,
+  system: "You are a helpful assistant.",
+});
+const PARAM_FIELDS = [
+  // [settings key, element id, parse, min, max]
+  ["temperature", "p-temperature", parseFloat, 0, 2],
+  ["top_p", "p-top-p", parseFloat, 0, 1],
+  ["max_tokens", "p-max-tokens", (v) => parseInt(v, 10), 1, 1 << 20],
+  ["repetition_penalty", "p-repetition-penalty", parseFloat, 0.01, 10],
+];
+const STATS_INTERVAL_MS = 3000;
+
+const $ = (id) => document.getElementById(id);
+const el = {
+  messages: $("messages"), input: $("input"), send: $("send"), stop: $("stop"), composer: $("composer"),
+  clear: $("clear-history"), newChat: $("new-chat"), list: $("conversation-list"), title: $("chat-title"),
+  exportMd: $("export-md"), exportJson: $("export-json"), banner: $("banner"), params: $("params"),
+  toggleParams: $("toggle-params"), resetParams: $("reset-params"), system: $("p-system"), dot: $("status-dot"),
+};
+
+// ---------------------------------------------------------------- storage
+
+function load(key, fallback) {
+  try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); } catch { return fallback; }
+}
+function save(key, value) {
+  try { localStorage.setItem(key, JSON.stringify(value)); } catch (e) { showBanner(`Could not save to browser storage: ${e.message}`); }
+}
+
+const state = {
+  conversations: load(STORE.conversations, []),
+  currentId: load(STORE.current, null),
+  settings: { ...DEFAULTS, ...load(STORE.settings, {}) },
+  model: null,
+  streaming: null, // {controller, convId, msg, node}
+};
+if (!Array.isArray(state.conversations)) state.conversations = [];
+
+const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
+function current() { return state.conversations.find((c) => c.id === state.currentId) || null; }
+function persist() { save(STORE.conversations, state.conversations); save(STORE.current, state.currentId); }
+function createConversation() {
+  const conv = { id: newId(), title: "New chat", titled: false, created: Date.now(), updated: Date.now(), messages: [] };
+  state.conversations.unshift(conv);
+  state.currentId = conv.id;
+  persist();
+  return conv;
+}
+function ensureConversation() { return current() || createConversation(); }
+
+// ---------------------------------------------------------------- safe Markdown
+
+const escapeHtml = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+
+const LANG_ALIASES = {
+  py: "python", python3: "python", js: "javascript", jsx: "javascript", mjs: "javascript", node: "javascript",
+  ts: "typescript", tsx: "typescript", sh: "bash", zsh: "bash", shell: "bash", console: "shell", shellsession: "shell",
+  html: "xml", xhtml: "xml", svg: "xml", xml: "xml", vue: "xml", "c++": "cpp", cc: "cpp", hpp: "cpp", h: "c",
+  rs: "rust", golang: "go", yml: "yaml", md: "markdown", patch: "diff", text: "plaintext", txt: "plaintext",
+  plain: "plaintext", cs: "csharp", "c#": "csharp", rb: "ruby", toml: "ini", kt: "kotlin", psql: "sql", postgres: "sql",
+};
+const LANGS = new Set(["python", "javascript", "typescript", "bash", "shell", "json", "xml", "css", "c", "cpp", "rust", "go",
+  "java", "sql", "yaml", "markdown", "diff", "plaintext", "csharp", "php", "ruby", "ini", "kotlin", "swift", "lua"]);
+const langState = new Map(); // name -> "loading" | "ready" | "failed"
+
+function canonicalLang(lang) {
+  const l = String(lang || "").trim().toLowerCase().split(/[\s{,]/)[0];
+  const name = LANG_ALIASES[l] || l;
+  return LANGS.has(name) ? name : "";
+}
+// Grammars load on demand (only the core is part of the initial page); a loaded grammar re-renders the answers.
+function ensureLanguage(name) {
+  if (!name || langState.has(name)) return langState.get(name) === "ready";
+  langState.set(name, "loading");
+  import(`${HLJS}${name}.min.js`).then((mod) => {
+    hljs.registerLanguage(name, mod.default);
+    langState.set(name, "ready");
+    rerenderAssistantMessages();
+  }).catch(() => langState.set(name, "failed"));
+  return false;
+}
+
+const marked = new Marked({ gfm: true, breaks: false, async: false });
+marked.use({
+  renderer: {
+    // Raw HTML in model output is shown as text, never interpreted.
+    html({ text }) { return escapeHtml(text); },
+    // Images would fetch from wherever the model points: render them as plain links instead.
+    image({ href, text }) { return `<a href="${escapeHtml(href || "")}">${escapeHtml(text || href || "image")}</a>`; },
+    code({ text, lang }) {
+      const name = canonicalLang(lang);
+      const label = String(lang || "").trim().split(/\s/)[0] || "text";
+      let body = escapeHtml(text);
+      if (name && ensureLanguage(name)) {
+        try { body = hljs.highlight(text, { language: name, ignoreIllegals: true }).value; } catch { /* keep plain */ }
+      }
+      return `<div class="code-block"><div class="code-head"><span class="code-lang">${escapeHtml(label)}</span></div>` +
+        `<pre><code class="hljs${name ? ` language-${name}` : ""}">${body}</code></pre></div>`;
+    },
+  },
+});
+
+const SAFE_URL = /^(?:https?:|mailto:|#)/i;
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.tagName === "A") {
+    const href = node.getAttribute("href");
+    if (href !== null && !SAFE_URL.test(href.trim())) node.removeAttribute("href");
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer nofollow");
+  }
+});
+const PURIFY = {
+  ALLOWED_TAGS: ["a", "b", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i",
+    "input", "li", "ol", "p", "pre", "s", "span", "strong", "sub", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul"],
+  ALLOWED_ATTR: ["href", "title", "class", "align", "start", "type", "checked", "disabled", "colspan", "rowspan"],
+  ALLOW_DATA_ARIA_ATTR: false, ALLOW_DATA_ATTR: false,
+};
+
+export function renderMarkdown(text) {
+  let html;
+  try { html = marked.parse(String(text || "")); } catch { html = `<p>${escapeHtml(text)}</p>`; }
+  const clean = DOMPurify.sanitize(html, PURIFY);
+  // task-list checkboxes are display only
+  return clean;
+}
+
+function setMarkdown(node, text) {
+  node.innerHTML = renderMarkdown(text);
+  for (const cb of node.querySelectorAll("input")) { if (cb.type !== "checkbox") cb.remove(); else cb.disabled = true; }
+  for (const block of node.querySelectorAll(".code-block")) {
+    const btn = document.createElement("button");
+    btn.type = "button"; btn.className = "btn icon copy-code"; btn.textContent = "Copy";
+    btn.setAttribute("aria-label", "Copy code");
+    block.querySelector(".code-head").append(btn);
+  }
+}
+
+async function copyText(text) {
+  try { await navigator.clipboard.writeText(text); return true; } catch { /* fall back */ }
+  const ta = document.createElement("textarea");
+  ta.value = text; ta.setAttribute("readonly", ""); ta.style.position = "fixed"; ta.style.opacity = "0";
+  document.body.append(ta); ta.select();
+  let ok = false;
+  try { ok = document.execCommand("copy"); } catch { ok = false; }
+  ta.remove();
+  return ok;
+}
+
+// Some models put their reasoning inline as <think>…</think> instead of a separate field.
+function splitThink(content) {
+  const m = /^\s*<think>([\s\S]*?)(?:<\/think>|$)/.exec(content || "");
+  if (!m) return { reasoning: "", content: content || "" };
+  return { reasoning: m[1].trim(), content: content.slice(m[0].length).replace(/^\s+/, "") };
+}
+
+// ---------------------------------------------------------------- rendering
+
+function fmtNum(n, digits = 0) { return Number.isFinite(n) ? n.toLocaleString(undefined, { maximumFractionDigits: digits, minimumFractionDigits: digits }) : "–"; }
+function fmtBytes(b) {
+  if (!Number.isFinite(b)) return "–";
+  const u = ["B", "KiB", "MiB", "GiB", "TiB"]; let i = 0;
+  while (b >= 1024 && i < u.length - 1) { b /= 1024; i += 1; }
+  return `${b.toFixed(i >= 3 ? 1 : 0)} ${u[i]}`;
+}
+
+function metaLine(msg) {
+  const m = msg.meta || {};
+  const parts = [];
+  if (Number.isFinite(m.prompt_tokens)) parts.push(`${m.prompt_tokens} in / ${m.completion_tokens ?? "?"} out tokens`);
+  if (Number.isFinite(m.ttft_ms)) parts.push(`TTFT ${fmtNum(m.ttft_ms)} ms`);
+  if (Number.isFinite(m.tokens_per_second)) parts.push(`${fmtNum(m.tokens_per_second, 1)} tok/s`);
+  if (m.finish_reason === "length") parts.push("stopped at max new tokens");
+  if (msg.stopped) parts.push("stopped");
+  return parts.join(" · ");
+}
+
+function messageNode(msg, index) {
+  const node = document.createElement("article");
+  node.className = `msg ${msg.role}`;
+  node.dataset.index = String(index);
+  const role = document.createElement("div");
+  role.className = "role";
+  role.textContent = msg.role === "user" ? "You" : "Assistant";
+  node.append(role);
+  if (msg.role === "user") {
+    const body = document.createElement("div");
+    body.className = "body";
+    body.textContent = msg.content; // user text is shown verbatim
+    node.append(body);
+  } else {
+    const notice = document.createElement("p");
+    notice.className = "notice trimmed-notice"; notice.setAttribute("role", "note"); notice.hidden = true;
+    const body = document.createElement("div"); body.className = "body";
+    const details = document.createElement("details"); details.className = "reasoning"; details.hidden = true;
+    const summary = document.createElement("summary"); summary.textContent = "Reasoning";
+    const rbody = document.createElement("div"); rbody.className = "content reasoning-content";
+    details.append(summary, rbody);
+    const content = document.createElement("div"); content.className = "content answer";
+    body.append(details, content);
+    const meta = document.createElement("div"); meta.className = "meta";
+    const err = document.createElement("div"); err.className = "error-box"; err.setAttribute("role", "alert"); err.hidden = true;
+    node.append(notice, body, meta, err);
+    updateAssistantNode(node, msg);
+  }
+  return node;
+}
+
+function updateAssistantNode(node, msg, streaming = false) {
+  const split = splitThink(msg.content);
+  const reasoning = [msg.reasoning || "", split.reasoning].filter(Boolean).join("\n\n");
+  const details = node.querySelector("details.reasoning");
+  details.hidden = !reasoning;
+  if (reasoning) {
+    details.querySelector("summary").textContent = streaming && !split.content ? "Reasoning (thinking…)" : "Reasoning";
+    setMarkdown(details.querySelector(".reasoning-content"), reasoning);
+  }
+  setMarkdown(node.querySelector(".answer"), split.content);
+  node.classList.toggle("streaming", streaming);
+  const notice = node.querySelector(".trimmed-notice");
+  const trimmed = msg.meta && msg.meta.trimmed;
+  notice.hidden = !trimmed;
+  if (trimmed) {
+    notice.textContent = `${trimmed} older message${trimmed === 1 ? " was" : "s were"} left out of this answer's context to fit the history window${state.historyWindow ? ` (${state.historyWindow} tokens)` : ""}.`;
+  }
+  node.querySelector(".meta").textContent = streaming ? "" : metaLine(msg);
+  const err = node.querySelector(".error-box");
+  err.hidden = !msg.error;
+  err.replaceChildren();
+  if (msg.error) {
+    const p = document.createElement("p"); p.textContent = msg.error.text;
+    const retry = document.createElement("button");
+    retry.type = "button"; retry.className = "btn small retry"; retry.textContent = "Retry";
+    err.append(p, retry);
+  }
+}
+
+function renderConversation() {
+  const conv = current();
+  el.title.textContent = conv ? conv.title : "oss-sidecar";
+  document.title = conv && conv.titled ? `${conv.title} · oss-sidecar` : "oss-sidecar chat";
+  const nodes = [];
+  if (!conv || conv.messages.length === 0) {
+    const p = document.createElement("p"); p.className = "empty"; p.id = "empty-hint";
+    p.textContent = "Ask anything. The model runs on this machine; nothing leaves it.";
+    nodes.push(p);
+  } else {
+    conv.messages.forEach((m, i) => nodes.push(messageNode(m, i)));
+  }
+  el.messages.replaceChildren(...nodes);
+  if (state.streaming && conv && state.streaming.convId === conv.id) {
+    state.streaming.node = el.messages.querySelector(`article[data-index="${conv.messages.indexOf(state.streaming.msg)}"]`);
+    if (state.streaming.node) updateAssistantNode(state.streaming.node, state.streaming.msg, true);
+  }
+  scrollToEnd(true);
+}
+
+function rerenderAssistantMessages() {
+  const conv = current();
+  if (!conv) return;
+  for (const node of el.messages.querySelectorAll("article.msg.assistant")) {
+    const msg = conv.messages[Number(node.dataset.index)];
+    if (msg) updateAssistantNode(node, msg, state.streaming && state.streaming.msg === msg);
+  }
+}
+
+function renderList() {
+  const items = state.conversations.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.id = c.id;
+    if (c.id === state.currentId) li.className = "current";
+    const open = document.createElement("button");
+    open.type = "button"; open.className = "conv-open"; open.textContent = c.title; open.title = c.title;
+    if (c.id === state.currentId) open.setAttribute("aria-current", "true");
+    const rename = document.createElement("button");
+    rename.type = "button"; rename.className = "btn icon conv-rename"; rename.textContent = "✎";
+    rename.setAttribute("aria-label", `Rename ${c.title}`); rename.title = "Rename";
+    const del = document.createElement("button");
+    del.type = "button"; del.className = "btn icon conv-delete"; del.textContent = "✕";
+    del.setAttribute("aria-label", `Delete ${c.title}`); del.title = "Delete";
+    li.append(open, rename, del);
+    return li;
+  });
+  el.list.replaceChildren(...items);
+}
+
+let scrollPinned = true;
+el.messages.addEventListener("scroll", () => {
+  const m = el.messages;
+  scrollPinned = m.scrollHeight - m.scrollTop - m.clientHeight < 60;
+});
+function scrollToEnd(force = false) { if (force || scrollPinned) el.messages.scrollTop = el.messages.scrollHeight; }
+
+function setBusy(busy) {
+  el.send.disabled = busy;
+  el.stop.disabled = !busy;
+}
+
+let bannerTimer = null;
+function showBanner(text, ms = 0) {
+  el.banner.textContent = text; el.banner.hidden = !text;
+  clearTimeout(bannerTimer);
+  if (text && ms) bannerTimer = setTimeout(() => { el.banner.hidden = true; }, ms);
+}
+
+// ---------------------------------------------------------------- parameters
+
+function paramInput(id) { return $(id); }
+function fillParams() {
+  for (const [key, id] of PARAM_FIELDS) { paramInput(id).value = String(state.settings[key]); paramInput(id).removeAttribute("aria-invalid"); }
+  el.system.value = state.settings.system;
+}
+function readParams() {
+  const s = { ...state.settings };
+  for (const [key, id, parse, min, max] of PARAM_FIELDS) {
+    const input = paramInput(id);
+    const v = parse(input.value);
+    const ok = Number.isFinite(v) && v >= min && v <= max;
+    input.setAttribute("aria-invalid", ok ? "false" : "true");
+    if (ok) s[key] = v;
+  }
+  s.system = el.system.value;
+  state.settings = s;
+  save(STORE.settings, s);
+}
+for (const [, id] of PARAM_FIELDS) paramInput(id).addEventListener("input", readParams);
+el.system.addEventListener("input", readParams);
+el.resetParams.addEventListener("click", () => { state.settings = { ...DEFAULTS }; save(STORE.settings, state.settings); fillParams(); });
+el.toggleParams.addEventListener("click", () => {
+  const hidden = document.querySelector(".layout").classList.toggle("params-hidden");
+  el.toggleParams.setAttribute("aria-expanded", String(!hidden));
+  save(STORE.ui, { paramsHidden: hidden });
+});
+if (load(STORE.ui, {}).paramsHidden) {
+  document.querySelector(".layout").classList.add("params-hidden");
+  el.toggleParams.setAttribute("aria-expanded", "false");
+}
+
+// ---------------------------------------------------------------- talking to the gateway
+
+class GatewayError extends Error {
+  constructor(text, { status = 0, retryAfter = null, kind = "http" } = {}) {
+    super(text); this.status = status; this.retryAfter = retryAfter; this.kind = kind;
+  }
+}
+
+async function errorFromResponse(res) {
+  let message = "";
+  try {
+    const body = await res.json();
+    message = (body && body.error && (body.error.message || body.error.type)) || (body && body.status) || "";
+  } catch { message = ""; }
+  const retryAfter = res.headers.get("Retry-After");
+  let text;
+  if (res.status === 429) {
+    text = `The gateway is busy: too many requests at once.${retryAfter ? ` Try again in ${retryAfter} s.` : ""}`;
+  } else if (res.status === 503) {
+    text = "The model is not ready (still loading, or the engine stopped). Try again in a moment.";
+  } else if (res.status === 400 || res.status === 422) {
+    text = `The gateway rejected the request: ${message || res.statusText}`;
+  } else if (res.status === 401 || res.status === 403) {
+    text = `The gateway refused the request (${res.status}): ${message || "an API key is required"}.`;
+  } else {
+    text = `The gateway answered ${res.status}${message ? `: ${message}` : ""}.`;
+  }
+  if (message && (res.status === 429 || res.status === 503)) text += ` (${message})`;
+  return new GatewayError(text, { status: res.status, retryAfter });
+}
+
+function buildRequest(conv, upToIndex) {
+  const s = state.settings;
+  const messages = [];
+  if (s.system && s.system.trim()) messages.push({ role: "system", content: s.system });
+  conv.messages.slice(0, upToIndex).forEach((m) => {
+    if (m.role === "assistant" && (m.error || !m.content)) return;
+    const content = m.role === "assistant" ? splitThink(m.content).content : m.content;
+    messages.push({ role: m.role, content });
+  });
+  const body = {
+    messages, stream: true, stream_options: { include_usage: true },
+    temperature: s.temperature, top_p: s.top_p, max_tokens: s.max_tokens, repetition_penalty: s.repetition_penalty,
+    truncate_prompt_tokens: -1,
+  };
+  if (state.model) body.model = state.model;
+  return body;
+}
+
+async function* sseEvents(body) {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let buf = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += decoder.decode(value, { stream: true });
+      let cut;
+      while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
+        const block = buf.slice(0, cut);
+        buf = buf.slice(cut + (buf[cut] === "\r" ? 4 : 2));
+        const data = block.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+        if (data) yield data;
+      }
+    }
+    buf += decoder.decode();
+    const tail = buf.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) => l.slice(5).replace(/^ /, "")).join("\n");
+    if (tail) yield tail;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+function scheduleStreamRender() {
+  const s = state.streaming;
+  if (!s || s.raf) return;
+  s.raf = requestAnimationFrame(() => {
+    s.raf = 0;
+    if (s.node && s.node.isConnected) { updateAssistantNode(s.node, s.msg, true); scrollToEnd(); }
+    // keep partial answers across a reload
+    const now = Date.now();
+    if (now - (s.savedAt || 0) > 1000) { s.savedAt = now; persist(); }
+  });
+}
+
+async function generate(conv) {
+  if (state.streaming) return;
+  const msg = { role: "assistant", content: "", reasoning: "", meta: {}, created: Date.now(), pending: true };
+  conv.messages.push(msg);
+  conv.updated = Date.now();
+  const controller = new AbortController();
+  state.streaming = { controller, convId: conv.id, msg, node: null, raf: 0 };
+  setBusy(true);
+  persist();
+  renderConversation();
+  const body = buildRequest(conv, conv.messages.length - 1);
+  const t0 = performance.now();
+  let tFirst = null;
+  try {
+    let res;
+    try {
+      res = await fetch("/v1/chat/completions", {
+        method: "POST", headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+        body: JSON.stringify(body), signal: controller.signal,
+      });
+    } catch (e) {
+      if (controller.signal.aborted) throw e;
+      throw new GatewayError(`Cannot reach the gateway at ${location.origin}. Is \`oss-sidecar serve\` running?`, { kind: "network" });
+    }
+    if (!res.ok) throw await errorFromResponse(res);
+    const trimmed = parseInt(res.headers.get("X-History-Trimmed") || "0", 10);
+    if (trimmed > 0) msg.meta.trimmed = trimmed;
+    let finished = false;
+    try {
+      for await (const data of sseEvents(res.body)) {
+        if (data === "[DONE]") { finished = true; break; }
+        let chunk;
+        try { chunk = JSON.parse(data); } catch { continue; }
+        if (chunk.error) {
+          throw new GatewayError(`The gateway reported an error mid-answer: ${chunk.error.message || chunk.error.type || "unknown"}`, { status: chunk.error.code || 0 });
+        }
+        if (chunk.model && !state.model) state.model = chunk.model;
+        const choice = chunk.choices && chunk.choices[0];
+        if (choice) {
+          const d = choice.delta || {};
+          const piece = (d.content || "") + (d.reasoning_content || d.reasoning || "");
+          if (piece && tFirst === null) tFirst = performance.now();
+          if (d.reasoning_content) msg.reasoning += d.reasoning_content;
+          else if (d.reasoning) msg.reasoning += d.reasoning;
+          if (d.content) msg.content += d.content;
+          if (choice.finish_reason) msg.meta.finish_reason = choice.finish_reason;
+          if (piece) scheduleStreamRender();
+        }
+        if (chunk.usage) {
+          msg.meta.prompt_tokens = chunk.usage.prompt_tokens;
+          msg.meta.completion_tokens = chunk.usage.completion_tokens;
+        }
+      }
+    } catch (e) {
+      if (controller.signal.aborted || e instanceof GatewayError) throw e;
+      throw new GatewayError("The connection to the gateway was lost in the middle of the answer.", { kind: "network" });
+    }
+    if (!finished && !msg.meta.finish_reason) {
+      throw new GatewayError("The answer ended before the gateway finished it (connection lost).", { kind: "network" });
+    }
+  } catch (e) {
+    if (controller.signal.aborted) {
+      msg.stopped = true;
+    } else {
+      const err = e instanceof GatewayError ? e : new GatewayError(`Unexpected error: ${e && e.message ? e.message : e}`);
+      msg.error = { text: err.message, status: err.status, kind: err.kind };
+    }
+  } finally {
+    const tEnd = performance.now();
+    if (tFirst !== null) {
+      msg.meta.ttft_ms = tFirst - t0;
+      const n = msg.meta.completion_tokens;
+      if (Number.isFinite(n) && n > 1 && tEnd > tFirst) msg.meta.tokens_per_second = (n - 1) / ((tEnd - tFirst) / 1000);
+    }
+    if (state.streaming && state.streaming.raf) cancelAnimationFrame(state.streaming.raf);
+    state.streaming = null;
+    delete msg.pending;
+    conv.updated = Date.now();
+    persist();
+    setBusy(false);
+    if (current() === conv) {
+      const node = el.messages.querySelector(`article[data-index="${conv.messages.indexOf(msg)}"]`);
+      if (node) updateAssistantNode(node, msg, false);
+      scrollToEnd();
+    }
+    refreshStats();
+  }
+}
+
+function send() {
+  const text = el.input.value;
+  if (!text.trim() || state.streaming) return;
+  readParams();
+  const conv = ensureConversation();
+  conv.messages.push({ role: "user", content: text, created: Date.now() });
+  if (!conv.titled) {
+    conv.title = text.trim().replace(/\s+/g, " ").slice(0, 48) || "New chat";
+    conv.titled = true;
+  }
+  el.input.value = "";
+  renderList();
+  generate(conv);
+}
+
+function stop() {
+  if (state.streaming) state.streaming.controller.abort();
+}
+
+function retry(index) {
+  const conv = current();
+  if (!conv || state.streaming) return;
+  // Drop the failed answer and ask again with the same history.
+  if (conv.messages[index] && conv.messages[index].role === "assistant") conv.messages.splice(index, 1);
+  conv.messages.length = Math.min(conv.messages.length, index);
+  readParams();
+  generate(conv);
+}
+
+// ---------------------------------------------------------------- conversations
+
+function switchTo(id) {
+  if (state.currentId === id) return;
+  state.currentId = id;
+  persist();
+  renderList();
+  renderConversation();
+}
+function deleteConversation(id) {
+  if (state.streaming && state.streaming.convId === id) stop();
+  state.conversations = state.conversations.filter((c) => c.id !== id);
+  if (state.currentId === id) state.currentId = state.conversations.length ? state.conversations[0].id : null;
+  persist();
+  renderList();
+  renderConversation();
+}
+function startRename(li) {
+  const conv = state.conversations.find((c) => c.id === li.dataset.id);
+  if (!conv) return;
+  const input = document.createElement("input");
+  input.type = "text"; input.value = conv.title; input.setAttribute("aria-label", "Conversation name");
+  let done = false;
+  const finish = (commit) => {
+    if (done) return; done = true;
+    const v = input.value.trim();
+    if (commit && v) { conv.title = v; conv.titled = true; persist(); }
+    renderList();
+    if (conv.id === state.currentId) el.title.textContent = conv.title;
+  };
+  input.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); finish(true); }
+    else if (e.key === "Escape") { e.preventDefault(); e.stopPropagation(); finish(false); }
+  });
+  input.addEventListener("blur", () => finish(true));
+  li.replaceChildren(input);
+  input.focus(); input.select();
+}
+
+el.list.addEventListener("click", (e) => {
+  const li = e.target.closest("li");
+  if (!li || !li.dataset.id) return;
+  if (e.target.closest(".conv-open")) switchTo(li.dataset.id);
+  else if (e.target.closest(".conv-rename")) startRename(li);
+  else if (e.target.closest(".conv-delete")) deleteConversation(li.dataset.id);
+});
+
+el.newChat.addEventListener("click", () => {
+  const conv = current();
+  if (conv && conv.messages.length === 0) { el.input.focus(); return; }
+  createConversation();
+  renderList(); renderConversation(); el.input.focus();
+});
+
+el.clear.addEventListener("click", () => {
+  const conv = current();
+  if (!conv) return;
+  stop();
+  conv.messages = [];
+  conv.updated = Date.now();
+  persist();
+  renderConversation();
+  el.input.focus();
+});
+
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement("a");
+  a.href = url; a.download = name; document.body.append(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+function fileStem(conv) { return (conv.title || "conversation").replace(/[^\w.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 60) || "conversation"; }
+export function toMarkdown(conv) {
+  const lines = [`# ${conv.title}`, "", `_Exported from oss-sidecar on ${new Date().toISOString()}_`, ""];
+  for (const m of conv.messages) {
+    lines.push(`## ${m.role === "user" ? "You" : "Assistant"}`, "");
+    if (m.reasoning) lines.push("<details><summary>Reasoning</summary>", "", m.reasoning, "", "</details>", "");
+    lines.push(m.content || (m.error ? `_(error: ${m.error.text})_` : ""), "");
+  }
+  return lines.join("\n");
+}
+el.exportMd.addEventListener("click", () => {
+  const conv = current(); if (!conv) return;
+  download(`${fileStem(conv)}.md`, "text/markdown", toMarkdown(conv));
+});
+el.exportJson.addEventListener("click", () => {
+  const conv = current(); if (!conv) return;
+  const out = { title: conv.title, created: new Date(conv.created).toISOString(), settings: state.settings,
+    messages: conv.messages.map(({ role, content, reasoning, meta }) => ({ role, content, ...(reasoning ? { reasoning } : {}), ...(meta ? { meta } : {}) })) };
+  download(`${fileStem(conv)}.json`, "application/json", JSON.stringify(out, null, 2));
+});
+
+// ---------------------------------------------------------------- messages area events
+
+el.messages.addEventListener("click", async (e) => {
+  const copy = e.target.closest(".copy-code");
+  if (copy) {
+    const code = copy.closest(".code-block").querySelector("code");
+    const ok = await copyText(code ? code.textContent : "");
+    copy.textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(() => { copy.textContent = "Copy"; }, 1500);
+    return;
+  }
+  const r = e.target.closest(".retry");
+  if (r) retry(Number(r.closest("article").dataset.index));
+});
+
+// ---------------------------------------------------------------- composer and keyboard
+
+el.composer.addEventListener("submit", (e) => { e.preventDefault(); send(); });
+el.stop.addEventListener("click", stop);
+el.input.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    e.preventDefault();
+    send();
+  }
+});
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && state.streaming) { e.preventDefault(); stop(); }
+});
+
+// ---------------------------------------------------------------- status bar
+
+function setStat(name, text) { const n = document.querySelector(`[data-stat="${name}"]`); if (n) n.textContent = text; }
+let statsBusy = false;
+async function refreshStats() {
+  if (statsBusy) return;
+  statsBusy = true;
+  try {
+    const res = await fetch("/v1/stats", { cache: "no-store" });
+    const s = await res.json();
+    const status = s.status || (res.ok ? "ready" : "unavailable");
+    setStat("status", status);
+    el.dot.className = `dot ${status === "ready" ? "ready" : status === "loading" ? "loading" : "down"}`;
+    if (status === "loading") showBanner("The model is loading. Messages can be sent once it is ready.");
+    else if (status !== "ready") showBanner(`The engine is ${status}.`);
+    else if (el.banner.dataset.kind !== "keep") showBanner("");
+    setStat("engine", s.engine || "–");
+    setStat("model", s.model || "–");
+    if (s.model && !state.model) state.model = s.model;
+    if (Number.isFinite(s.history_window_tokens)) state.historyWindow = s.history_window_tokens;
+    const devs = (s.memory && s.memory.devices) || [];
+    setStat("memory-kind", s.memory && s.memory.kind === "gpu" ? "GPU" : "mem");
+    setStat("memory", devs.length
+      ? devs.map((d) => `${fmtBytes(d.used_bytes)} / ${fmtBytes(d.total_bytes)}`).join(", ")
+      : "–");
+    const last = s.last || {};
+    setStat("tokens-in", fmtNum(last.prompt_tokens));
+    setStat("tokens-out", fmtNum(last.completion_tokens));
+    setStat("ttft", Number.isFinite(last.ttft_ms) ? `${fmtNum(last.ttft_ms)} ms` : "–");
+    setStat("tps", Number.isFinite(last.tokens_per_second) ? `${fmtNum(last.tokens_per_second, 1)} tok/s` : "–");
+    const avg = s.average || {};
+    setStat("avg-count", fmtNum(avg.count || 0));
+    setStat("avg-ttft", Number.isFinite(avg.ttft_ms) ? `${fmtNum(avg.ttft_ms)} ms` : "–");
+    setStat("avg-tps", Number.isFinite(avg.tokens_per_second) ? `${fmtNum(avg.tokens_per_second, 1)} tok/s` : "–");
+    const r = s.requests || {};
+    setStat("running", fmtNum(r.running));
+    setStat("waiting", fmtNum(r.waiting));
+  } catch {
+    setStat("status", "unreachable");
+    el.dot.className = "dot down";
+  } finally {
+    statsBusy = false;
+  }
+}
+setInterval(() => { if (!document.hidden) refreshStats(); }, STATS_INTERVAL_MS);
+document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStats(); });
+
+// Another tab changed the stored conversations.
+window.addEventListener("storage", (e) => {
+  if (e.key !== STORE.conversations || state.streaming) return;
+  state.conversations = load(STORE.conversations, []);
+  if (!current()) state.currentId = state.conversations.length ? state.conversations[0].id : null;
+  renderList(); renderConversation();
+});
+
+// ---------------------------------------------------------------- start
+
+fillParams();
+if (!current() && state.conversations.length) state.currentId = state.conversations[0].id;
+// Answers interrupted by a reload are kept as they were, marked stopped.
+for (const c of state.conversations) {
+  for (const m of c.messages || []) if (m.pending) { delete m.pending; m.stopped = true; }
+}
+renderList();
+renderConversation();
+refreshStats();
+el.input.focus();
+window.__chatReady = true;
