@@ -1,0 +1,85 @@
+"""``ossSidecar/ask``: a question about a selection, answered in streamed Markdown.
+
+Params ``{"textDocument": {"uri"}, "range", "question", "partialResultToken"?}``; result
+``{"markdown": str}``. With a ``partialResultToken`` every piece of the answer is sent first
+as ``$/progress {"token", "value": {"markdown": piece}}``. ``$/cancelRequest`` cancels the
+handler task, which closes the HTTP stream, which aborts the request in the engine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from .client import GatewayError
+from .prompts import SYSTEM, code_context, describe
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+ASK_METHOD = "ossSidecar/ask"
+
+
+def _get(obj: Any, key: str, default: Any = None) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key, default)
+    return getattr(obj, key, default)
+
+
+def _position(obj: Any) -> types.Position:
+    return types.Position(line=int(_get(obj, "line", 0)), character=int(_get(obj, "character", 0)))
+
+
+async def ask(session: Session, workspace, send_progress, params: Any) -> dict[str, str]:
+    if not session.settings.features.ask:
+        return {"markdown": ""}
+    settings = session.settings
+    question = str(_get(params, "question", "") or "").strip()
+    token = _get(params, "partialResultToken")
+    uri = _get(_get(params, "textDocument", {}), "uri")
+    rng = _get(params, "range")
+    path, language, before, selection, after = None, None, "", "", ""
+    if uri:
+        try:
+            doc = workspace.get_text_document(uri)
+            start = end = 0
+            if rng is not None:
+                start = doc.offset_at_position(_position(_get(rng, "start")))
+                end = doc.offset_at_position(_position(_get(rng, "end")))
+            before, selection, after = code_context(
+                doc.source, start, end, settings.context_budget_tokens
+            )
+            from pygls.uris import to_fs_path
+
+            path, language = to_fs_path(doc.uri) or doc.uri, doc.language_id
+        except Exception:
+            log.warning("ask: cannot read %s", uri, exc_info=True)
+    content = question or "Explain the selected code."
+    if path is not None:
+        content = describe(path, language, before, selection, after) + "\n\nQuestion: " + content
+    messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+
+    client = session.client
+    pieces: list[str] = []
+    session.begin()
+    try:
+        info = await client.model_info()
+        async for piece in client.chat_stream(
+            messages,
+            model=settings.model or info.id,
+            max_tokens=settings.chat_max_tokens,
+            temperature=settings.temperature,
+            timeout_s=settings.chat_timeout_ms / 1000.0,
+        ):
+            pieces.append(piece)
+            if token is not None:
+                send_progress(types.ProgressParams(token=token, value={"markdown": piece}))
+    except GatewayError as exc:
+        session.gateway_failed(exc)
+        return {"markdown": "".join(pieces)}
+    finally:
+        session.end()
+    session.gateway_ok()
+    return {"markdown": "".join(pieces)}

@@ -1,0 +1,229 @@
+"""Async client of the gateway's OpenAI-compatible HTTP API, with cancellation.
+
+Every call is a coroutine; cancelling the task that awaits it closes the HTTP response *and
+its connection* (``resp.close()``), which is what tells the gateway to abort the engine
+request. Completions are requested as streams for the same reason: a streaming handler notices
+a closed connection at its next chunk, whatever the server framework does with idle sockets.
+
+Errors never escape as anything but ``GatewayError`` (unreachable, timeout, HTTP error).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import time
+from typing import Any, AsyncIterator
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+
+class GatewayError(Exception):
+    """The gateway could not answer. ``unreachable`` is True for connection-level failures."""
+
+    def __init__(self, message: str, *, unreachable: bool = False, status: int | None = None):
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.status = status
+
+
+@dataclasses.dataclass
+class ModelInfo:
+    id: str
+    fim_family: str | None = None
+    fim_supports_files: bool = False
+
+
+@dataclasses.dataclass
+class CompletionResult:
+    text: str
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    # monotonic timestamps: just before the HTTP call was issued / when the answer was complete
+    sent_at: float = 0.0
+    answered_at: float = 0.0
+
+
+class GatewayClient:
+    def __init__(self, base_url: str, api_key: str | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.api_key = api_key
+        self._session: aiohttp.ClientSession | None = None
+        self._model: ModelInfo | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=30),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def _error_from(self, resp: aiohttp.ClientResponse) -> GatewayError:
+        try:
+            body = await resp.json(content_type=None)
+            message = body["error"]["message"]
+        except Exception:
+            message = resp.reason or "error"
+        return GatewayError(f"gateway answered {resp.status}: {message}", status=resp.status)
+
+    async def _stream(
+        self, path: str, body: dict[str, Any], timeout_s: float
+    ) -> AsyncIterator[dict[str, Any]]:
+        """POST ``body`` with ``stream: true`` and yield each SSE event's JSON.
+
+        Cancelling the consumer (or leaving the loop early) closes the connection.
+        """
+        url = self.base_url + path
+        resp: aiohttp.ClientResponse | None = None
+        try:
+            resp = await self._http().post(
+                url,
+                json=body,
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=5),
+            )
+            if resp.status != 200:
+                raise await self._error_from(resp)
+            buffer = b""
+            async for data in resp.content.iter_any():
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    line = line.strip()
+                    if not line.startswith(b"data:"):
+                        continue
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        return
+                    event = json.loads(payload)
+                    if isinstance(event, dict) and "error" in event:
+                        err = event["error"]
+                        msg = err.get("message") if isinstance(err, dict) else str(err)
+                        raise GatewayError(f"gateway error mid-stream: {msg}")
+                    yield event
+        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
+            raise GatewayError(f"gateway unreachable at {self.base_url}: {exc}", unreachable=True) from exc
+        except asyncio.TimeoutError as exc:
+            raise GatewayError(f"gateway did not answer within {timeout_s:g} s") from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise GatewayError(f"bad answer from the gateway: {exc}") from exc
+        finally:
+            if resp is not None:
+                # close(), not release(): an unfinished stream must drop the connection so the
+                # gateway sees the client go away and aborts the engine request.
+                resp.close()
+
+    # -- API ------------------------------------------------------------------------------------
+
+    async def model_info(self, refresh: bool = False) -> ModelInfo:
+        if self._model is not None and not refresh:
+            return self._model
+        try:
+            async with self._http().get(
+                self.base_url + "/models",
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=5),
+            ) as resp:
+                if resp.status != 200:
+                    raise await self._error_from(resp)
+                body = await resp.json(content_type=None)
+        except GatewayError:
+            raise
+        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
+            raise GatewayError(f"gateway unreachable at {self.base_url}: {exc}", unreachable=True) from exc
+        except asyncio.TimeoutError as exc:
+            raise GatewayError("gateway did not list its models within 5 s") from exc
+        except (aiohttp.ClientError, ValueError) as exc:
+            raise GatewayError(f"bad answer from the gateway: {exc}") from exc
+        data = body.get("data") or [{}]
+        first = data[0] if isinstance(data[0], dict) else {}
+        self._model = ModelInfo(
+            id=str(first.get("id") or "default"),
+            fim_family=first.get("fim_family"),
+            fim_supports_files=bool(first.get("fim_supports_files")),
+        )
+        return self._model
+
+    async def complete(
+        self,
+        *,
+        prompt: str,
+        suffix: str | None,
+        model: str,
+        max_tokens: int,
+        temperature: float,
+        stop: list[str] | None = None,
+        fim_files: list[dict[str, str]] | None = None,
+        timeout_s: float = 10.0,
+    ) -> CompletionResult:
+        """``/v1/completions`` (FIM when ``suffix`` is given), streamed and collected."""
+        body: dict[str, Any] = {
+            "model": model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if suffix is not None:
+            body["suffix"] = suffix
+        if stop:
+            body["stop"] = stop
+        if fim_files:
+            body["fim_files"] = fim_files
+        result = CompletionResult(text="", sent_at=time.monotonic())
+        pieces: list[str] = []
+        async for event in self._stream("/completions", body, timeout_s):
+            for choice in event.get("choices") or ():
+                pieces.append(choice.get("text") or "")
+                if choice.get("finish_reason"):
+                    result.finish_reason = choice["finish_reason"]
+            usage = event.get("usage")
+            if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+                result.completion_tokens = int(usage["completion_tokens"])
+        result.text = "".join(pieces)
+        result.answered_at = time.monotonic()
+        return result
+
+    async def chat_stream(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str,
+        max_tokens: int,
+        temperature: float,
+        timeout_s: float = 120.0,
+    ) -> AsyncIterator[str]:
+        """``/v1/chat/completions`` streamed: yields content pieces."""
+        body = {
+            "model": model,
+            "messages": messages,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "stream": True,
+            # trim old history to the gateway's window instead of failing on long contexts
+            "truncate_prompt_tokens": -1,
+        }
+        async for event in self._stream("/chat/completions", body, timeout_s):
+            for choice in event.get("choices") or ():
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield piece

@@ -1,0 +1,239 @@
+"""Inline completion (``textDocument/inlineCompletion``): the request's path through the server.
+
+1. the context (prefix/suffix windows, neighbour snippets) is cut from the document
+   (``context.py``); a cached answer for it, or for the user typing along an earlier answer,
+   is returned at once (``cache.py``);
+2. otherwise the request waits out the debounce delay (``debounce.py``);
+3. one request at a time is in flight: a newer completion request, an edit of the document
+   (``didChange``) or ``$/cancelRequest`` cancels the older one, and cancelling closes its
+   HTTP connection so the gateway aborts it in the engine (``client.py``);
+4. the text is post-processed (``postprocess.py``) and returned as at most one item.
+
+A superseded request is answered with an empty list, not an error: the editor already asked
+again. A request the client itself cancelled gets the LSP ``RequestCancelled`` error.
+
+The server's own time per request (``overhead``: arrival → HTTP call, excluding the debounce
+sleep, plus gateway answer → reply) is kept in ``CompletionStats`` for the benchmark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import statistics
+import time
+
+from lsprotocol import types
+
+from .cache import CompletionCache
+from .client import GatewayError
+from .context import CompletionContext, build_context
+from .debounce import Debouncer
+from .postprocess import postprocess
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CompletionStats:
+    requests: int = 0
+    cache_hits: int = 0
+    gateway_calls: int = 0
+    superseded: int = 0
+    cancelled_by_client: int = 0
+    errors: int = 0
+    items_returned: int = 0
+    completion_tokens_returned: int = 0
+    overhead_ms: list[float] = dataclasses.field(default_factory=list)
+    gateway_ms: list[float] = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        for name in ("overhead_ms", "gateway_ms"):
+            samples = d.pop(name)
+            d[name] = {
+                "count": len(samples),
+                "p50": statistics.median(samples) if samples else None,
+                "p90": _quantile(samples, 0.9),
+                "max": max(samples) if samples else None,
+            }
+        return d
+
+
+def _quantile(samples: list[float], q: float) -> float | None:
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+EMPTY = types.InlineCompletionList(items=[])
+
+
+class CompletionService:
+    def __init__(self, session: Session, workspace_getter):
+        self.session = session
+        self._workspace = workspace_getter
+        self.debouncer = Debouncer()
+        self.cache = CompletionCache()
+        self.stats = CompletionStats()
+        self._inflight: asyncio.Task | None = None
+        self._inflight_uri: str | None = None
+        self._superseded: set[int] = set()
+
+    # -- events -----------------------------------------------------------------------------
+
+    def document_changed(self, uri: str) -> None:
+        """An edit makes any pending completion for that document stale: cancel it."""
+        self.debouncer.record_keystroke()
+        if self._inflight_uri == uri:
+            self._supersede()
+
+    def reset(self) -> None:
+        """Settings changed (model, URL, budget...): forget cached answers."""
+        self.cache.clear()
+
+    def _supersede(self) -> None:
+        task = self._inflight
+        if task is not None and not task.done():
+            self._superseded.add(id(task))
+            task.cancel()
+            self.stats.superseded += 1
+        self._inflight = None
+        self._inflight_uri = None
+
+    # -- the request ------------------------------------------------------------------------
+
+    async def inline_completion(
+        self, params: types.InlineCompletionParams
+    ) -> types.InlineCompletionList:
+        arrived = time.monotonic()
+        self.stats.requests += 1
+        if not self.session.settings.features.inline_completion:
+            return EMPTY
+        self._supersede()
+        task = asyncio.ensure_future(self._complete(params, arrived))
+        self._inflight, self._inflight_uri = task, params.text_document.uri
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if id(task) in self._superseded and not (
+                current is not None and getattr(current, "cancelling", lambda: 0)()
+            ):
+                return EMPTY
+            self.stats.cancelled_by_client += 1
+            raise
+        finally:
+            self._superseded.discard(id(task))
+            if self._inflight is task:
+                self._inflight, self._inflight_uri = None, None
+
+    async def _complete(
+        self, params: types.InlineCompletionParams, arrived: float
+    ) -> types.InlineCompletionList:
+        settings = self.session.settings
+        workspace = self._workspace()
+        uri = params.text_document.uri
+        try:
+            doc = workspace.get_text_document(uri)
+            text = doc.source
+            offset = doc.offset_at_position(params.position)
+        except Exception:
+            log.warning("inline completion for an unknown document %s", uri, exc_info=True)
+            return EMPTY
+        client = self.session.client
+        try:
+            info = await client.model_info()
+        except GatewayError as exc:
+            self.stats.errors += 1
+            self.session.gateway_failed(exc)
+            return EMPTY
+        neighbours = ()
+        if info.fim_supports_files:
+            neighbours = [
+                (_path_of(other.uri), other.source)
+                for other in list(workspace.text_documents.values())
+                if other.uri != uri and other.language_id == doc.language_id
+            ]
+        ctx = build_context(
+            text, offset, settings.context_budget_tokens, neighbours, language=doc.language_id
+        )
+        model = settings.model or info.id
+        key = (
+            ctx.prefix,
+            ctx.suffix,
+            tuple((f.path, f.content) for f in ctx.files),
+            model,
+            settings.max_tokens,
+            settings.temperature,
+        )
+        cached = self.cache.get(key)
+        if cached is None:
+            cached = self.cache.typed_along(ctx.prefix, ctx.suffix)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return self._reply(cached, ctx)
+
+        manual = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        delay = self.debouncer.delay_ms(
+            settings.debounce_ms,
+            adaptive=settings.adaptive_debounce,
+            manual=manual,
+            trigger_char=ctx.line_prefix[-1:] if ctx.line_prefix else "\n",
+            line_end=not ctx.mid_line,
+            document_end=text[offset:].strip() == "",
+        )
+        prepared = time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay / 1000.0)
+        slept_until = time.monotonic()
+
+        self.stats.gateway_calls += 1
+        self.session.begin()
+        try:
+            result = await client.complete(
+                prompt=ctx.prefix,
+                suffix=ctx.suffix,
+                model=model,
+                max_tokens=settings.max_tokens,
+                temperature=settings.temperature,
+                stop=["\n"] if ctx.mid_line else None,
+                fim_files=[{"path": f.path, "content": f.content} for f in ctx.files] or None,
+                timeout_s=settings.completion_timeout_ms / 1000.0,
+            )
+        except GatewayError as exc:
+            self.stats.errors += 1
+            self.session.gateway_failed(exc)
+            return EMPTY
+        finally:
+            self.session.end()
+        self.session.gateway_ok()
+        self.debouncer.latency.add((result.answered_at - result.sent_at) * 1000.0)
+
+        shown = postprocess(result.text, ctx)
+        self.cache.put(key, ctx.prefix, ctx.suffix, shown)
+        reply = self._reply(shown, ctx)
+        if reply.items and result.completion_tokens:
+            self.stats.completion_tokens_returned += result.completion_tokens
+        done = time.monotonic()
+        self.stats.gateway_ms.append((result.answered_at - result.sent_at) * 1000.0)
+        self.stats.overhead_ms.append(
+            ((prepared - arrived) + (result.sent_at - slept_until) + (done - result.answered_at))
+            * 1000.0
+        )
+        return reply
+
+    def _reply(self, text: str, ctx: CompletionContext) -> types.InlineCompletionList:
+        if not text or not text.strip():
+            return EMPTY
+        self.stats.items_returned += 1
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text)])
+
+
+def _path_of(uri: str) -> str:
+    from pygls.uris import to_fs_path
+
+    return to_fs_path(uri) or uri

@@ -1,0 +1,90 @@
+"""Golden cases for each post-processing rule (one test per rule, a few cases each)."""
+
+import pytest
+
+from lsp.context import CompletionContext
+from lsp.postprocess import (
+    drop_blank,
+    limit_scope,
+    postprocess,
+    trim_suffix_overlap,
+    trim_trailing_whitespace,
+)
+
+
+def ctx(line_prefix: str, line_suffix: str = "", following: str = "") -> CompletionContext:
+    suffix = line_suffix + ("\n" + following if following else "")
+    return CompletionContext(
+        prefix="...\n" + line_prefix,
+        suffix=suffix,
+        files=[],
+        line_prefix=line_prefix,
+        line_suffix=line_suffix,
+    )
+
+
+@pytest.mark.parametrize(
+    "text, context, expected",
+    [
+        # single-line context: only the rest of this line
+        ("a, b)\n    return a\n", ctx("x = f(", ")"), "a, b)"),
+        # end of line, block opener: the body stays, the dedent ends it
+        (
+            "\n    return a + b\n\nprint(add(1, 2))\n",
+            ctx("def add(a, b):"),
+            "\n    return a + b\n",
+        ),
+        # blank line at cursor indentation inside a block: stop at the dedent
+        (
+            "total = 0\n    for x in xs:\n        total += x\n    return total\nother()\n",
+            ctx("    "),
+            "total = 0\n    for x in xs:\n        total += x\n    return total",
+        ),
+        # new sibling block after a blank line ends the completion
+        ("def a():\n    pass\n\ndef b():\n    pass\n", ctx(""), "def a():\n    pass\n"),
+        # one line: untouched
+        ("return x", ctx("    "), "return x"),
+    ],
+)
+def test_limit_scope(text, context, expected):
+    assert limit_scope(text, context) == expected
+
+
+@pytest.mark.parametrize(
+    "text, context, expected",
+    [
+        # closing characters already after the cursor
+        ("a, b)", ctx("x = f(", ")"), "a, b"),
+        ('hello")', ctx("print(\"", '")'), "hello"),
+        # the whole rest of the line repeated
+        ("1, 2) + g(y)", ctx("x = f(", ") + g(y)"), "1, 2"),
+        # a single letter that happens to match is kept
+        ("value", ctx("x = ", "e"), "value"),
+        # trailing lines duplicating the lines after the cursor
+        (
+            "if x:\n        y()\n    }",
+            ctx("    ", "", "    }\n"),
+            "if x:\n        y()",
+        ),
+        # nothing to trim
+        ("abc", ctx("x = ", ""), "abc"),
+    ],
+)
+def test_trim_suffix_overlap(text, context, expected):
+    assert trim_suffix_overlap(text, context) == expected
+
+
+def test_trim_trailing_whitespace():
+    assert trim_trailing_whitespace("foo()  \n\n", ctx("")) == "foo()"
+    assert trim_trailing_whitespace("  foo()", ctx("")) == "  foo()"
+
+
+@pytest.mark.parametrize("text, expected", [("", ""), ("   ", ""), ("\n\t\n", ""), (" x", " x")])
+def test_drop_blank(text, expected):
+    assert drop_blank(text, ctx("")) == expected
+
+
+def test_pipeline_drops_what_only_duplicates_the_suffix():
+    assert postprocess(")", ctx("f(", ")")) == ""
+    assert postprocess("x)\nmore", ctx("f(", ")")) == "x"
+    assert postprocess("  \n", ctx("")) == ""
