@@ -17,9 +17,12 @@ codegemma          ``<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>`
 
 Beginning-of-sequence tokens (``<s>``, ``<｜begin▁of▁sentence｜>``, ``<bos>``) are never written
 here: llama.cpp and vLLM add the BOS themselves when they tokenize a completion prompt, and a
-second one written into the text would double it. The spaces around CodeLlama's tokens are
-part of its published format; where a SentencePiece tokenizer puts its own leading space
-(CodeLlama's prefix, Codestral's prefix) the text has none, so it is not doubled either.
+second one written into the text would double it. Leading spaces follow the published text
+forms: CodeLlama's space after ``<PRE>`` stands for the SentencePiece space Meta's
+``infilling_prompt_tokens`` gives the prefix (its vocabulary spells the tokens ``▁<PRE>``,
+``▁<SUF>``, ``▁<MID>``); Codestral's ``[PREFIX]{prefix}`` has none because the SentencePiece
+tokenizer adds it (mistral-common encodes ``[PREFIX]▁def``). How exactly a text prompt maps onto
+those token ids depends on the engine's tokenizer; this module can only get the text right.
 
 Other files. Families with a file-separator format (``supports_files``: Qwen2.5-Coder,
 StarCoder2, CodeGemma) put snippets of other open documents before the current file, one
@@ -35,8 +38,8 @@ generic one; ties follow the order of ``FAMILIES``:
 
 - ``<|fim_prefix|>``, ``<|fim_suffix|>``, ``<|fim_middle|>`` are shared by Qwen2.5-Coder and
   CodeGemma. CodeGemma's detect tokens add ``<|file_separator|>``, so a Gemma vocabulary is
-  CodeGemma and any other vocabulary with the piped tokens is Qwen (all Qwen2.5/Qwen3 models
-  share that vocabulary, so a non-coder Qwen gets the same format).
+  CodeGemma and any other vocabulary with the piped tokens is Qwen (the non-coder Qwen2.5
+  models share that vocabulary, so they get the same format).
 - ``<fim_prefix>`` without pipes (StarCoder, StarCoder2, CodeQwen1.5, stable-code, Granite)
   is the StarCoder2 family: the same three-token format.
 - A vocabulary with the FIM tokens but not the family's file tokens (StarCoder 1 has no
@@ -190,7 +193,9 @@ FAMILIES: dict[str, FimFamily] = {
         DeepSeekCoderFim(
             name="deepseek-coder",
             detect_tokens=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
-            stop=("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>", "<｜end▁of▁sentence｜>"),
+            stop=(
+                "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<|EOT|>", "<｜end▁of▁sentence｜>",
+            ),
             supports_files=False,
         ),
         CodestralFim(
