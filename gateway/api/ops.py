@@ -1,0 +1,86 @@
+"""Operator endpoints: /health, /metrics (Prometheus), /v1/stats (status bars), the chat page."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.api.openai import SERVING
+from gateway.telemetry import Metrics
+
+routes = web.RouteTableDef()
+METRICS = web.AppKey("metrics", Metrics)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    serving = request.app[SERVING]
+    if serving.status == "ready" and not serving.engine.healthy:
+        serving.status = "dead"
+    code = 200 if serving.status == "ready" else 503
+    return web.json_response({"status": serving.status}, status=code)
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    serving = request.app[SERVING]
+    m = request.app[METRICS]
+    m.running.set(serving.admission.running)
+    m.waiting.set(serving.admission.waiting)
+    m.ready.set(1 if serving.status == "ready" and serving.engine.healthy else 0)
+    if serving.status == "ready":
+        stats = await serving.engine.stats()
+        m.engine_running.set(stats.running)
+        m.engine_waiting.set(stats.waiting)
+        if stats.kv_cache_usage is not None:
+            m.kv_cache_usage.set(stats.kv_cache_usage)
+        for device in stats.devices:
+            m.device_memory_used.labels(device["name"]).set(device["used_bytes"])
+            m.device_memory_total.labels(device["name"]).set(device["total_bytes"])
+    body = generate_latest(m.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@routes.get("/v1/stats")
+async def stats(request: web.Request) -> web.Response:
+    serving = request.app[SERVING]
+    engine = serving.engine
+    body = {
+        "status": serving.status,
+        "engine": engine.name,
+        "model": serving.served_model_name if serving.status != "loading" else None,
+        "context_length": None,
+        "history_window_tokens": serving.settings.model.history_window_tokens,
+        "memory": {"kind": "process", "devices": []},
+        "requests": {
+            "running": serving.admission.running,
+            "waiting": serving.admission.waiting,
+            "concurrency_limit": serving.admission.max_concurrency,
+            "queue_limit": serving.admission.max_queue,
+        },
+        "last": vars(serving.stats.last) if serving.stats.last else None,
+        "average": serving.stats.average(),
+        "engine_counters": {},
+        "gateway_counters": dict(serving.stats.counters),
+    }
+    if serving.status == "ready":
+        engine_stats = await engine.stats()
+        body["context_length"] = engine.tokenizer.context_length
+        body["memory"] = {
+            "kind": "gpu" if engine_stats.devices and engine_stats.devices[0]["name"] != "cpu" else "process",
+            "devices": engine_stats.devices,
+        }
+        body["engine_counters"] = engine_stats.counters
+        body["engine_requests"] = {"running": engine_stats.running, "waiting": engine_stats.waiting}
+        body["kv_cache_usage"] = engine_stats.kv_cache_usage
+    return web.json_response(body)
+
+
+@routes.get("/")
+async def chat_page(request: web.Request) -> web.StreamResponse:
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        raise web.HTTPNotFound(text="the chat page is not installed")
+    return web.FileResponse(index, headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,133 @@
+"""aiohttp Application factory: routes, middlewares, and the engine's lifetime (cleanup_ctx).
+
+The server listens before the model is loaded, so /health can say "loading"; the engine
+starts in a background task and `app[READY]` is set once it serves (or failed).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import AsyncIterator, Callable, Optional
+
+from aiohttp import web
+
+from gateway.api import ops
+from gateway.api.openai import SERVING, routes as openai_routes
+from gateway.engines import create_engine
+from gateway.engines.base import Engine, ProgressCallback
+from gateway.errors import ApiError
+from gateway.prompts.fim import detect_family, get_family
+from gateway.serving import Serving
+from gateway.settings import Settings
+from gateway.telemetry import Metrics
+
+log = logging.getLogger("oss_sidecar")
+READY = web.AppKey("ready", asyncio.Event)
+LOAD_ERROR = web.AppKey("load_error", list)
+
+_HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "invalid_request_error",
+                     413: "invalid_request_error"}
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Every error is an OpenAI error body; client input never yields a 500 or a traceback."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text or exc.reason
+        code = None
+        if exc.status == 413:
+            limit = request.app[SERVING].settings.server.max_body_bytes
+            message = f"the request body is larger than this server accepts ({limit} bytes, setting server.max_body_bytes)"
+            code = "request_too_large"
+        elif exc.status == 404:
+            message = f"no such endpoint: {request.method} {request.path}"
+        elif exc.status == 405:
+            message = f"method {request.method} is not allowed on {request.path}"
+        error = ApiError(exc.status, message, type=_HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error"), code=code)
+        return error.response()
+    except (asyncio.CancelledError, ConnectionError):
+        raise
+    except Exception:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return ApiError(500, "internal server error; see the server log", type="server_error").response()
+
+
+def api_key_check(keys: list[str]) -> Callable:
+    accepted = {f"Bearer {k}" for k in keys}
+
+    @web.middleware
+    async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path.startswith("/v1/") and request.headers.get("Authorization") not in accepted:
+            raise ApiError(
+                401,
+                "missing or incorrect API key: send it as 'Authorization: Bearer <key>'",
+                type="authentication_error",
+                code="invalid_api_key",
+            )
+        return await handler(request)
+
+    return require_key
+
+
+async def _load_engine(app: web.Application, progress: Optional[ProgressCallback]) -> None:
+    serving = app[SERVING]
+    try:
+        await serving.engine.start(progress)
+        fim = serving.settings.model.fim_family
+        if fim == "auto":
+            serving.fim_family = detect_family(await serving.engine.tokenizer.special_tokens())
+        elif fim != "none":
+            serving.fim_family = get_family(fim)
+        serving.status = "ready"
+        log.info(
+            "engine %s ready: model %s, FIM %s",
+            serving.engine.name,
+            serving.served_model_name,
+            serving.fim_family.name if serving.fim_family else "fallback (prefix only)",
+        )
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        serving.status = "failed"
+        app[LOAD_ERROR].append(exc)
+        log.error("the model failed to load: %s", exc)
+    finally:
+        app[READY].set()
+
+
+def create_app(
+    settings: Settings,
+    engine: Optional[Engine] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> web.Application:
+    middlewares = [openai_errors]
+    if settings.server.api_keys:
+        middlewares.append(api_key_check(settings.server.api_keys))
+    app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
+    metrics = Metrics()
+    app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
+    app[ops.METRICS] = metrics
+    app[READY] = asyncio.Event()
+    app[LOAD_ERROR] = []
+    app.add_routes(openai_routes)
+    app.add_routes(ops.routes)
+    if ops.STATIC_DIR.is_dir():
+        app.router.add_static("/static/", ops.STATIC_DIR)
+
+    async def engine_lifetime(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(_load_engine(app, progress))
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await app[SERVING].engine.stop()
+
+    app.cleanup_ctx.append(engine_lifetime)
+    return app

@@ -1,0 +1,209 @@
+"""oss-sidecar serve | lsp | config | doctor — argument parsing only."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any, Optional
+
+import yaml
+
+EXIT_CONFIG = 2
+
+
+def _serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags as a settings tree (only those given)."""
+    tree: dict[str, Any] = {}
+
+    def put(path: str, value: Any) -> None:
+        if value is None:
+            return
+        node = tree
+        *parents, leaf = path.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+
+    put("engine", args.engine)
+    put("model.path", args.model)
+    put("server.host", args.host)
+    put("server.port", args.port)
+    put("server.api_keys", args.api_key)
+    put("server.served_model_name", args.served_model_name)
+    put("admission.max_concurrency", args.max_concurrency)
+    put("admission.max_queue", args.max_queue)
+    put("logging.level", args.log_level)
+    return tree
+
+
+def _load(args: argparse.Namespace, overrides: Optional[dict] = None):
+    from gateway.settings import ConfigError, load_settings
+
+    try:
+        return load_settings(args.config, overrides or {})
+    except ConfigError as exc:
+        print(f"oss-sidecar: config error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_CONFIG)
+
+
+def _progress(message: str, fraction: float) -> None:
+    print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from gateway.settings import ConfigError
+
+    settings = _load(args, _serve_overrides(args))
+    logging.basicConfig(
+        level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from gateway.engines import EngineUnavailable, create_engine
+    from gateway.engines.default_model import ModelFileError
+    from gateway.prompts.fim import get_family
+
+    if settings.model.fim_family not in ("auto", "none"):
+        try:
+            get_family(settings.model.fim_family)
+        except ValueError as exc:
+            print(f"oss-sidecar: config error: model.fim_family: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    try:
+        engine = create_engine(settings)
+        check = getattr(engine, "check_model", None)
+        if check is not None:
+            check()
+    except (EngineUnavailable, ConfigError) as exc:
+        print(f"oss-sidecar: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModelFileError as exc:
+        print(f"oss-sidecar: {exc}", file=sys.stderr)
+        return 1
+    return asyncio.run(_serve(settings, engine))
+
+
+async def _serve(settings, engine) -> int:
+    from aiohttp import web
+
+    from gateway.app import LOAD_ERROR, READY, create_app
+
+    app = create_app(settings, engine, progress=_progress)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None if not settings.logging.access_log else logging.getLogger("aiohttp.access"))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.server.host, settings.server.port)
+    try:
+        await site.start()
+    except OSError as exc:
+        print(f"oss-sidecar: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}", file=sys.stderr)
+        await runner.cleanup()
+        return 1
+    port = runner.addresses[0][1]
+    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    url = f"http://{host}:{port}"
+    print(f"oss-sidecar: listening on {url} (model loading; GET {url}/health says when it is ready)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await app[READY].wait()
+    code = 0
+    if app[LOAD_ERROR]:
+        print(f"oss-sidecar: the model failed to load: {app[LOAD_ERROR][0]}", file=sys.stderr)
+        code = 1
+    else:
+        print(
+            f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Health: {url}/health   Metrics: {url}/metrics",
+            flush=True,
+        )
+        await stop.wait()
+        print("oss-sidecar: shutting down", file=sys.stderr, flush=True)
+    await runner.cleanup()
+    return code
+
+
+def cmd_lsp(args: argparse.Namespace) -> int:
+    from lsp.server import serve
+
+    serve(tcp=args.tcp)
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    print(yaml.safe_dump(settings.model_dump(), sort_keys=False), end="")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    settings = _load(args)
+    ok = True
+
+    def line(good: bool, text: str) -> None:
+        nonlocal ok
+        ok = ok and good
+        print(f"[{'ok' if good else '!!'}] {text}")
+
+    try:
+        import xllamacpp
+
+        line(True, f"xllamacpp {xllamacpp.__version__} (embedded engine)")
+    except ImportError:
+        line(False, "xllamacpp is missing: pip install 'oss-sidecar'")
+    from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
+
+    try:
+        path = default_model_path()
+        verify_default_model(path)
+        line(True, f"default model {path} (sha256 verified)")
+    except ModelFileError as exc:
+        line(False, str(exc))
+    if settings.engine == "vllm":
+        from gateway.engines import EngineUnavailable, create_engine
+
+        try:
+            create_engine(settings)
+            line(True, "vllm engine available")
+        except EngineUnavailable as exc:
+            line(False, str(exc))
+    return 0 if ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="oss-sidecar", description="A local, key-free AI gateway for editors.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the OpenAI-compatible API and the chat page")
+    serve.add_argument("--config", help="YAML settings file (see config/default.yaml)")
+    serve.add_argument("--model", help="model: a .gguf file (llamacpp) or a Hugging Face id/folder (vllm)")
+    serve.add_argument("--engine", choices=["llamacpp", "vllm"])
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--api-key", action="append", help="require this Bearer key (repeatable)")
+    serve.add_argument("--served-model-name")
+    serve.add_argument("--max-concurrency", type=int)
+    serve.add_argument("--max-queue", type=int)
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=cmd_serve)
+
+    lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
+    lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    lsp.set_defaults(func=cmd_lsp)
+
+    config = sub.add_parser("config", help="print the effective configuration")
+    config.add_argument("--config")
+    config.set_defaults(func=cmd_config)
+
+    doctor = sub.add_parser("doctor", help="check the installation")
+    doctor.add_argument("--config")
+    doctor.set_defaults(func=cmd_doctor)
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
+    sys.exit(args.func(args))
+
+
+if __name__ == "__main__":
+    main()

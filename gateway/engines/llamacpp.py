@@ -1,0 +1,316 @@
+"""The embedded engine: llama.cpp in-process through xllamacpp, for machines without a GPU.
+
+`Server.handle_chat_completions/handle_completions(body, callback)` block while they generate
+and call `callback(chunk)` per streamed chunk; returning True from the callback stops the
+generation (our abort path). Each call runs in a worker thread; concurrent calls share
+llama.cpp's parallel slots. The same Server also listens on a loopback port with llama.cpp's
+own HTTP API, which we use for tokenization and chat templates (the model's own, from its
+GGUF metadata) and which the benchmark uses as the peer to compare against.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, AsyncIterator, Optional
+
+import aiohttp
+import psutil
+
+from gateway.engines.base import (
+    Delta,
+    Engine,
+    EngineError,
+    EngineStats,
+    GenerationRequest,
+    ProgressCallback,
+    PromptTooLongError,
+    Tokenizer,
+)
+from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
+from gateway.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_END = object()
+# Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
+_RENAMED = {"repetition_penalty": "repeat_penalty"}
+
+
+class LlamaCppTokenizer(Tokenizer):
+    """The model's tokenizer and chat template, through llama.cpp's loopback listener."""
+
+    def __init__(self, base_url: str, context_length: int):
+        self._base_url = base_url
+        self.context_length = context_length
+        self._session: Optional[aiohttp.ClientSession] = None
+        self._special: Optional[set[str]] = None
+
+    async def _post(self, path: str, body: dict) -> Any:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        async with self._session.post(self._base_url + path, json=body) as resp:
+            resp.raise_for_status()
+            return await resp.json()
+
+    async def encode(self, text: str, *, special: bool = True) -> list[int]:
+        out = await self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})
+        return out["tokens"]
+
+    async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
+        out = await self._post("/apply-template", {"messages": messages, **kwargs})
+        return out["prompt"]
+
+    async def special_tokens(self) -> set[str]:
+        """The known control tokens (FIM, file, chat markers) this vocabulary has as single tokens.
+
+        llama.cpp's API has no vocabulary listing, so each candidate is tokenized with special
+        parsing on: a control token comes back as one token whose piece is itself.
+        """
+        if self._special is None:
+            from gateway.prompts.fim import FAMILIES
+
+            candidates = {t for fam in FAMILIES.values() for t in (*fam.detect_tokens, *fam.stop)}
+            found = set()
+            for token in sorted(candidates):
+                out = await self._post("/tokenize", {"content": token, "parse_special": True, "with_pieces": True})
+                pieces = out["tokens"]
+                if len(pieces) == 1 and pieces[0].get("piece") == token:
+                    found.add(token)
+            self._special = found
+        return self._special
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class LlamaCppEngine(Engine):
+    name = "llamacpp"
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._cfg = settings.llamacpp
+        self._server: Any = None
+        self._tokenizer: Optional[LlamaCppTokenizer] = None
+        # One worker thread per generation that may run at once (slots), plus headroom for
+        # requests llama.cpp defers while its slots are busy.
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(self._cfg.n_parallel, settings.admission.max_concurrency) + 2,
+            thread_name_prefix="llamacpp",
+        )
+        self._stop_flags: dict[str, threading.Event] = {}
+        self._aborted_total = 0
+        self._lock = threading.Lock()
+        self.model_path: Optional[Path] = None
+        self.model_name = "unloaded"
+        self.listening_address: Optional[str] = None
+
+    @property
+    def max_parallel(self) -> int:
+        return self._cfg.n_parallel
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        assert self._tokenizer is not None, "engine not started"
+        return self._tokenizer
+
+    def _resolve_model(self) -> Path:
+        if self._settings.model.path:
+            path = Path(self._settings.model.path).expanduser()
+            if not path.is_file():
+                raise ModelFileError(f"model.path: no such GGUF file: {path}")
+            return path
+        return default_model_path()
+
+    def check_model(self) -> Path:
+        """Find the model file and, for the default model, prove its sha256 (before listening)."""
+        if self.model_path is None:
+            path = self._resolve_model()
+            if not self._settings.model.path and self._cfg.verify_model:
+                verify_default_model(path)
+            self.model_path = path
+            self.model_name = path.name.removesuffix(".gguf")
+        return self.model_path
+
+    async def start(self, progress: Optional[ProgressCallback] = None) -> None:
+        report = progress or (lambda msg, frac: None)
+        loop = asyncio.get_running_loop()
+        report("checking the model file", 0.1)
+        path = await loop.run_in_executor(None, self.check_model)
+        report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
+        self._server = await loop.run_in_executor(None, self._load, path)
+        self.listening_address = self._server.listening_address
+        self._tokenizer = LlamaCppTokenizer(self.listening_address, self._cfg.context_per_slot)
+        report("model loaded", 1.0)
+
+    def _load(self, path: Path) -> Any:
+        import xllamacpp as xl
+
+        params = xl.CommonParams()
+        params.model.path = str(path)
+        params.n_parallel = self._cfg.n_parallel
+        params.n_ctx = self._cfg.context_per_slot * self._cfg.n_parallel
+        params.n_gpu_layers = self._cfg.n_gpu_layers
+        params.endpoint_metrics = True
+        params.verbosity = self._cfg.log_verbosity
+        if self._cfg.n_threads:
+            params.cpuparams.n_threads = self._cfg.n_threads
+            params.cpuparams_batch.n_threads = self._cfg.n_threads
+        try:
+            return xl.Server(params)
+        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
+            raise ModelFileError(f"cannot load {path}: {exc}") from None
+
+    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
+        if request.messages is not None:
+            body["messages"] = request.messages
+        else:
+            body["prompt"] = request.prompt
+        for name, value in vars(request.sampling).items():
+            if value is None or (name == "stop" and not value):
+                continue
+            body[_RENAMED.get(name, name)] = value
+        if request.extra.get("ignore_eos"):
+            body["ignore_eos"] = True
+        return body
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        if self._server is None:
+            raise EngineError("engine not started")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+        self._stop_flags[request.request_id] = stop
+        handler = (
+            self._server.handle_chat_completions if request.messages is not None else self._server.handle_completions
+        )
+        body = self._body(request)
+
+        def deliver(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone (shutdown): nobody is listening
+                stop.set()
+
+        def on_chunk(chunk: dict) -> bool:
+            if stop.is_set():
+                with self._lock:
+                    self._aborted_total += 1
+                return True  # tells llama.cpp to stop generating and free the slot
+            deliver(chunk)
+            return False
+
+        def run() -> None:
+            try:
+                result = handler(body, on_chunk)
+                if isinstance(result, dict) and "error" in result:
+                    deliver(result)
+            except Exception as exc:  # surfaced to the consumer as an engine error
+                deliver(exc)
+            finally:
+                deliver(_END)
+
+        self._executor.submit(run)
+        prompt_tokens = completion_tokens = cached = None
+        finish: Optional[str] = None
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, Exception):
+                    raise EngineError(f"llama.cpp failed: {item}")
+                if "error" in item:
+                    self._raise_engine_error(item["error"], request)
+                usage = item.get("usage")
+                if usage:
+                    prompt_tokens = usage.get("prompt_tokens")
+                    completion_tokens = usage.get("completion_tokens")
+                    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+                for choice in item.get("choices") or ():
+                    if request.messages is not None:
+                        delta = choice.get("delta") or {}
+                        text, reasoning = delta.get("content") or "", delta.get("reasoning_content") or ""
+                    else:
+                        text, reasoning = choice.get("text") or "", ""
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                    if text or reasoning:
+                        yield Delta(text=text, reasoning=reasoning)
+            yield Delta(
+                finish_reason=finish or "stop",
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=cached,
+            )
+        finally:
+            # Reached on normal end, on error and when the consumer goes away (aclose or
+            # cancellation): the next token callback sees the flag and stops llama.cpp.
+            stop.set()
+            self._stop_flags.pop(request.request_id, None)
+
+    @staticmethod
+    def _raise_engine_error(error: dict, request: GenerationRequest) -> None:
+        if error.get("type") == "exceed_context_size_error":
+            param = "messages" if request.messages is not None else "prompt"
+            raise PromptTooLongError(error.get("n_prompt_tokens", 0), error.get("n_ctx", 0), param)
+        if error.get("code") == 400:
+            raise ValueError(error.get("message", "invalid request"))
+        raise EngineError(error.get("message", "llama.cpp error"))
+
+    async def abort(self, request_id: str) -> None:
+        flag = self._stop_flags.get(request_id)
+        if flag is not None:
+            flag.set()
+
+    async def stats(self) -> EngineStats:
+        counters: dict[str, float] = {}
+        if self._server is not None:
+            text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
+            counters = _parse_prometheus(text if isinstance(text, str) else "")
+        with self._lock:
+            counters["requests_aborted_total"] = float(self._aborted_total)
+        process = psutil.Process(os.getpid())
+        return EngineStats(
+            engine=self.name,
+            model=self.model_name,
+            running=len(self._stop_flags),
+            waiting=int(counters.get("requests_deferred", 0)),
+            devices=[
+                {
+                    "name": "cpu",
+                    "used_bytes": process.memory_info().rss,
+                    "total_bytes": psutil.virtual_memory().total,
+                }
+            ],
+            counters=counters,
+        )
+
+    async def stop(self) -> None:
+        for flag in list(self._stop_flags.values()):
+            flag.set()
+        loop = asyncio.get_running_loop()
+        # Let worker threads leave llama.cpp before the Server is destroyed under them.
+        await loop.run_in_executor(None, self._executor.shutdown, True)
+        if self._tokenizer is not None:
+            await self._tokenizer.close()
+        self._server = None
+
+
+def _parse_prometheus(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.partition(" ")
+        try:
+            out[name.removeprefix("llamacpp:")] = float(value)
+        except ValueError:
+            continue
+    return out

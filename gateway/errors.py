@@ -1,0 +1,62 @@
+"""OpenAI error bodies: {"error": {"message", "type", "param", "code"}}."""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from aiohttp import web
+from pydantic import ValidationError
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: Optional[str] = None,
+        code: Optional[str] = None,
+        headers: Optional[dict[str, str]] = None,
+    ):
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+    def response(self) -> web.Response:
+        return web.json_response(self.body(), status=self.status, headers=self.headers)
+
+    def sse_event(self) -> bytes:
+        return f"data: {json.dumps(self.body())}\n\n".encode()
+
+
+def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+def _param_of(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "list[TextPart]", "list[str]", "function-after[_only_text_parts(), union[str,list[TextPart],none]]"):
+            continue  # union branch names, not fields
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def from_validation_error(err: ValidationError) -> ApiError:
+    first = err.errors()[0]
+    # Union failures list one error per branch; the field is what the client needs.
+    loc = tuple(p for p in first["loc"] if not (isinstance(p, str) and ("[" in p or p in ("str", "int", "float", "bool", "none"))))
+    param = _param_of(loc) or None
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "missing":
+        msg = "field required"
+    if first["type"] == "literal_error" and param and param.endswith("role"):
+        msg = f"unknown role {first.get('input')!r}; expected one of system, developer, user, assistant, tool"
+    return ApiError(400, f"{param}: {msg}" if param else msg, param=param, code="invalid_value")

@@ -1,0 +1,55 @@
+"""Fit a chat history into a token window: drop the oldest turns first, keep the system prompt.
+
+Turns are dropped whole (a user message with the answers that follow it) so the remaining
+history still alternates the way chat templates expect. The cut point is found by binary
+search over turn boundaries: O(log turns) template renderings instead of one per message.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from gateway.engines.base import PromptTooLongError, Tokenizer
+
+_LEADING_ROLES = ("system", "developer")
+
+
+@dataclass
+class FittedHistory:
+    messages: list[dict[str, Any]]
+    dropped: int
+    prompt_tokens: int
+
+
+async def count_prompt(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
+    return await tokenizer.count(await tokenizer.apply_chat_template(messages))
+
+
+async def fit_history(tokenizer: Tokenizer, messages: list[dict[str, Any]], budget: int) -> FittedHistory:
+    head = 0
+    while head < len(messages) and messages[head]["role"] in _LEADING_ROLES:
+        head += 1
+    system, rest = messages[:head], messages[head:]
+    total = await count_prompt(tokenizer, messages)
+    if total <= budget or not rest:
+        if total > budget:
+            raise PromptTooLongError(total, budget)
+        return FittedHistory(messages, 0, total)
+    # Candidate cuts: the start of each user turn after the first, and finally the last message.
+    cuts = [i for i in range(1, len(rest)) if rest[i]["role"] == "user"]
+    if not cuts or cuts[-1] != len(rest) - 1:
+        cuts.append(len(rest) - 1)
+    lo, hi, best = 0, len(cuts) - 1, None
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        candidate = system + rest[cuts[mid]:]
+        tokens = await count_prompt(tokenizer, candidate)
+        if tokens <= budget:
+            best, hi = (cuts[mid], tokens), mid - 1
+        else:
+            lo = mid + 1
+    if best is None:
+        last = system + rest[-1:]
+        raise PromptTooLongError(await count_prompt(tokenizer, last), budget)
+    cut, tokens = best
+    return FittedHistory(system + rest[cut:], cut, tokens)
