@@ -1,0 +1,516 @@
+"""The browser chat page (GET /) in headless Chromium against the real gateway and its embedded model.
+
+Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` Python package (its bundled driver
+is enough; no browser download). Without them every test here is skipped with the reason printed.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+try:
+    import pytest_asyncio
+    from playwright.async_api import async_playwright, expect
+except ImportError as exc:  # pragma: no cover - depends on the machine
+    _SKIP = f"chat page tests need the playwright package (pip install playwright): {exc}"
+else:
+    _SKIP = None if os.path.exists(CHROMIUM) else f"chat page tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+
+if _SKIP:
+    print(f"SKIP tests/e2e/test_chat_page.py: {_SKIP}", file=sys.stderr)
+    pytest.skip(_SKIP, allow_module_level=True)
+
+COMPLETIONS = "**/v1/chat/completions"
+LONG_PROMPT = "Write a very long story about a lighthouse keeper and the sea. Use many chapters."
+
+
+# ---------------------------------------------------------------- fixtures and helpers
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def browser():
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            await b.close()
+
+
+class Chat:
+    """One browser tab on the chat page, found by roles and accessible names."""
+
+    def __init__(self, page, gateway):
+        self.page = page
+        self.gateway = gateway
+        self.errors: list[str] = []
+        self.requests: list[dict] = []
+        page.on("pageerror", lambda e: self.errors.append(str(e)))
+        page.on("request", self._on_request)
+
+    def _on_request(self, request):
+        if request.method == "POST" and request.url.endswith("/v1/chat/completions"):
+            self.requests.append(json.loads(request.post_data or "{}"))
+
+    @property
+    def message_box(self):
+        return self.page.get_by_role("textbox", name="Message", exact=True)
+
+    def button(self, name):
+        return self.page.get_by_role("button", name=name, exact=True)
+
+    def answers(self):
+        return self.page.locator("article.msg.assistant")
+
+    def last_answer_text(self):
+        return self.page.locator("article.msg.assistant .answer").last
+
+    async def open(self):
+        await self.page.goto(self.gateway.url + "/")
+        await self.page.wait_for_function("window.__chatReady === true")
+
+    async def set_param(self, label, value):
+        await self.page.get_by_label(label, exact=True).fill(str(value))
+
+    async def send(self, text, *, enter=False):
+        await self.message_box.fill(text)
+        if enter:
+            await self.message_box.press("Enter")
+        else:
+            await self.button("Send").click()
+
+    async def wait_idle(self, timeout=90_000):
+        await expect(self.button("Send")).to_be_enabled(timeout=timeout)
+        await expect(self.button("Stop")).to_be_disabled(timeout=timeout)
+
+    async def stat(self, name):
+        return (await self.page.locator(f'[data-stat="{name}"]').inner_text()).strip()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def chat(browser, gateway):
+    context = await browser.new_context(viewport={"width": 1280, "height": 860}, accept_downloads=True)
+    page = await context.new_page()
+    c = Chat(page, gateway)
+    await c.open()
+    try:
+        yield c
+    finally:
+        await context.close()
+    assert not c.errors, f"JavaScript errors on the page: {c.errors}"
+
+
+async def wait_until(predicate, timeout=15.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(interval)
+
+
+def predicted_tokens(stats: dict) -> int | None:
+    counters = stats.get("engine_counters") or {}
+    value = counters.get("tokens_predicted_total")
+    return int(value) if isinstance(value, (int, float)) else None
+
+
+def sse(*chunks: dict) -> str:
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+
+
+def delta(**d) -> dict:
+    return {"id": "chatcmpl-double", "object": "chat.completion.chunk", "model": "double",
+            "choices": [{"index": 0, "delta": d, "finish_reason": None}]}
+
+
+async def keep_generating(route):
+    """Let the real gateway answer, but ask it to ignore end-of-sequence so the answer is long
+    enough to be stopped half way (the tiny model sometimes ends a story after a sentence)."""
+    body = json.loads(route.request.post_data or "{}")
+    body["ignore_eos"] = True
+    await route.continue_(post_data=json.dumps(body))
+
+
+# ---------------------------------------------------------------- tests
+
+
+async def test_answer_streams_token_by_token(chat):
+    await chat.set_param("Max new tokens", 48)
+    # Record every distinct text the answer shows while it streams.
+    await chat.page.evaluate(
+        """() => {
+            window.__states = [];
+            new MutationObserver(() => {
+                const a = document.querySelector('article.msg.assistant:last-of-type .answer');
+                const t = a ? a.textContent : '';
+                if (t && window.__states[window.__states.length - 1] !== t) window.__states.push(t);
+            }).observe(document.getElementById('messages'), {childList: true, subtree: true, characterData: true});
+        }"""
+    )
+    await chat.send("Count from one to twenty in words.", enter=True)  # Enter sends
+    await expect(chat.button("Stop")).to_be_enabled()
+    await chat.wait_idle()
+    states = await chat.page.evaluate("window.__states")
+    final = (await chat.last_answer_text().inner_text()).strip()
+    assert final, "the model's answer is empty"
+    assert len(states) >= 3, f"the answer did not stream progressively: {states}"
+    # every intermediate state is a prefix-ish growth of the text, not one final paint
+    assert len(states[0]) < len(states[-1])
+    meta = await chat.answers().last.locator(".meta").inner_text()
+    assert re.search(r"\d+ in / \d+ out tokens", meta), meta
+
+    body = chat.requests[-1]
+    assert body["stream"] is True
+    assert body["truncate_prompt_tokens"] == -1
+    assert body["messages"][-1] == {"role": "user", "content": "Count from one to twenty in words."}
+
+    # multi-turn: the second request carries the first exchange
+    await chat.send("Now from twenty down to one.")
+    await chat.wait_idle()
+    roles = [m["role"] for m in chat.requests[-1]["messages"]]
+    assert roles == ["system", "user", "assistant", "user"], roles
+    assert chat.requests[-1]["messages"][2]["content"].strip(), "the first answer is missing from the history"
+    assert await chat.answers().count() == 2
+
+
+async def test_shift_enter_adds_a_line_and_does_not_send(chat):
+    await chat.message_box.fill("first line")
+    await chat.message_box.press("Shift+Enter")
+    await chat.message_box.type("second line")
+    assert await chat.message_box.input_value() == "first line\nsecond line"
+    assert chat.requests == []
+    assert await chat.page.locator("article.msg").count() == 0
+
+
+async def _start_long_answer(chat, gateway):
+    await chat.page.route(COMPLETIONS, keep_generating)
+    await chat.send(LONG_PROMPT)
+    await expect(chat.last_answer_text()).to_have_text(re.compile(r"\S{3}"), timeout=60_000)
+    running = await wait_until(lambda: gateway.stats()["requests"]["running"] >= 1, timeout=10)
+    assert running, "the gateway does not count the streaming request as running"
+    await chat.page.unroute(COMPLETIONS)
+
+
+async def _assert_engine_stopped(gateway):
+    idle = await wait_until(lambda: gateway.stats()["requests"]["running"] == 0, timeout=15)
+    assert idle, f"the request still runs in the gateway after Stop: {gateway.stats()['requests']}"
+    before = predicted_tokens(gateway.stats())
+    await asyncio.sleep(1.5)
+    after = predicted_tokens(gateway.stats())
+    if before is not None:
+        assert after == before, f"the engine kept generating after Stop: {before} -> {after} tokens"
+    return before
+
+
+async def test_stop_button_aborts_generation_in_the_engine(chat, gateway):
+    await _start_long_answer(chat, gateway)
+    partial_before = await chat.last_answer_text().inner_text()
+    await chat.button("Stop").click()
+    await chat.wait_idle(timeout=10_000)
+    await _assert_engine_stopped(gateway)
+    meta = await chat.answers().last.locator(".meta").inner_text()
+    assert "stopped" in meta
+    partial = (await chat.last_answer_text().inner_text()).strip()
+    assert partial and len(partial) >= len(partial_before.strip()), "the partial answer was lost on Stop"
+    # the page still works: the next message gets an answer
+    await chat.set_param("Max new tokens", 8)
+    await chat.send("Say hi.")
+    await chat.wait_idle()
+    assert await chat.answers().count() == 2
+
+
+async def test_escape_stops_generation(chat, gateway):
+    await _start_long_answer(chat, gateway)
+    await chat.message_box.press("Escape")
+    await chat.wait_idle(timeout=10_000)
+    await _assert_engine_stopped(gateway)
+    assert "stopped" in await chat.answers().last.locator(".meta").inner_text()
+
+
+async def test_clear_history_starts_over(chat):
+    await chat.set_param("Max new tokens", 8)
+    await chat.send("Hello!")
+    await chat.wait_idle()
+    assert await chat.page.locator("article.msg").count() == 2
+    await chat.button("Clear history").click()
+    assert await chat.page.locator("article.msg").count() == 0
+    await chat.page.reload()
+    await chat.page.wait_for_function("window.__chatReady === true")
+    assert await chat.page.locator("article.msg").count() == 0
+    # the next request carries no trace of the cleared turns
+    await chat.send("What is two plus two?")
+    await chat.wait_idle()
+    roles = [m["role"] for m in chat.requests[-1]["messages"]]
+    assert roles == ["system", "user"], roles
+
+
+async def test_parameters_default_and_changed_values_reach_the_request(chat, gateway):
+    page = chat.page
+    for label, value in [("Temperature", "0.7"), ("Top-p", "0.9"), ("Max new tokens", "2048"),
+                         ("Repetition penalty", "1.1")]:
+        await expect(page.get_by_label(label, exact=True)).to_have_value(value)
+
+    # First message with the defaults, answered by a canned reply (2048 tokens would take a while).
+    async def canned(route):
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                            body=sse(delta(role="assistant", content="ok")))
+    await page.route(COMPLETIONS, canned)
+    await chat.send("First")
+    await chat.wait_idle()
+    await page.unroute(COMPLETIONS)
+    first = chat.requests[-1]
+    assert (first["temperature"], first["top_p"], first["max_tokens"], first["repetition_penalty"]) == (0.7, 0.9, 2048, 1.1)
+    assert first["messages"][0] == {"role": "system", "content": "You are a helpful assistant."}
+
+    # Change every parameter: the next message (to the real gateway) uses them.
+    await chat.set_param("Temperature", 0.2)
+    await chat.set_param("Top-p", 0.5)
+    await chat.set_param("Max new tokens", 12)
+    await chat.set_param("Repetition penalty", 1.3)
+    await chat.set_param("System prompt", "You answer in one short sentence.")
+    await chat.send("Describe the sea.")
+    await chat.wait_idle()
+    second = chat.requests[-1]
+    assert (second["temperature"], second["top_p"], second["max_tokens"], second["repetition_penalty"]) == (0.2, 0.5, 12, 1.3)
+    assert second["messages"][0] == {"role": "system", "content": "You answer in one short sentence."}
+    # ...and the engine honoured max_tokens
+    meta = await chat.answers().last.locator(".meta").inner_text()
+    out = int(re.search(r"(\d+) out tokens", meta).group(1))
+    assert 1 <= out <= 12, meta
+    # settings survive a reload
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    await expect(page.get_by_label("Max new tokens", exact=True)).to_have_value("12")
+
+
+async def test_status_bar_shows_gateway_numbers(chat, gateway):
+    await chat.set_param("Max new tokens", 16)
+    await chat.send("Name three colours.")
+    await chat.wait_idle()
+    stats = gateway.stats()
+    await expect(chat.page.locator('[data-stat="tokens-out"]')).to_have_text(re.compile(r"^\d+$"), timeout=10_000)
+    assert await chat.stat("status") == "ready"
+    assert await chat.stat("engine") == stats["engine"]
+    assert await chat.stat("model") == stats["model"]
+    assert re.fullmatch(r"[\d.]+ \w?i?B / [\d.]+ \w?i?B", await chat.stat("memory")), await chat.stat("memory")
+    assert re.fullmatch(r"\d+", await chat.stat("tokens-in"))
+    assert int(await chat.stat("tokens-in")) > 0
+    assert re.fullmatch(r"[\d,]+ ms", await chat.stat("ttft"))
+    assert re.fullmatch(r"[\d,.]+ tok/s", await chat.stat("tps"))
+    assert re.fullmatch(r"[\d,]+ ms", await chat.stat("avg-ttft"))
+    assert re.fullmatch(r"[\d,.]+ tok/s", await chat.stat("avg-tps"))
+    assert int(await chat.stat("avg-count")) >= 1
+    assert await chat.stat("running") == "0"
+    assert await chat.stat("waiting") == "0"
+
+
+async def test_xss_payload_in_a_model_answer_stays_inert(chat):
+    page = chat.page
+
+    async def malicious_model(route):
+        """Test double for a malicious (or prompt-injected) model: the real model cannot be made to
+        emit these payloads reliably, so this one answer comes from here instead of the gateway."""
+        body = sse(
+            delta(role="assistant", reasoning_content="Thinking about <img src=x onerror=\"window.__pwned=1\">..."),
+            delta(content="Here you go: <img src=x onerror=\"window.__pwned=1\">\n\n"),
+            delta(content="<script>window.__pwned=1</script>\n\n"),
+            delta(content="[click me](javascript:window.__pwned=1)\n\n"),
+            delta(content="<a href=\"javascript:window.__pwned=1\">raw link</a> "
+                          "<iframe src=\"javascript:window.__pwned=1\"></iframe>\n\n"),
+            delta(content="![pic](x\" onerror=\"window.__pwned=1)\n\n"),
+            delta(content="<svg onload=\"window.__pwned=1\"></svg> <b onmouseover=\"window.__pwned=1\">bold</b>\n\n"),
+            delta(content="```html\n<script>window.__pwned=1</script>\n```\n"),
+            {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+            {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 40, "total_tokens": 45}},
+        )
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream", "X-History-Trimmed": "2"},
+                            body=body)
+
+    await page.route(COMPLETIONS, malicious_model)
+    await chat.send("Show me something dangerous")
+    await chat.wait_idle()
+    answer = chat.answers().last
+    await expect(answer.locator(".answer")).to_contain_text("Here you go")
+
+    link = answer.get_by_text("click me")
+    await link.click()
+    await answer.get_by_text("raw link").click()
+    await answer.get_by_text("bold").hover()
+    await asyncio.sleep(0.5)
+    assert await page.evaluate("window.__pwned") is None
+    # nothing executable made it into the DOM
+    assert await answer.locator("script, img, iframe, svg, [onerror], [onload], [onmouseover]").count() == 0
+    hrefs = await answer.locator("a[href]").evaluate_all("els => els.map(e => e.getAttribute('href'))")
+    assert not [h for h in hrefs if "javascript" in h.lower()], hrefs
+    # raw HTML is shown as text, and code blocks stay code
+    await expect(answer.locator(".answer")).to_contain_text('<img src=x onerror="window.__pwned=1">')
+    await expect(answer.locator(".code-block code")).to_contain_text("<script>window.__pwned=1</script>")
+    # reasoning folds away in a closed <details>
+    details = answer.locator("details.reasoning")
+    await expect(details).to_be_visible()
+    assert await details.get_attribute("open") is None
+    # the server said it dropped older turns: the page says so
+    await expect(answer.locator(".trimmed-notice")).to_contain_text("2 older messages")
+    # still inert after a reload re-renders the stored answer
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    await chat.answers().last.get_by_text("click me").click()
+    await asyncio.sleep(0.3)
+    assert await page.evaluate("window.__pwned") is None
+
+
+async def test_code_block_is_highlighted_with_a_copy_button(chat):
+    page = chat.page
+
+    async def code_answer(route):
+        await route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=sse(
+            delta(role="assistant", content="Use `len`:\n\n```python\ndef size(xs):\n    return len(xs)\n```\n\n"),
+            delta(content="| a | b |\n|---|---|\n| 1 | 2 |\n\n- one\n- two\n"),
+        ))
+
+    await page.route(COMPLETIONS, code_answer)
+    await chat.send("code please")
+    await chat.wait_idle()
+    answer = chat.answers().last
+    await expect(answer.locator("code.language-python .hljs-keyword").first).to_have_text("def")
+    await expect(answer.locator("table td").first).to_have_text("1")
+    await expect(answer.locator("ul li")).to_have_count(2)
+    await expect(answer.locator(":not(pre) > code")).to_have_text("len")
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await answer.get_by_role("button", name="Copy code").click()
+    assert await page.evaluate("navigator.clipboard.readText()") == "def size(xs):\n    return len(xs)"
+
+
+@pytest.mark.parametrize(
+    "status,headers,body,expected",
+    [
+        (429, {"Retry-After": "3"}, {"error": {"message": "The queue is full", "type": "overloaded",
+                                               "param": None, "code": "queue_full"}}, "busy"),
+        (503, {}, {"error": {"message": "model is loading", "type": "unavailable", "param": None, "code": None}},
+         "not ready"),
+        (None, {}, None, "Cannot reach the gateway"),
+    ],
+    ids=["429", "503", "network-loss"],
+)
+async def test_errors_are_readable_and_retry_works(chat, status, headers, body, expected):
+    page = chat.page
+
+    async def failing(route):
+        if status is None:
+            await route.abort("internetdisconnected")
+        else:
+            await route.fulfill(status=status, headers={"Content-Type": "application/json", **headers},
+                                body=json.dumps(body))
+
+    await chat.set_param("Max new tokens", 8)
+    await page.route(COMPLETIONS, failing)
+    await chat.send("Hello?")
+    alert = chat.answers().last.get_by_role("alert")
+    await expect(alert).to_contain_text(expected, timeout=10_000)
+    if status == 429:
+        await expect(alert).to_contain_text("3 s")
+    await chat.wait_idle(timeout=5_000)  # never a frozen page
+    await page.unroute(COMPLETIONS)
+    await alert.get_by_role("button", name="Retry").click()
+    await chat.wait_idle()
+    await expect(chat.answers()).to_have_count(1)
+    await expect(chat.answers().last.get_by_role("alert")).to_be_hidden()
+    assert (await chat.last_answer_text().inner_text()).strip()
+
+
+async def test_reload_keeps_conversations_rename_switch_delete_export(chat, tmp_path: Path):
+    page = chat.page
+    await chat.set_param("Max new tokens", 16)
+    await chat.send("Tell me a fun fact about cats.")
+    await chat.wait_idle()
+    answer = (await chat.last_answer_text().inner_text()).strip()
+    assert answer
+
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
+    assert (await chat.last_answer_text().inner_text()).strip() == answer
+
+    # rename in the list; the name survives a reload
+    await page.get_by_role("button", name="Rename Tell me a fun fact about cats.").click()
+    name_box = page.get_by_role("textbox", name="Conversation name")
+    await name_box.fill("Cats")
+    await name_box.press("Enter")
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    await expect(page.get_by_role("button", name="Cats", exact=True)).to_be_visible()
+
+    # export as JSON and Markdown
+    async with page.expect_download() as dl:
+        await chat.button("Export JSON").click()
+    data = json.loads(Path(await (await dl.value).path()).read_text())
+    assert data["title"] == "Cats"
+    assert [m["role"] for m in data["messages"]] == ["user", "assistant"]
+    assert data["messages"][0]["content"] == "Tell me a fun fact about cats."
+    async with page.expect_download() as dl:
+        await chat.button("Export Markdown").click()
+    md = Path(await (await dl.value).path()).read_text()
+    assert md.startswith("# Cats")
+    assert "Tell me a fun fact about cats." in md and data["messages"][1]["content"] in md
+
+    # a second conversation; switch between them; delete one
+    await chat.button("New chat").click()
+    await expect(page.locator("article.msg")).to_have_count(0)
+    await chat.send("Hi")
+    await chat.wait_idle()
+    await expect(page.locator("#conversation-list li")).to_have_count(2)
+    await page.get_by_role("button", name="Cats", exact=True).click()
+    await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
+    await page.get_by_role("button", name="Delete Hi", exact=True).click()
+    await expect(page.locator("#conversation-list li")).to_have_count(1)
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    await expect(page.locator("#conversation-list li")).to_have_count(1)
+    await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
+
+
+async def test_page_fetches_nothing_from_outside_the_gateway(browser, gateway):
+    context = await browser.new_context()
+    page = await context.new_page()
+    urls: list[str] = []
+    page.on("request", lambda r: urls.append(r.url))
+    try:
+        await page.goto(gateway.url + "/")
+        await page.wait_for_function("window.__chatReady === true")
+        await page.wait_for_load_state("networkidle")
+    finally:
+        await context.close()
+    outside = [u for u in urls if not (u.startswith(gateway.url + "/") or u.startswith("data:"))]
+    assert not outside, outside
+    assert any(u.endswith("/static/app.js") for u in urls)
+
+
+@pytest.mark.skipif(not os.environ.get("CHAT_PAGE_SCREENSHOT"),
+                    reason="set CHAT_PAGE_SCREENSHOT=docs/chat-page.png to refresh the screenshot")
+async def test_screenshot_mid_conversation(chat):
+    await chat.set_param("Max new tokens", 160)
+    await chat.send("What is the capital of France?")
+    await chat.wait_idle()
+    await chat.send("Write a short Python function that reverses a string.")
+    await chat.wait_idle()
+    await chat.page.screenshot(path=os.environ["CHAT_PAGE_SCREENSHOT"])
