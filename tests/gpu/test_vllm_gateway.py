@@ -1,0 +1,213 @@
+"""The gateway over vLLM on real GPUs, through real clients (the openai SDK, raw HTTP).
+
+Two servers, each started once per module: a Llama-1B-like dummy model at tensor parallel 2
+(chat, completions with suffix, abort on disconnect, context limit, concurrency) and the same
+model at tensor parallel 1 with one slot and no queue (overload, then engine death, last).
+"""
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+pytestmark = pytest.mark.gpu
+
+openai = pytest.importorskip("openai")
+
+
+def client(srv):
+    return openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0, timeout=120)
+
+
+def hf_tokenizer(srv):
+    transformers = pytest.importorskip("transformers")
+    return transformers.AutoTokenizer.from_pretrained(str(srv.model_dir))
+
+
+MESSAGES = [{"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Name three prime numbers."}]
+
+
+# ---------------------------------------------------------------- tensor parallel 2
+
+def test_tp2_health_models_and_gpu_stats(tp2_server):
+    code, body = tp2_server.get("/health")
+    assert code == 200 and body["status"] == "ready"
+    code, models = tp2_server.get("/v1/models")
+    assert code == 200 and models["data"][0]["id"] == tp2_server.model
+    stats = tp2_server.stats()
+    assert stats["engine"] == "vllm"
+    assert stats["context_length"] == 4096
+    assert stats["memory"]["kind"] == "gpu"
+    assert len(stats["memory"]["devices"]) >= 2
+    assert all(d["used_bytes"] > 0 for d in stats["memory"]["devices"])
+    assert stats["engine_counters"]["tensor_parallel_size"] == 2
+
+
+def test_tp2_chat_non_stream_usage_matches_tokenizer(tp2_server):
+    r = client(tp2_server).chat.completions.create(
+        model=tp2_server.model, messages=MESSAGES, max_tokens=16, temperature=0,
+        extra_body={"ignore_eos": True})
+    assert r.object == "chat.completion"
+    assert isinstance(r.choices[0].message.content, str)
+    assert r.choices[0].finish_reason == "length"
+    assert r.usage.completion_tokens == 16
+    tok = hf_tokenizer(tp2_server)
+    expected = len(tok.apply_chat_template(MESSAGES, add_generation_prompt=True, tokenize=True))
+    assert r.usage.prompt_tokens == expected
+
+
+def test_tp2_chat_stream_with_usage(tp2_server):
+    stream = client(tp2_server).chat.completions.create(
+        model=tp2_server.model, messages=MESSAGES, max_tokens=32, temperature=0, stream=True,
+        stream_options={"include_usage": True}, extra_body={"ignore_eos": True})
+    pieces, finish, usage = [], None, None
+    for chunk in stream:
+        if chunk.choices:
+            pieces.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    assert finish == "length"
+    assert usage is not None and usage.completion_tokens == 32
+    assert sum(1 for p in pieces if p) >= 2  # streamed, not one block
+
+
+def test_tp2_completions_with_suffix(tp2_server):
+    code, models = tp2_server.get("/v1/models")
+    r = client(tp2_server).completions.create(
+        model=tp2_server.model, prompt="def add(a, b):\n    ", suffix="\n    return c\n", max_tokens=12,
+        temperature=0)
+    assert r.object == "text_completion"
+    assert isinstance(r.choices[0].text, str)
+    assert r.usage.prompt_tokens > 5 and 1 <= r.usage.completion_tokens <= 12
+    # SmolLM2's vocabulary has StarCoder's FIM tokens: the gateway rendered FIM itself.
+    assert models["data"][0].get("fim_family")
+    assert "<fim_" not in r.choices[0].text
+
+
+def test_tp2_concurrent_streams(tp2_server):
+    c = client(tp2_server)
+
+    def one(i):
+        s = c.chat.completions.create(
+            model=tp2_server.model, messages=[{"role": "user", "content": f"Count to {i}."}],
+            max_tokens=24, temperature=0.8, seed=i, stream=True, stream_options={"include_usage": True},
+            extra_body={"ignore_eos": True})
+        usage = None
+        for chunk in s:
+            usage = chunk.usage or usage
+        return usage.completion_tokens
+
+    with ThreadPoolExecutor(12) as pool:
+        assert list(pool.map(one, range(12))) == [24] * 12
+
+
+def test_tp2_prompt_too_long_is_400(tp2_server):
+    with pytest.raises(openai.BadRequestError) as err:
+        client(tp2_server).chat.completions.create(
+            model=tp2_server.model, messages=[{"role": "user", "content": "word " * 6000}], max_tokens=8)
+    assert "context length" in str(err.value)
+
+
+def _counters(srv):
+    s = srv.stats()
+    return s["engine_counters"], s["gateway_counters"], s
+
+
+def test_tp2_abort_on_disconnect_frees_the_request_in_vllm(tp2_server):
+    before, gw_before, _ = _counters(tp2_server)
+    body = json.dumps({"model": tp2_server.model, "messages": MESSAGES, "max_tokens": 3000,
+                       "stream": True, "ignore_eos": True})
+    conn = http.client.HTTPConnection("127.0.0.1", tp2_server.port, timeout=60)
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    events = 0
+    while events < 5:
+        line = resp.readline()
+        if line.startswith(b"data: "):
+            events += 1
+    mid, _, stats_mid = _counters(tp2_server)
+    assert mid["num_requests_unfinished"] == 1
+    conn.sock.shutdown(2)  # the client goes away mid-stream
+    conn.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        after, gw_after, stats = _counters(tp2_server)
+        if after["num_requests_unfinished"] == 0 and after["requests_aborted_total"] > before["requests_aborted_total"]:
+            break
+        time.sleep(0.2)
+    assert after["num_requests_unfinished"] == 0
+    assert after["requests_aborted_total"] == before["requests_aborted_total"] + 1
+    assert gw_after["requests_aborted_total"] == gw_before["requests_aborted_total"] + 1
+    # The engine stopped generating for it: far fewer than 3000 tokens, and the count is flat.
+    time.sleep(0.5)
+    g1 = _counters(tp2_server)[0]["generation_tokens_total"]
+    time.sleep(1.0)
+    g2 = _counters(tp2_server)[0]["generation_tokens_total"]
+    assert g1 == g2
+    assert g2 - before["generation_tokens_total"] < 1500
+    assert stats["engine_requests"]["running"] == 0 and stats["requests"]["running"] == 0
+
+
+# ---------------------------------------------------------------- tensor parallel 1, one slot
+
+def test_tp1_chat(tp1_server):
+    r = client(tp1_server).chat.completions.create(
+        model=tp1_server.model, messages=MESSAGES, max_tokens=8, temperature=0,
+        extra_body={"ignore_eos": True})
+    assert r.usage.completion_tokens == 8
+    assert tp1_server.stats()["engine_counters"]["tensor_parallel_size"] == 1
+
+
+def test_tp1_overload_is_429_with_retry_after(tp1_server):
+    body = json.dumps({"model": tp1_server.model, "messages": MESSAGES, "max_tokens": 2000,
+                       "stream": True, "ignore_eos": True})
+    conn = http.client.HTTPConnection("127.0.0.1", tp1_server.port, timeout=60)
+    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    assert resp.status == 200
+    while not resp.readline().startswith(b"data: "):
+        pass
+    try:
+        with pytest.raises(openai.RateLimitError) as err:
+            client(tp1_server).chat.completions.create(
+                model=tp1_server.model, messages=MESSAGES, max_tokens=4)
+        assert err.value.response.headers.get("Retry-After")
+        assert err.value.body and "message" in (err.value.body.get("error", err.value.body))
+    finally:
+        conn.sock.shutdown(2)
+        conn.close()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and tp1_server.stats()["requests"]["running"]:
+        time.sleep(0.2)
+    # the slot is free again
+    r = client(tp1_server).chat.completions.create(model=tp1_server.model, messages=MESSAGES, max_tokens=4)
+    assert r.usage.completion_tokens >= 1
+
+
+def test_tp1_engine_death_is_503(tp1_server):
+    psutil = pytest.importorskip("psutil")
+    gateway = psutil.Process(tp1_server.proc.pid)
+    cores = [p for p in gateway.children(recursive=True)
+             if "EngineCore" in " ".join([p.name()] + p.cmdline())]
+    assert cores, [(p.pid, p.name(), p.cmdline()[:3]) for p in gateway.children(recursive=True)]
+    for p in cores:
+        p.kill()
+    deadline = time.monotonic() + 60
+    code = 200
+    while time.monotonic() < deadline:
+        code, body = tp1_server.get("/health")
+        if code == 503:
+            break
+        time.sleep(0.5)
+    assert code == 503, body
+    with pytest.raises(openai.APIStatusError) as err:
+        client(tp1_server).chat.completions.create(model=tp1_server.model, messages=MESSAGES, max_tokens=4)
+    assert err.value.status_code == 503
+    assert tp1_server.proc.poll() is None  # the gateway itself answers, it does not crash
