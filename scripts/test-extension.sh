@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds, lints, unit-tests and packages the VS Code extension (vscode-extension/).
+# Needs Node >= 20 with npm; nothing else (no VS Code download, no display).
+# Output: vscode-extension/oss-sidecar-<version>.vsix
+set -euo pipefail
+
+cd "$(dirname "$0")/../vscode-extension"
+
+node --version
+npm --version
+
+# npm >= 11 may hold back install scripts; esbuild's platform binary comes as an
+# optional dependency and works without its postinstall.
+npm ci --no-audit --no-fund
+npm run build
+npm run lint
+npm test
+# --no-dependencies: the bundle (out/extension.js) already holds the runtime dependencies.
+npx --no-install vsce package --no-dependencies --out "oss-sidecar-$(node -p 'require("./package.json").version').vsix"
+
+vsix="oss-sidecar-$(node -p 'require("./package.json").version').vsix"
+test -s "$vsix"
+# The package must hold the bundle, the webview assets and the manifest, and no sources.
+listing="$(npx --no-install vsce ls --no-dependencies)"
+for required in out/extension.js media/ask.js media/ask.css media/icon.png package.json README.md LICENSE; do
+  grep -qx "$required" <<<"$listing" || { echo "missing from the .vsix: $required" >&2; exit 1; }
+done
+if grep -E '^(src/|test/|node_modules/|out/src/|out/test/)' <<<"$listing"; then
+  echo "sources or node_modules leaked into the .vsix" >&2
+  exit 1
+fi
+ls -l "$vsix"

@@ -1,0 +1,78 @@
+// The "Ask AI…" command: pick a preset or type a question about the selection, then
+// stream the server's answer (ossSidecar/ask) into the side panel.
+import * as vscode from "vscode";
+
+import { mergeAnswer, PRESETS, questionFor } from "./answer";
+import { AskPanel } from "./askPanel";
+import { SidecarClient } from "./client";
+
+interface QuestionItem extends vscode.QuickPickItem {
+  question: string;
+}
+
+/** A preset, or the typed text as the first item. Resolves undefined when dismissed. */
+function pickQuestion(): Promise<string | undefined> {
+  const presets: QuestionItem[] = PRESETS.map((p) => ({ label: p.label, detail: p.question, question: p.question }));
+  const pick = vscode.window.createQuickPick<QuestionItem>();
+  pick.title = "Ask AI about the selection";
+  pick.placeholder = "Type a question, or pick Explain / Fix / Refactor / Add docstring / Write tests";
+  pick.items = presets;
+  pick.matchOnDetail = false;
+  pick.onDidChangeValue((value) => {
+    const typed = value.trim();
+    pick.items = typed
+      ? [{ label: `$(comment) ${typed}`, question: questionFor(typed), alwaysShow: true }, ...presets]
+      : presets;
+  });
+  return new Promise((resolve) => {
+    let done = false;
+    pick.onDidAccept(() => {
+      done = true;
+      const chosen = pick.selectedItems[0] ?? pick.activeItems[0];
+      resolve(chosen?.question ?? (questionFor(pick.value) || undefined));
+      pick.hide();
+    });
+    pick.onDidHide(() => {
+      if (!done) {
+        resolve(undefined);
+      }
+      pick.dispose();
+    });
+    pick.show();
+  });
+}
+
+export async function askCommand(
+  extensionUri: vscode.Uri,
+  client: SidecarClient,
+  showProblem: () => Promise<void>,
+): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined || editor.selection.isEmpty) {
+    void vscode.window.showInformationMessage("oss-sidecar: select some code first, then Ask AI.");
+    return;
+  }
+  if (!client.running) {
+    await showProblem();
+    return;
+  }
+  const document = editor.document;
+  const range = new vscode.Range(editor.selection.start, editor.selection.end);
+  const question = await pickQuestion();
+  if (!question) {
+    return;
+  }
+  const panel = AskPanel.show(extensionUri);
+  const token = await panel.begin(question, { uri: document.uri, range });
+  try {
+    const final = await client.ask({ document, range, question }, (piece) => panel.append(piece), token);
+    panel.finish(mergeAnswer(panel.text, final), token.isCancellationRequested ? "Stopped." : undefined);
+  } catch (error) {
+    if (token.isCancellationRequested) {
+      panel.finish(panel.text, "Stopped.");
+      return;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    panel.finish(panel.text, `Failed: ${message}`);
+  }
+}

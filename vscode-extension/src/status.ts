@@ -1,0 +1,127 @@
+// The status-bar state machine. Pure: events in, state out, and what the status bar
+// and notifications should show. statusBar.ts draws it; no `vscode` import here.
+
+/** Where the server and the gateway behind it stand. */
+export type Phase =
+  | "starting" // spawning `oss-sidecar lsp`
+  | "ready" // server up, gateway answering
+  | "thinking" // a request is running on the gateway
+  | "unreachable" // server up, gateway not answering
+  | "notInstalled" // the executable was not found
+  | "failed" // the server did not start or died
+  | "stopped"; // deactivated / stopped on purpose
+
+export interface State {
+  phase: Phase;
+  /** Ghost text on or off (the toggle); orthogonal to the phase. */
+  inlineEnabled: boolean;
+  /** The server's or the spawn error's own words, when it gave any. */
+  message?: string;
+}
+
+export type Event =
+  | { type: "starting" }
+  | { type: "started" }
+  | { type: "notInstalled"; command: string }
+  | { type: "failed"; message: string }
+  | { type: "stopped" }
+  /** `ossSidecar/status` notification from the server. */
+  | { type: "server"; state: string; message?: string }
+  | { type: "inline"; enabled: boolean };
+
+export function initialState(inlineEnabled: boolean): State {
+  return { phase: "starting", inlineEnabled };
+}
+
+const SERVER_STATES: Record<string, Phase> = { ready: "ready", thinking: "thinking", unreachable: "unreachable" };
+
+export function reduce(state: State, event: Event): State {
+  switch (event.type) {
+    case "starting":
+      return { phase: "starting", inlineEnabled: state.inlineEnabled };
+    case "started":
+      // The server reports the gateway's state on its own; until it does, stay "starting"
+      // unless it already said something.
+      return state.phase === "starting" || state.phase === "failed" || state.phase === "stopped"
+        ? { phase: "ready", inlineEnabled: state.inlineEnabled }
+        : state;
+    case "notInstalled":
+      return { phase: "notInstalled", inlineEnabled: state.inlineEnabled, message: `"${event.command}" was not found` };
+    case "failed":
+      return { phase: "failed", inlineEnabled: state.inlineEnabled, message: event.message };
+    case "stopped":
+      return { phase: "stopped", inlineEnabled: state.inlineEnabled };
+    case "server": {
+      const phase = SERVER_STATES[event.state];
+      if (phase === undefined) {
+        return state; // unknown state names from a newer server are ignored
+      }
+      if (state.phase === "notInstalled" || state.phase === "stopped") {
+        return state; // a late notification must not resurrect a stopped client
+      }
+      return { phase, inlineEnabled: state.inlineEnabled, message: event.message };
+    }
+    case "inline":
+      return { ...state, inlineEnabled: event.enabled };
+  }
+}
+
+export type Severity = "normal" | "warning" | "error";
+
+export interface View {
+  text: string;
+  tooltip: string;
+  severity: Severity;
+}
+
+const ICON: Record<Phase, string> = {
+  starting: "$(loading~spin)",
+  ready: "$(sparkle)",
+  thinking: "$(loading~spin)",
+  unreachable: "$(debug-disconnect)",
+  notInstalled: "$(warning)",
+  failed: "$(error)",
+  stopped: "$(circle-slash)",
+};
+
+const LABEL: Record<Phase, string> = {
+  starting: "starting",
+  ready: "ready",
+  thinking: "thinking",
+  unreachable: "gateway unreachable",
+  notInstalled: "oss-sidecar not installed",
+  failed: "language server failed",
+  stopped: "stopped",
+};
+
+export function view(state: State): View {
+  const ghost = state.inlineEnabled ? "on" : "off";
+  const label = LABEL[state.phase];
+  const lines = [`oss-sidecar: ${label}`];
+  if (state.message) {
+    lines.push(state.message);
+  }
+  lines.push(`Ghost text: ${ghost} (click to turn it ${state.inlineEnabled ? "off" : "on"})`);
+  const severity: Severity =
+    state.phase === "unreachable" || state.phase === "notInstalled"
+      ? "warning"
+      : state.phase === "failed"
+        ? "error"
+        : "normal";
+  const off = state.inlineEnabled ? "" : " (ghost text off)";
+  const short = state.phase === "ready" ? "oss-sidecar" : `oss-sidecar: ${label}`;
+  return { text: `${ICON[state.phase]} ${short}${off}`, tooltip: lines.join("\n"), severity };
+}
+
+/** Which help message to show when entering a state (only on entry, never repeated). */
+export type Notice = "notInstalled" | "unreachable" | "failed";
+
+export function noticeFor(previous: State, next: State): Notice | undefined {
+  if (previous.phase === next.phase) {
+    return undefined;
+  }
+  if (next.phase === "notInstalled" || next.phase === "unreachable" || next.phase === "failed") {
+    return next.phase;
+  }
+  return undefined;
+}
