@@ -22,6 +22,8 @@ def enc(tmp_path_factory):
 
 def test_vocab_cache_is_seeded_and_verified(tmp_path, monkeypatch):
     monkeypatch.setenv("TIKTOKEN_RS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(harmony.tempfile, "gettempdir", lambda: str(tmp_path / "t"))
     monkeypatch.delenv("TIKTOKEN_ENCODINGS_BASE", raising=False)
     if harmony._vocab_from_packages() is None:
         pytest.skip("vocabulary comes from an existing cache, not a package")
@@ -70,7 +72,7 @@ def test_render_chat_system_developer_turns_and_effort(enc):
 def test_render_chat_without_system_has_no_developer_message(enc):
     text = enc.decode(harmony.render_chat([{"role": "user", "content": "x"}], start_date="2026-01-02"))
     assert "<|start|>developer" not in text
-    assert "Reasoning:" not in text  # no effort asked: the model's default
+    assert "Reasoning: medium" in text  # no effort asked: harmony's default
 
 
 def test_bad_reasoning_effort_is_a_value_error():
