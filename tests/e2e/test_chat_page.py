@@ -211,23 +211,38 @@ async def _start_long_answer(chat, gateway):
     await chat.page.unroute(COMPLETIONS)
 
 
-async def _assert_engine_stopped(gateway):
-    idle = await wait_until(lambda: gateway.stats()["requests"]["running"] == 0, timeout=15)
+def engine_counter(stats: dict, name: str) -> float | None:
+    value = (stats.get("engine_counters") or {}).get(name)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+async def _assert_engine_stopped(gateway, before: dict):
+    """The gateway no longer runs the request, the engine's own counters show it gone (its slot is
+    free, the abort is counted) and its token counter stops growing. Without the abort the engine
+    would go on for up to 2048 tokens (ignore_eos), i.e. far longer than these waits."""
+    idle = await wait_until(lambda: gateway.stats()["requests"]["running"] == 0, timeout=10)
     assert idle, f"the request still runs in the gateway after Stop: {gateway.stats()['requests']}"
-    before = predicted_tokens(gateway.stats())
+    if engine_counter(before, "requests_processing") is not None:
+        freed = await wait_until(lambda: engine_counter(gateway.stats(), "requests_processing") == 0, timeout=10)
+        assert freed, f"the engine still processes the request after Stop: {gateway.stats()['engine_counters']}"
+    aborted_before = engine_counter(before, "requests_aborted_total")
+    if aborted_before is not None:
+        counted = await wait_until(
+            lambda: engine_counter(gateway.stats(), "requests_aborted_total") > aborted_before, timeout=10)
+        assert counted, "the engine did not count an aborted request"
+    tokens = predicted_tokens(gateway.stats())
     await asyncio.sleep(1.5)
-    after = predicted_tokens(gateway.stats())
-    if before is not None:
-        assert after == before, f"the engine kept generating after Stop: {before} -> {after} tokens"
-    return before
+    later = predicted_tokens(gateway.stats())
+    assert later == tokens, f"the engine kept generating after Stop: {tokens} -> {later} tokens"
 
 
 async def test_stop_button_aborts_generation_in_the_engine(chat, gateway):
     await _start_long_answer(chat, gateway)
+    before = gateway.stats()
     partial_before = await chat.last_answer_text().inner_text()
     await chat.button("Stop").click()
     await chat.wait_idle(timeout=10_000)
-    await _assert_engine_stopped(gateway)
+    await _assert_engine_stopped(gateway, before)
     meta = await chat.answers().last.locator(".meta").inner_text()
     assert "stopped" in meta
     partial = (await chat.last_answer_text().inner_text()).strip()
@@ -241,9 +256,10 @@ async def test_stop_button_aborts_generation_in_the_engine(chat, gateway):
 
 async def test_escape_stops_generation(chat, gateway):
     await _start_long_answer(chat, gateway)
+    before = gateway.stats()
     await chat.message_box.press("Escape")
     await chat.wait_idle(timeout=10_000)
-    await _assert_engine_stopped(gateway)
+    await _assert_engine_stopped(gateway, before)
     assert "stopped" in await chat.answers().last.locator(".meta").inner_text()
 
 
