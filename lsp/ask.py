@@ -14,6 +14,7 @@ from typing import Any
 from lsprotocol import types
 
 from .client import GatewayError
+from .config import to_plain
 from .prompts import SYSTEM, code_context, describe
 from .session import Session
 
@@ -33,6 +34,7 @@ def _position(obj: Any) -> types.Position:
 
 
 async def ask(session: Session, workspace, send_progress, params: Any) -> dict[str, str]:
+    params = to_plain(params) or {}
     if not session.settings.features.ask:
         return {"markdown": ""}
     settings = session.settings

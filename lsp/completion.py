@@ -28,6 +28,7 @@ from lsprotocol import types
 
 from .cache import CompletionCache
 from .client import GatewayError
+from .config import to_plain
 from .context import CompletionContext, build_context
 from .debounce import Debouncer
 from .postprocess import postprocess
@@ -225,6 +226,35 @@ class CompletionService:
             * 1000.0
         )
         return reply
+
+    def debug_context(self, params) -> dict:
+        """The prompt pieces for a position (``ossSidecar/debugContext``), without a request."""
+        params = to_plain(params)
+        get = lambda o, k: o.get(k)  # noqa: E731
+        uri = get(get(params, "textDocument"), "uri")
+        pos = get(params, "position")
+        doc = self._workspace().get_text_document(uri)
+        offset = doc.offset_at_position(
+            types.Position(line=int(get(pos, "line")), character=int(get(pos, "character")))
+        )
+        model = self.session.client._model
+        neighbours = ()
+        if model is not None and model.fim_supports_files:
+            neighbours = [
+                (_path_of(o.uri), o.source)
+                for o in list(self._workspace().text_documents.values())
+                if o.uri != uri and o.language_id == doc.language_id
+            ]
+        ctx = build_context(
+            doc.source, offset, self.session.settings.context_budget_tokens, neighbours
+        )
+        return {
+            "prefix": ctx.prefix,
+            "suffix": ctx.suffix,
+            "files": [{"path": f.path, "content": f.content} for f in ctx.files],
+            "midLine": ctx.mid_line,
+            "estimatedTokens": ctx.estimated_tokens,
+        }
 
     def _reply(self, text: str, ctx: CompletionContext) -> types.InlineCompletionList:
         if not text or not text.strip():

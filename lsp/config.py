@@ -120,13 +120,21 @@ def _check(value: Any, kind: str) -> Any:
     return number
 
 
+def to_plain(value: Any) -> Any:
+    """JSON-like data from what pygls hands over for untyped (``LSPAny``/custom) params:
+    namedtuple-like objects become dicts, recursively."""
+    if isinstance(value, dict):
+        return {k: to_plain(v) for k, v in value.items()}
+    if hasattr(value, "_asdict"):
+        return {k: to_plain(v) for k, v in value._asdict().items()}
+    if isinstance(value, (list, tuple)):
+        return [to_plain(v) for v in value]
+    return value
+
+
 def unwrap(payload: Any) -> dict[str, Any]:
     """The settings object inside a configuration payload (any of the accepted shapes)."""
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict):
-        # pygls hands unknown-typed values through as attrs/namedtuple-like objects
-        payload = getattr(payload, "_asdict", lambda: {})() or getattr(payload, "__dict__", {})
+    payload = to_plain(payload)
     if not isinstance(payload, dict):
         return {}
     if isinstance(payload.get("settings"), dict):

@@ -24,6 +24,7 @@ from .session import Session
 log = logging.getLogger(__name__)
 
 STATS_METHOD = "ossSidecar/stats"
+CONTEXT_METHOD = "ossSidecar/debugContext"
 VERSION = "0.1.0"
 
 
@@ -117,6 +118,12 @@ async def ask_handler(ls: SidecarServer, params: Any) -> dict[str, str]:
 def stats_handler(ls: SidecarServer, params: Any) -> dict:
     """Diagnostics for benchmarks: counters and the server's own time per completion."""
     return ls.completion.stats.as_dict()
+
+
+@server.feature(CONTEXT_METHOD)
+def context_handler(ls: SidecarServer, params: Any) -> dict:
+    """What a completion at ``{"textDocument": {"uri"}, "position"}`` would send the model."""
+    return ls.completion.debug_context(params)
 
 
 @server.feature(types.SHUTDOWN)
