@@ -198,6 +198,7 @@ class GatewayServer:
         except ProcessLookupError:
             pass
         self._log.close()
+        time.sleep(3)  # the driver hands the GPU memory back before the next server starts
 
 
 @pytest.fixture(scope="session")
