@@ -42,6 +42,7 @@ class ModelInfo:
 class CompletionResult:
     text: str
     completion_tokens: int | None = None
+    tokens: int = 0  # streamed so far (chunks); the usage count once complete
     finish_reason: str | None = None
     # monotonic timestamps: just before the HTTP call was issued / when the answer was complete
     sent_at: float = 0.0
@@ -173,8 +174,14 @@ class GatewayClient:
         stop: list[str] | None = None,
         fim_files: list[dict[str, str]] | None = None,
         timeout_s: float = 10.0,
+        result: CompletionResult | None = None,
     ) -> CompletionResult:
-        """``/v1/completions`` (FIM when ``suffix`` is given), streamed and collected."""
+        """``/v1/completions`` (FIM when ``suffix`` is given), streamed and collected.
+
+        Pass ``result`` to watch a request that may be cancelled: its ``tokens`` counts the
+        streamed chunks (one token each) as they arrive, so the tokens a cancelled request cost
+        are still known; the final usage count replaces it when the stream completes.
+        """
         body: dict[str, Any] = {
             "model": model,
             "prompt": prompt,
@@ -189,16 +196,23 @@ class GatewayClient:
             body["stop"] = stop
         if fim_files:
             body["fim_files"] = fim_files
-        result = CompletionResult(text="", sent_at=time.monotonic())
+        if result is None:
+            result = CompletionResult(text="")
+        result.sent_at = time.monotonic()
         pieces: list[str] = []
         async for event in self._stream("/completions", body, timeout_s):
             for choice in event.get("choices") or ():
-                pieces.append(choice.get("text") or "")
+                piece = choice.get("text") or ""
+                if piece:
+                    pieces.append(piece)
+                    result.tokens += 1
                 if choice.get("finish_reason"):
                     result.finish_reason = choice["finish_reason"]
             usage = event.get("usage")
             if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
                 result.completion_tokens = int(usage["completion_tokens"])
+        if result.completion_tokens is not None:
+            result.tokens = result.completion_tokens
         result.text = "".join(pieces)
         result.answered_at = time.monotonic()
         return result

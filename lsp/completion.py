@@ -27,7 +27,7 @@ import time
 from lsprotocol import types
 
 from .cache import CompletionCache
-from .client import GatewayError
+from .client import CompletionResult, GatewayError
 from .config import to_plain
 from .context import CompletionContext, build_context
 from .debounce import Debouncer
@@ -46,12 +46,17 @@ class CompletionStats:
     cancelled_by_client: int = 0
     errors: int = 0
     items_returned: int = 0
-    completion_tokens_returned: int = 0
+    # engine tokens of every completion the server started, cancelled ones included
+    tokens_generated: int = 0
+    # tokens behind each reply, by JSON-RPC request id (last REPLY_TOKENS_KEPT replies)
+    reply_tokens: dict = dataclasses.field(default_factory=dict)
     overhead_ms: list[float] = dataclasses.field(default_factory=list)
     gateway_ms: list[float] = dataclasses.field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self, with_replies: bool = False) -> dict:
         d = dataclasses.asdict(self)
+        if not with_replies:
+            d.pop("reply_tokens")
         for name in ("overhead_ms", "gateway_ms"):
             samples = d.pop(name)
             d[name] = {
@@ -71,6 +76,7 @@ def _quantile(samples: list[float], q: float) -> float | None:
 
 
 EMPTY = types.InlineCompletionList(items=[])
+REPLY_TOKENS_KEPT = 5000
 
 
 class CompletionService:
@@ -108,14 +114,14 @@ class CompletionService:
     # -- the request ------------------------------------------------------------------------
 
     async def inline_completion(
-        self, params: types.InlineCompletionParams
+        self, params: types.InlineCompletionParams, msg_id=None
     ) -> types.InlineCompletionList:
         arrived = time.monotonic()
         self.stats.requests += 1
         if not self.session.settings.features.inline_completion:
             return EMPTY
         self._supersede()
-        task = asyncio.ensure_future(self._complete(params, arrived))
+        task = asyncio.ensure_future(self._complete(params, arrived, msg_id))
         self._inflight, self._inflight_uri = task, params.text_document.uri
         try:
             return await task
@@ -133,7 +139,7 @@ class CompletionService:
                 self._inflight, self._inflight_uri = None, None
 
     async def _complete(
-        self, params: types.InlineCompletionParams, arrived: float
+        self, params: types.InlineCompletionParams, arrived: float, msg_id=None
     ) -> types.InlineCompletionList:
         settings = self.session.settings
         workspace = self._workspace()
@@ -176,6 +182,7 @@ class CompletionService:
             cached = self.cache.typed_along(ctx.prefix, ctx.suffix)
         if cached is not None:
             self.stats.cache_hits += 1
+            self._note_reply(msg_id, 0)
             return self._reply(cached, ctx)
 
         manual = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
@@ -194,8 +201,9 @@ class CompletionService:
 
         self.stats.gateway_calls += 1
         self.session.begin()
+        result = CompletionResult(text="")
         try:
-            result = await client.complete(
+            await client.complete(
                 prompt=ctx.prefix,
                 suffix=ctx.suffix,
                 model=model,
@@ -204,12 +212,14 @@ class CompletionService:
                 stop=["\n"] if ctx.mid_line else None,
                 fim_files=[{"path": f.path, "content": f.content} for f in ctx.files] or None,
                 timeout_s=settings.completion_timeout_ms / 1000.0,
+                result=result,
             )
         except GatewayError as exc:
             self.stats.errors += 1
             self.session.gateway_failed(exc)
             return EMPTY
         finally:
+            self.stats.tokens_generated += result.tokens
             self.session.end()
         self.session.gateway_ok()
         self.debouncer.latency.add((result.answered_at - result.sent_at) * 1000.0)
@@ -217,8 +227,7 @@ class CompletionService:
         shown = postprocess(result.text, ctx)
         self.cache.put(key, ctx.prefix, ctx.suffix, shown)
         reply = self._reply(shown, ctx)
-        if reply.items and result.completion_tokens:
-            self.stats.completion_tokens_returned += result.completion_tokens
+        self._note_reply(msg_id, result.tokens)
         done = time.monotonic()
         self.stats.gateway_ms.append((result.answered_at - result.sent_at) * 1000.0)
         self.stats.overhead_ms.append(
@@ -226,6 +235,14 @@ class CompletionService:
             * 1000.0
         )
         return reply
+
+    def _note_reply(self, msg_id, tokens: int) -> None:
+        if msg_id is None:
+            return
+        replies = self.stats.reply_tokens
+        replies[str(msg_id)] = tokens
+        while len(replies) > REPLY_TOKENS_KEPT:
+            replies.pop(next(iter(replies)))
 
     def debug_context(self, params) -> dict:
         """The prompt pieces for a position (``ossSidecar/debugContext``), without a request."""

@@ -84,7 +84,7 @@ def did_close(ls: SidecarServer, params: types.DidCloseTextDocumentParams) -> No
 async def inline_completion(
     ls: SidecarServer, params: types.InlineCompletionParams
 ) -> types.InlineCompletionList:
-    return await ls.completion.inline_completion(params)
+    return await ls.completion.inline_completion(params, ls.protocol.msg_id)
 
 
 @server.feature(
@@ -116,8 +116,13 @@ async def ask_handler(ls: SidecarServer, params: Any) -> dict[str, str]:
 
 @server.feature(STATS_METHOD)
 def stats_handler(ls: SidecarServer, params: Any) -> dict:
-    """Diagnostics for benchmarks: counters and the server's own time per completion."""
-    return ls.completion.stats.as_dict()
+    """Diagnostics for benchmarks: counters and the server's own time per completion.
+
+    ``{"replyTokens": true}`` adds the engine tokens behind each reply, by request id."""
+    from .config import to_plain
+
+    options = to_plain(params) or {}
+    return ls.completion.stats.as_dict(with_replies=bool(options.get("replyTokens")))
 
 
 @server.feature(CONTEXT_METHOD)
