@@ -128,20 +128,20 @@ class LlamaCppEngine(Engine):
         return default_model_path()
 
     def check_model(self) -> Path:
-        """Find the model file and, for the default model, prove its sha256 (before listening)."""
+        """Find the model file (fast: done before the server listens, so a typo fails at once)."""
         if self.model_path is None:
-            path = self._resolve_model()
-            if not self._settings.model.path and self._cfg.verify_model:
-                verify_default_model(path)
-            self.model_path = path
-            self.model_name = path.name.removesuffix(".gguf")
+            self.model_path = self._resolve_model()
+            self.model_name = self.model_path.name.removesuffix(".gguf")
         return self.model_path
 
     async def start(self, progress: Optional[ProgressCallback] = None) -> None:
         report = progress or (lambda msg, frac: None)
         loop = asyncio.get_running_loop()
-        report("checking the model file", 0.1)
-        path = await loop.run_in_executor(None, self.check_model)
+        path = self.check_model()
+        if not self._settings.model.path and self._cfg.verify_model:
+            report(f"verifying the sha256 of {path.name}", 0.1)
+            await loop.run_in_executor(None, verify_default_model, path)
+        # llama.cpp holds the GIL while it loads, so the server cannot answer until it is done.
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address

@@ -1,0 +1,110 @@
+"""History window trimming, /health and /metrics, API keys."""
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import openai
+import pytest
+
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+
+
+@pytest.fixture(scope="module")
+def small_gateway(start_gateway):
+    return start_gateway(env={"OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "1024", "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1"})
+
+
+def _long_history(turns: int) -> list[dict]:
+    messages = [{"role": "system", "content": "You are Captain Haddock. Reply in one short sentence."}]
+    for i in range(turns):
+        messages.append({"role": "user", "content": f"Question {i}: " + "tell me about the sea " * 12})
+        messages.append({"role": "assistant", "content": f"Answer {i}: " + "the sea is wide " * 12})
+    messages.append({"role": "user", "content": "Who are you?"})
+    return messages
+
+
+async def test_plain_request_over_context_is_400_but_opt_in_trims_oldest_first(small_gateway):
+    client = openai.AsyncOpenAI(base_url=small_gateway.base_url, api_key="x", max_retries=0)
+    messages = _long_history(20)
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(model=MODEL, messages=messages, max_tokens=8)
+
+    raw = await client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=messages, max_tokens=8, extra_body={"truncate_prompt_tokens": -1}
+    )
+    reply = raw.parse()
+    dropped = int(raw.headers["X-History-Trimmed"])
+    assert dropped >= 2 and dropped % 2 == 0, "whole turns are dropped"
+    # The model saw at most the window (context 1024 minus the 8 answer tokens), system prompt kept.
+    assert reply.usage.prompt_tokens <= 1024 - 8
+    assert reply.usage.prompt_tokens > 500, "as much history as fits is kept"
+
+    stream = await client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=messages, max_tokens=4, stream=True, extra_body={"truncate_prompt_tokens": 300}
+    )
+    assert int(stream.headers["X-History-Trimmed"]) > dropped
+    usage = None
+    async for chunk in stream.parse():
+        usage = chunk.usage or usage
+    # Without include_usage there is no usage chunk; the header is what the page reads.
+    assert usage is None
+
+
+async def test_history_window_keeps_system_prompt(small_gateway):
+    from gateway.prompts.history import fit_history
+
+    class CountingTokenizer:  # word counts: enough to check which messages survive
+        context_length = 1000
+
+        async def apply_chat_template(self, messages, **kw):
+            return " ".join(f"<{m['role']}> {m['content']}" for m in messages)
+
+        async def count(self, text):
+            return len(text.split())
+
+    msgs = [{"role": "system", "content": "s " * 5}] + [
+        {"role": r, "content": f"{r}{i} " + "w " * 10} for i in range(6) for r in ("user", "assistant")
+    ]
+    fitted = await fit_history(CountingTokenizer(), msgs, 60)
+    assert fitted.messages[0]["role"] == "system"
+    assert fitted.messages[1]["role"] == "user"
+    assert fitted.messages[-1] == msgs[-1]
+    assert fitted.prompt_tokens <= 60 and fitted.dropped == len(msgs) - len(fitted.messages)
+
+
+def test_health_goes_from_loading_to_ready(start_gateway):
+    gw = start_gateway(wait=False)
+    seen = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "ready" not in seen:
+        try:
+            with urllib.request.urlopen(gw.url + "/health", timeout=0.5) as resp:
+                seen.append(__import__("json").loads(resp.read())["status"])
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+            seen.append(__import__("json").loads(exc.read())["status"])
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass  # not listening yet, or busy: llama.cpp holds the GIL while it loads
+        time.sleep(0.01)
+    assert seen[-1] == "ready"
+    assert set(seen) <= {"loading", "ready"}
+    assert seen[0] == "loading", f"expected to observe the loading state first: {seen[:3]}"
+
+
+def test_metrics_are_prometheus_text(gateway):
+    text = gateway.metrics_text()
+    assert "# TYPE oss_sidecar_requests_running gauge" in text
+    assert "oss_sidecar_device_memory_used_bytes" in text
+    assert "oss_sidecar_ready 1.0" in text
+
+
+async def test_api_key_required_when_configured(start_gateway):
+    gw = start_gateway("--api-key", "s3cret")
+    with pytest.raises(openai.AuthenticationError) as info:
+        await openai.AsyncOpenAI(base_url=gw.base_url, api_key="wrong", max_retries=0).models.list()
+    assert info.value.body["code"] == "invalid_api_key"
+    models = await openai.AsyncOpenAI(base_url=gw.base_url, api_key="s3cret", max_retries=0).models.list()
+    assert models.data
+    with urllib.request.urlopen(gw.url + "/health") as resp:  # health stays open for probes
+        assert resp.status == 200
