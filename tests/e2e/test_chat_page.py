@@ -505,6 +505,34 @@ async def test_reload_keeps_conversations_rename_switch_delete_export(chat, tmp_
     await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
 
 
+async def test_page_says_when_the_gateway_trimmed_history(browser, start_gateway):
+    """A gateway with the smallest history window drops the oldest turns; the page tells the user."""
+    small = start_gateway(env={"OSS_SIDECAR_MODEL__HISTORY_WINDOW_TOKENS": "256"})
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
+    chat = Chat(await context.new_page(), small)
+    try:
+        await chat.open()
+        await chat.set_param("Max new tokens", 8)
+        words = " ".join(["apple", "river", "stone", "cloud"] * 35)  # about 150 tokens
+        await chat.send("Please remember these words: " + words)
+        await chat.wait_idle()
+        await expect(chat.answers().last.locator(".trimmed-notice")).to_be_hidden()
+        await chat.send("And these ones too: " + words)
+        await chat.wait_idle()
+        notice = chat.answers().last.locator(".trimmed-notice")
+        await expect(notice).to_be_visible()
+        await expect(notice).to_contain_text(re.compile(r"\d+ older messages? (was|were) left out"))
+        await expect(notice).to_contain_text("256 tokens")
+        assert chat.requests[-1]["truncate_prompt_tokens"] == -1
+        # the notice stays with that answer after a reload
+        await chat.page.reload()
+        await chat.page.wait_for_function("window.__chatReady === true")
+        await expect(chat.answers().last.locator(".trimmed-notice")).to_be_visible()
+    finally:
+        await context.close()
+    assert not chat.errors, chat.errors
+
+
 async def test_page_fetches_nothing_from_outside_the_gateway(browser, gateway):
     context = await browser.new_context()
     page = await context.new_page()
