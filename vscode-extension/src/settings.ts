@@ -18,6 +18,8 @@ export interface ServerOptions {
   temperature: number;
   debounceMs: number;
   contextBudgetTokens: number;
+  /** Beyond PROTOCOL.md's list: the server's answer limit for ossSidecar/ask (docs/LSP.md). */
+  chatMaxTokens: number;
   features: { inlineCompletion: boolean; codeActions: boolean; ask: boolean };
 }
 
@@ -84,6 +86,7 @@ export function toServerOptions(config: ConfigReader, apiKey: string | undefined
     temperature: clamp(config.get<number>("temperature", 0.2), 0, 2, 0.2, false),
     debounceMs: clamp(config.get<number>("debounceMs", 150), 0, 5000, 150, true),
     contextBudgetTokens: clamp(config.get<number>("contextBudgetTokens", 1024), 64, 32768, 1024, true),
+    chatMaxTokens: clamp(config.get<number>("ask.maxTokens", 512), 1, 32768, 512, true),
     features: {
       inlineCompletion: config.get<boolean>("inlineCompletion.enabled", true) !== false,
       codeActions: config.get<boolean>("codeActions.enabled", true) !== false,

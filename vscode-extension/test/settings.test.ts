@@ -28,6 +28,7 @@ test("defaults map to the documented initializationOptions", () => {
     temperature: 0.2,
     debounceMs: 150,
     contextBudgetTokens: 1024,
+    chatMaxTokens: 512,
     features: { inlineCompletion: true, codeActions: true, ask: true },
   });
 });
@@ -41,6 +42,7 @@ test("every setting reaches its protocol key", () => {
       temperature: 0.7,
       debounceMs: 300,
       contextBudgetTokens: 2048,
+      "ask.maxTokens": 1000,
       "inlineCompletion.enabled": false,
       "codeActions.enabled": false,
     }),
@@ -53,6 +55,7 @@ test("every setting reaches its protocol key", () => {
   assert.equal(options.temperature, 0.7);
   assert.equal(options.debounceMs, 300);
   assert.equal(options.contextBudgetTokens, 2048);
+  assert.equal(options.chatMaxTokens, 1000);
   assert.deepEqual(options.features, { inlineCompletion: false, codeActions: false, ask: true });
 });
 
