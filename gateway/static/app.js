@@ -225,6 +225,7 @@ function updateAssistantNode(node, msg, streaming = false) {
   }
   setMarkdown(node.querySelector(".answer"), split.content);
   node.classList.toggle("streaming", streaming);
+  node.setAttribute("aria-busy", String(streaming)); // screen readers read the answer once it is complete
   const notice = node.querySelector(".trimmed-notice");
   const trimmed = msg.meta && msg.meta.trimmed;
   notice.hidden = !trimmed;
