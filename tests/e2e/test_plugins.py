@@ -25,8 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any, AsyncIterator, Optional
 
 import aiohttp
@@ -409,3 +415,44 @@ async def test_twinny_chat(gateway, http, model_id):
             if data and data.get("choices"):
                 text += (data["choices"][0].get("delta") or {}).get("content") or ""
     assert text.strip()
+
+
+# --------------------------------------------------------------------------------------------
+# This project's VS Code extension: its side of the language-server contract
+# --------------------------------------------------------------------------------------------
+
+EXTENSION = Path(__file__).resolve().parents[2] / "vscode-extension"
+
+
+def test_vscode_extension_lsp_contract(gateway):
+    """vscode-extension/test/integration/lspContract.ts drives a real `oss-sidecar lsp` with the
+    extension's own settings mapping and requests (vscode-jsonrpc, the transport under
+    vscode-languageclient): ghost text, code-action titles, ossSidecar/ask with $/progress
+    pieces, Stop ($/cancelRequest), settings changed live, ossSidecar/status."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    if not (EXTENSION / "node_modules" / ".bin" / "tsc").exists():
+        pytest.skip("vscode-extension/node_modules is missing: run scripts/test-extension.sh first")
+    subprocess.run([str(EXTENSION / "node_modules" / ".bin" / "tsc"), "-p", "."], cwd=EXTENSION, check=True, timeout=120)
+    before = gateway.stats()["gateway_counters"].get("requests_aborted_total", 0)
+    proc = subprocess.run(
+        [node, "out/test/integration/lspContract.js"],
+        cwd=EXTENSION,
+        env={**os.environ, "OSS_SIDECAR_GATEWAY": gateway.url, "OSS_SIDECAR_PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-4000:]}"
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "ossSidecar.showMarkdown" in report["commands"]
+    assert report["askPieces"] > 0
+    if report["cancelOutcome"] == "cancelled":
+        # Stop in the panel reaches the engine: the gateway counts the abandoned request.
+        for _ in range(50):
+            if gateway.stats()["gateway_counters"].get("requests_aborted_total", 0) > before:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the cancelled ask was not aborted at the gateway")

@@ -66,7 +66,13 @@ export async function askCommand(
   const token = await panel.begin(question, { uri: document.uri, range });
   try {
     const final = await client.ask({ document, range, question }, (piece) => panel.append(piece), token);
-    panel.finish(mergeAnswer(panel.text, final), token.isCancellationRequested ? "Stopped." : undefined);
+    const answer = mergeAnswer(panel.text, final);
+    const note = token.isCancellationRequested
+      ? "Stopped."
+      : answer.trim() === ""
+        ? "No answer: is the gateway running? (see the status bar)"
+        : undefined;
+    panel.finish(answer, note);
   } catch (error) {
     if (token.isCancellationRequested) {
       panel.finish(panel.text, "Stopped.");
