@@ -9,9 +9,10 @@ cd "$(dirname "$0")/../vscode-extension"
 node --version
 npm --version
 
-# npm >= 11 may hold back install scripts; esbuild's platform binary comes as an
-# optional dependency and works without its postinstall.
-npm ci --no-audit --no-fund
+# --ignore-scripts: nothing here needs an install script (esbuild's platform binary comes as
+# an optional dependency and runs without its postinstall; vsce's optional keytar would try to
+# download or compile a native module). Same result with npm 10 (Node 20) and npm 11.
+npm ci --ignore-scripts --no-audit --no-fund
 npm run build
 npm run lint
 npm test

@@ -5,8 +5,12 @@ import * as vscode from "vscode";
 import { HELP_NOT_INSTALLED, HELP_UNREACHABLE } from "./links";
 import { Event, initialState, noticeFor, reduce, State, view } from "./status";
 
+/** The same help message is not repeated sooner than this (a gateway that comes and goes). */
+const NOTICE_QUIET_MS = 10 * 60 * 1000;
+
 export class StatusBar implements vscode.Disposable {
   private state: State;
+  private readonly lastNotice = new Map<string, number>();
   private readonly item: vscode.StatusBarItem;
 
   constructor(inlineEnabled: boolean, private readonly output: vscode.LogOutputChannel) {
@@ -27,7 +31,9 @@ export class StatusBar implements vscode.Disposable {
     this.state = reduce(previous, event);
     this.draw();
     const notice = noticeFor(previous, this.state);
-    if (notice !== undefined) {
+    const now = Date.now();
+    if (notice !== undefined && now - (this.lastNotice.get(notice) ?? -Infinity) > NOTICE_QUIET_MS) {
+      this.lastNotice.set(notice, now);
       void this.showNotice(notice);
     }
   }
