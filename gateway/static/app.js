@@ -5,7 +5,8 @@ import hljs from "/static/vendor/highlightjs-11.12.0-core.min.js";
 
 const DOMPurify = window.DOMPurify;
 const HLJS = "/static/vendor/highlightjs-11.12.0-lang-";
-const STORE = { conversations: "oss-sidecar.conversations.v1", current: "oss-sidecar.current.v1", settings: "oss-sidecar.settings.v1", ui: "oss-sidecar.ui.v1" };
+// Each conversation is stored under its own key, so two tabs never overwrite each other's chats.
+const STORE = { conversation: "oss-sidecar.conversation.v1.", current: "oss-sidecar.current.v1", settings: "oss-sidecar.settings.v1", ui: "oss-sidecar.ui.v1" };
 export const DEFAULTS = Object.freeze({
   temperature: 0.7, top_p: 0.9, max_tokens: 2048, repetition_penalty: 1.1,
   system: "You are a helpful assistant.",
@@ -29,6 +30,16 @@ const el = {
 
 // ---------------------------------------------------------------- storage
 
+function loadConversations() {
+  const out = [];
+  for (let i = 0; i < localStorage.length; i += 1) {
+    const key = localStorage.key(i);
+    if (!key || !key.startsWith(STORE.conversation)) continue;
+    const c = load(key, null);
+    if (c && c.id && Array.isArray(c.messages)) out.push(c);
+  }
+  return out.sort((a, b) => (b.created || 0) - (a.created || 0));
+}
 function load(key, fallback) {
   try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); } catch { return fallback; }
 }
@@ -37,22 +48,25 @@ function save(key, value) {
 }
 
 const state = {
-  conversations: load(STORE.conversations, []),
+  conversations: loadConversations(),
   currentId: load(STORE.current, null),
   settings: { ...DEFAULTS, ...load(STORE.settings, {}) },
   model: null,
   streaming: null, // {controller, convId, msg, node}
 };
-if (!Array.isArray(state.conversations)) state.conversations = [];
 
 const newId = () => (crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`);
 function current() { return state.conversations.find((c) => c.id === state.currentId) || null; }
-function persist() { save(STORE.conversations, state.conversations); save(STORE.current, state.currentId); }
+// Save one conversation (unless it was deleted meanwhile) and remember which one is open.
+function persist(conv = current()) {
+  if (conv && state.conversations.includes(conv)) save(STORE.conversation + conv.id, conv);
+  save(STORE.current, state.currentId);
+}
 function createConversation() {
   const conv = { id: newId(), title: "New chat", titled: false, created: Date.now(), updated: Date.now(), messages: [] };
   state.conversations.unshift(conv);
   state.currentId = conv.id;
-  persist();
+  persist(conv);
   return conv;
 }
 function ensureConversation() { return current() || createConversation(); }
@@ -427,7 +441,7 @@ function scheduleStreamRender() {
     if (s.node && s.node.isConnected) { updateAssistantNode(s.node, s.msg, true); scrollToEnd(); }
     // keep partial answers across a reload
     const now = Date.now();
-    if (now - (s.savedAt || 0) > 1000) { s.savedAt = now; persist(); }
+    if (now - (s.savedAt || 0) > 1000) { s.savedAt = now; s.conv.updated = now; persist(s.conv); }
   });
 }
 
@@ -437,9 +451,9 @@ async function generate(conv) {
   conv.messages.push(msg);
   conv.updated = Date.now();
   const controller = new AbortController();
-  state.streaming = { controller, convId: conv.id, msg, node: null, raf: 0 };
+  state.streaming = { controller, convId: conv.id, conv, msg, node: null, raf: 0 };
   setBusy(true);
-  persist();
+  persist(conv);
   renderConversation();
   const body = buildRequest(conv, conv.messages.length - 1);
   const t0 = performance.now();
@@ -509,7 +523,7 @@ async function generate(conv) {
     state.streaming = null;
     delete msg.pending;
     conv.updated = Date.now();
-    persist();
+    persist(conv);
     setBusy(false);
     if (current() === conv) {
       const node = el.messages.querySelector(`article[data-index="${conv.messages.indexOf(msg)}"]`);
@@ -561,6 +575,7 @@ function switchTo(id) {
 function deleteConversation(id) {
   if (state.streaming && state.streaming.convId === id) stop();
   state.conversations = state.conversations.filter((c) => c.id !== id);
+  try { localStorage.removeItem(STORE.conversation + id); } catch { /* ignore */ }
   if (state.currentId === id) state.currentId = state.conversations.length ? state.conversations[0].id : null;
   persist();
   renderList();
@@ -575,7 +590,7 @@ function startRename(li) {
   const finish = (commit) => {
     if (done) return; done = true;
     const v = input.value.trim();
-    if (commit && v) { conv.title = v; conv.titled = true; persist(); }
+    if (commit && v) { conv.title = v; conv.titled = true; persist(conv); }
     renderList();
     if (conv.id === state.currentId) el.title.textContent = conv.title;
   };
@@ -609,7 +624,7 @@ el.clear.addEventListener("click", () => {
   stop();
   conv.messages = [];
   conv.updated = Date.now();
-  persist();
+  persist(conv);
   renderConversation();
   el.input.focus();
 });
@@ -717,12 +732,30 @@ async function refreshStats() {
 setInterval(() => { if (!document.hidden) refreshStats(); }, STATS_INTERVAL_MS);
 document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStats(); });
 
-// Another tab changed the stored conversations.
+// Another tab changed a stored conversation: take its version, except for the one streaming here.
 window.addEventListener("storage", (e) => {
-  if (e.key !== STORE.conversations || state.streaming) return;
-  state.conversations = load(STORE.conversations, []);
-  if (!current()) state.currentId = state.conversations.length ? state.conversations[0].id : null;
-  renderList(); renderConversation();
+  if (e.key !== null && !e.key.startsWith(STORE.conversation)) return;
+  if (e.key === null) {
+    const mine = state.streaming ? state.streaming.conv : null;
+    state.conversations = loadConversations().map((c) => (mine && c.id === mine.id ? mine : c));
+  } else {
+    const id = e.key.slice(STORE.conversation.length);
+    if (state.streaming && state.streaming.convId === id) return;
+    const i = state.conversations.findIndex((c) => c.id === id);
+    let incoming = null;
+    try { incoming = e.newValue ? JSON.parse(e.newValue) : null; } catch { incoming = null; }
+    if (incoming && Array.isArray(incoming.messages)) {
+      if (i >= 0) state.conversations[i] = incoming;
+      else state.conversations.push(incoming);
+      state.conversations.sort((a, b) => (b.created || 0) - (a.created || 0));
+    } else if (i >= 0) {
+      state.conversations.splice(i, 1);
+    }
+  }
+  // This tab keeps showing its own conversation (an empty page if another tab deleted it).
+  renderList();
+  const streamingHere = state.streaming && state.streaming.convId === state.currentId;
+  if (!streamingHere && (e.key === null || e.key === STORE.conversation + state.currentId)) renderConversation();
 });
 
 // ---------------------------------------------------------------- start
@@ -730,8 +763,11 @@ window.addEventListener("storage", (e) => {
 fillParams();
 if (!current() && state.conversations.length) state.currentId = state.conversations[0].id;
 // Answers interrupted by a reload are kept as they were, marked stopped.
+// (Only for answers no other tab is still streaming: those are younger than a few seconds' worth of saves.)
 for (const c of state.conversations) {
-  for (const m of c.messages || []) if (m.pending) { delete m.pending; m.stopped = true; }
+  for (const m of c.messages) {
+    if (m.pending && Date.now() - (c.updated || 0) > 5000) { delete m.pending; m.stopped = true; save(STORE.conversation + c.id, c); }
+  }
 }
 renderList();
 renderConversation();

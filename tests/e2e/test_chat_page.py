@@ -454,6 +454,49 @@ async def test_errors_are_readable_and_retry_works(chat, status, headers, body, 
     assert (await chat.last_answer_text().inner_text()).strip()
 
 
+async def test_a_real_overload_429_is_shown_and_retry_succeeds(browser, start_gateway):
+    """A gateway that runs one request and queues none answers a second tab with 429."""
+    busy = start_gateway("--max-concurrency", "1", "--max-queue", "0")
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
+    first, second = Chat(await context.new_page(), busy), Chat(await context.new_page(), busy)
+    try:
+        await first.open()
+        await second.open()
+        await _start_long_answer(first, busy)
+        await second.set_param("Max new tokens", 8)
+        await second.send("Hello?")
+        alert = second.answers().last.get_by_role("alert")
+        await expect(alert).to_contain_text("busy", timeout=30_000)
+        await second.wait_idle(timeout=5_000)
+        await first.button("Stop").click()
+        await first.wait_idle(timeout=10_000)
+        await wait_until(lambda: busy.stats()["requests"]["running"] == 0, timeout=10)
+        await alert.get_by_role("button", name="Retry").click()
+        await second.wait_idle()
+        await expect(second.answers().last.get_by_role("alert")).to_be_hidden()
+        assert (await second.last_answer_text().inner_text()).strip()
+    finally:
+        await context.close()
+    assert not first.errors and not second.errors, first.errors + second.errors
+
+
+async def test_a_rejected_request_shows_the_gateways_message_and_retry_uses_fixed_parameters(chat):
+    """A real 400 from the gateway: more new tokens than the model's context holds."""
+    await chat.set_param("Max new tokens", 1_000_000)
+    await chat.send("Hello?")
+    alert = chat.answers().last.get_by_role("alert")
+    await expect(alert).to_contain_text("rejected the request", timeout=30_000)
+    await expect(alert).to_contain_text("max_tokens")
+    await chat.wait_idle(timeout=5_000)
+    await chat.set_param("Max new tokens", 8)
+    await alert.get_by_role("button", name="Retry").click()
+    await chat.wait_idle()
+    assert chat.requests[-1]["max_tokens"] == 8
+    await expect(chat.answers()).to_have_count(1)
+    await expect(chat.answers().last.get_by_role("alert")).to_be_hidden()
+    assert (await chat.last_answer_text().inner_text()).strip()
+
+
 async def test_reload_keeps_conversations_rename_switch_delete_export(chat, tmp_path: Path):
     page = chat.page
     await chat.set_param("Max new tokens", 16)
