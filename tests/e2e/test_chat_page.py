@@ -480,6 +480,30 @@ async def test_a_real_overload_429_is_shown_and_retry_succeeds(browser, start_ga
     assert not first.errors and not second.errors, first.errors + second.errors
 
 
+async def test_gateway_lost_mid_answer_is_reported_and_the_page_stays_usable(browser, start_gateway):
+    """The gateway process dies while an answer streams (a real connection loss, not a double)."""
+    doomed = start_gateway()
+    context = await browser.new_context(viewport={"width": 1280, "height": 860})
+    chat = Chat(await context.new_page(), doomed)
+    try:
+        await chat.open()
+        await _start_long_answer(chat, doomed)
+        doomed.process.kill()
+        alert = chat.answers().last.get_by_role("alert")
+        await expect(alert).to_contain_text("connection", timeout=15_000)
+        await chat.wait_idle(timeout=5_000)
+        assert (await chat.last_answer_text().inner_text()).strip(), "the partial answer was lost"
+        await expect(chat.page.locator('[data-stat="status"]')).to_have_text("unreachable", timeout=10_000)
+        await alert.get_by_role("button", name="Retry").click()
+        await expect(chat.answers().last.get_by_role("alert")).to_contain_text("Cannot reach the gateway",
+                                                                               timeout=15_000)
+        await chat.wait_idle(timeout=5_000)
+        await expect(chat.message_box).to_be_editable()
+    finally:
+        await context.close()
+    assert not chat.errors, chat.errors
+
+
 async def test_a_rejected_request_shows_the_gateways_message_and_retry_uses_fixed_parameters(chat):
     """A real 400 from the gateway: more new tokens than the model's context holds."""
     await chat.set_param("Max new tokens", 1_000_000)
