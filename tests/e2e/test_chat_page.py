@@ -196,7 +196,7 @@ async def test_answer_streams_token_by_token(chat):
 async def test_shift_enter_adds_a_line_and_does_not_send(chat):
     await chat.message_box.fill("first line")
     await chat.message_box.press("Shift+Enter")
-    await chat.message_box.type("second line")
+    await chat.message_box.press_sequentially("second line")
     assert await chat.message_box.input_value() == "first line\nsecond line"
     assert chat.requests == []
     assert await chat.page.locator("article.msg").count() == 0
