@@ -369,9 +369,7 @@ async def test_twinny_fim(gateway, http, model_id, provider):
         body = {"model": model_id, "prompt": prompt, "stream": True, "keep_alive": "5m", "options": {"temperature": 0.2, "num_predict": 32, "stop": stop}}
     else:
         body = {"model": model_id, "prompt": prompt, "stream": True, "temperature": 0.2, "max_tokens": 32, "stop": stop}
-    before = gateway.stats()["gateway_counters"]
     text = ""
-    aborted = False
     headers = {"Content-Type": "application/json", "Authorization": "Bearer "}
     async with http.post(gateway.base_url + "/completions", json=body, headers=headers) as resp:
         assert resp.status == 200, await resp.text()
@@ -381,19 +379,16 @@ async def test_twinny_fim(gateway, http, model_id, provider):
                 text += piece
             # CompletionStream (single line): done once a non-blank line is complete -> abort()
             if "\n" in text.lstrip("\n") and text.strip():
-                aborted = True
                 break
-    if "<" in text:
-        assert_clean(text)
-    if aborted:
-        # the abort reaches the gateway (counted as requests_aborted_total)
-        for _ in range(50):
-            after = gateway.stats()["gateway_counters"]
-            if after.get("requests_aborted_total", 0) > before.get("requests_aborted_total", 0):
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail(f"twinny's abort was not seen by the gateway: {before} -> {after}")
+    assert_clean(text)
+    # Whether twinny hung up first or the model stopped first, nothing keeps generating for a
+    # client that is gone (the openai-compatible body has no token limit at all).
+    for _ in range(100):
+        if gateway.stats()["requests"]["running"] == 0:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        pytest.fail(f"a generation is still running after twinny closed the stream: {gateway.stats()['requests']}")
 
 
 async def test_twinny_chat(gateway, http, model_id):
