@@ -38,7 +38,7 @@ from typing import Any, AsyncIterator, Optional
 import aiohttp
 import pytest
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(300)
 
 CODE_PREFIX = "def add(a, b):\n    "
 CODE_SUFFIX = "\n\nprint(add(1, 2))\n"
@@ -437,7 +437,7 @@ def test_vscode_extension_lsp_contract(gateway):
         env={**os.environ, "OSS_SIDECAR_GATEWAY": gateway.url, "OSS_SIDECAR_PYTHON": sys.executable},
         capture_output=True,
         text=True,
-        timeout=170,
+        timeout=280,
     )
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr[-4000:]}"
     report = json.loads(proc.stdout.strip().splitlines()[-1])
