@@ -67,7 +67,9 @@ class GatewayClient:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=16, keepalive_timeout=30),
+                # A fresh loopback connection per request (~0.1 ms): no stale keep-alive socket
+                # can fail a request, and closing one always means "abort" to the gateway.
+                connector=aiohttp.TCPConnector(limit=16, force_close=True),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=5),
             )
         return self._session
@@ -95,12 +97,20 @@ class GatewayClient:
         url = self.base_url + path
         resp: aiohttp.ClientResponse | None = None
         try:
-            resp = await self._http().post(
-                url,
-                json=body,
-                headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=5),
-            )
+            for attempt in (1, 2):
+                try:
+                    resp = await self._http().post(
+                        url,
+                        json=body,
+                        headers=self._headers(),
+                        timeout=aiohttp.ClientTimeout(total=timeout_s, sock_connect=5),
+                    )
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    # closed before any answer (seen once on a loaded machine): nothing ran
+                    # yet, so one retry is safe
+                    if attempt == 2:
+                        raise
             if resp.status != 200:
                 raise await self._error_from(resp)
             buffer = b""
@@ -138,14 +148,20 @@ class GatewayClient:
         if self._model is not None and not refresh:
             return self._model
         try:
-            async with self._http().get(
-                self.base_url + "/models",
-                headers=self._headers(),
-                timeout=aiohttp.ClientTimeout(total=5),
-            ) as resp:
-                if resp.status != 200:
-                    raise await self._error_from(resp)
-                body = await resp.json(content_type=None)
+            for attempt in (1, 2):
+                try:
+                    async with self._http().get(
+                        self.base_url + "/models",
+                        headers=self._headers(),
+                        timeout=aiohttp.ClientTimeout(total=5),
+                    ) as resp:
+                        if resp.status != 200:
+                            raise await self._error_from(resp)
+                        body = await resp.json(content_type=None)
+                    break
+                except aiohttp.ServerDisconnectedError:
+                    if attempt == 2:
+                        raise
         except GatewayError:
             raise
         except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:

@@ -138,7 +138,7 @@ async def shutdown(ls: SidecarServer, params: Any) -> None:
 
 def serve(tcp: str | None = None) -> None:
     """Run the language server: on stdio, or on ``tcp="HOST:PORT"``."""
-    level = os.environ.get("OSS_SIDECAR_LSP_LOG", "WARNING").upper()
+    level = os.environ.get("SIDECAR_LSP_LOG", "WARNING").upper()
     logging.basicConfig(stream=sys.stderr, level=getattr(logging, level, logging.WARNING))
     if tcp:
         host, _, port = tcp.rpartition(":")
