@@ -172,7 +172,7 @@ def _plain(value):
 async def run_language_server(trace: dict, url: str, options: dict, speed: float) -> dict:
     client = BenchClient()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    await client.start_io(sys.executable, "-c", "from lsp.server import serve; serve()", cwd=str(ROOT), env=env)
+    await client.start_io(sys.executable, "-m", "gateway.cli", "lsp", cwd=str(ROOT), env=env)
     await client.initialize_async(
         types.InitializeParams(
             capabilities=types.ClientCapabilities(),
@@ -436,7 +436,8 @@ async def main() -> None:
             f"trace: {trace['source']} lines {trace['lines'][0]}-{trace['lines'][1]}, "
             f"{len(trace['edits'])} keystrokes, {sum(d for d, _ in trace['edits']) / 1000 / args.speed:.0f} s; "
             f"maxTokens {args.max_tokens}, contextBudgetTokens {args.budget}; "
-            f"model {stats(url).get('model')}"
+            f"model {stats(url).get('model')}; load average at the end {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} CPUs"
         )
         print()
         print(table(rows, naive_wasted))

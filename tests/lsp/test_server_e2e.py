@@ -252,3 +252,24 @@ async def test_gateway_down_then_recovers(start_gateway):
             stop = getattr(handle, "stop", None) or getattr(handle, "close", None)
             if stop is not None:
                 stop()
+
+
+async def test_cancel_request_on_inline_completion_reaches_the_engine(gateway):
+    async with sidecar(gateway.url, maxTokens=200) as (client, _):
+        uri = "file:///work/demo/cancel.py"
+        client.open(uri, "# Utilities for parsing log files.\n\n\ndef parse_line(line):\n    ")
+        before = aborted(gateway)
+        pending = asyncio.ensure_future(
+            client.request(
+                types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                client.completion_params(uri, 4, 4),
+                msg_id="inline-cancel-id",
+            )
+        )
+        await asyncio.sleep(0.8)
+        client.cancel("inline-cancel-id")
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(pending, 10)
+        assert await wait_until(lambda: aborted(gateway) > before, 10)
+        stats = await client.request("ossSidecar/stats", {})
+        assert stats["cancelled_by_client"] == 1
