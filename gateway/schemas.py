@@ -107,6 +107,8 @@ class FimFile(_Wire):
 
 class CompletionRequest(_SamplingFields):
     prompt: Union[str, list[str]]
+    # OpenAI's and vLLM's default for /v1/completions: a client that sends no limit gets a short answer.
+    max_tokens: Optional[int] = Field(16, ge=1)
     suffix: Optional[str] = None
     echo: bool = False
     fim_files: list[FimFile] = Field(default_factory=list)

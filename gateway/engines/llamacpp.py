@@ -145,6 +145,7 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
+        log.info("llama.cpp's own server listens on %s (loopback; used for tokenization)", self.listening_address)
         self._tokenizer = LlamaCppTokenizer(self.listening_address, self._cfg.context_per_slot)
         report("model loaded", 1.0)
 

@@ -42,6 +42,12 @@ def test_default_yaml_lists_every_setting_with_its_default():
     assert Settings.model_validate(documented) == Settings()
 
 
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    missing = [key for key in sorted(_keys(Settings)) if f"`{key}`" not in readme]
+    assert not missing, f"README's configuration table lacks {missing}"
+
+
 def test_every_setting_has_a_comment():
     lines = DEFAULT_YAML.read_text().splitlines()
     for i, line in enumerate(lines):
