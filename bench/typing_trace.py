@@ -118,6 +118,12 @@ async def wait_idle(url: str, timeout: float = 120.0) -> bool:
     return False
 
 
+def engine_prompt_tokens(url: str) -> float:
+    """Prompt tokens the engine processed (llama.cpp's counter excludes its prompt-cache hits)."""
+    counters = stats(url).get("engine_counters") or {}
+    return counters.get("prompt_tokens_total", 0.0)
+
+
 def utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
@@ -258,7 +264,7 @@ async def run_language_server(trace: dict, url: str, options: dict, speed: float
 # -- naive client run -----------------------------------------------------------------------
 
 
-async def run_naive(trace: dict, url: str, options: dict, speed: float) -> dict:
+async def run_naive(trace: dict, url: str, options: dict, speed: float, drain_s: float) -> dict:
     doc = Doc(trace["before"], trace["after"])
     budget = options.get("contextBudgetTokens", 1024)
     max_tokens = options.get("maxTokens", 128)
@@ -307,7 +313,11 @@ async def run_naive(trace: dict, url: str, options: dict, speed: float) -> dict:
             ctx = build_context(doc.text, len(doc.before), budget)
             tasks.append(asyncio.ensure_future(one(ctx, doc.version, time.monotonic())))
         typing_s = time.monotonic() - t0
-        await asyncio.wait(tasks, timeout=300)
+        _, unfinished = await asyncio.wait(tasks, timeout=drain_s)
+        for task in unfinished:  # bounded run: what is still queued is cut (and not counted)
+            task.cancel()
+        if unfinished:
+            await asyncio.wait(unfinished)
     ok = [r for r in results if r["status"] == 200]
     shown = [r for r in ok if r["shown"]]
     return {
@@ -319,6 +329,7 @@ async def run_naive(trace: dict, url: str, options: dict, speed: float) -> dict:
         "tokens_total": sum(r["tokens"] for r in ok),
         "tokens_shown": sum(r["tokens"] for r in shown),
         "rejected": len(results) - len(ok),
+        "unfinished": len(unfinished),
         "refused_by": ", ".join(
             f"{n}× HTTP {code}" if code else f"{n}× connection error"
             for code, n in sorted(
@@ -339,12 +350,16 @@ def free_port() -> int:
 
 
 def start_gateway() -> tuple[subprocess.Popen, str]:
+    """A gateway whose queue never refuses the naive client: a 429 costs the engine nothing, so
+    refusals would hide exactly the waste being measured."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(f"/tmp/typing-trace-gateway-{port}.log", "wb")
+    env = {**os.environ, "OSS_SIDECAR_ADMISSION__QUEUE_TIMEOUT_S": "3600"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port), "--max-queue", "4096"],
         cwd=ROOT,
+        env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -369,8 +384,8 @@ def fmt(value, digits=0):
 def table(rows: list[dict], naive_wasted: int | None) -> str:
     head = (
         "| client | keystrokes | gateway requests | completions shown | median latency request→items (ms) "
-        "| engine tokens | tokens shown | wasted tokens | wasted vs naive |\n"
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+        "| engine tokens | tokens shown | wasted tokens | wasted vs naive | prompt tokens processed |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     )
     out = []
     for r in rows:
@@ -382,7 +397,8 @@ def table(rows: list[dict], naive_wasted: int | None) -> str:
         out.append(
             f"| {r['client']} | {r['keystrokes']} | {r['gateway_requests']}"
             + (f" ({r['rejected']} refused: {r['refused_by']})" if r["rejected"] else "")
-            + f" | {r['shown']} | {fmt(lat)} | {r['tokens_total']} | {r['tokens_shown']} | {wasted} | {share} |"
+            + (f" ({r['unfinished']} still queued at the drain limit, not counted)" if r.get("unfinished") else "")
+            + f" | {r['shown']} | {fmt(lat)} | {r['tokens_total']} | {r['tokens_shown']} | {wasted} | {share} | {r.get('prompt_tokens', 0):.0f} |"
         )
     return head + "\n".join(out)
 
@@ -392,9 +408,10 @@ async def main() -> None:
     ap.add_argument("--trace", type=Path, default=TRACE)
     ap.add_argument("--gateway-url", help="use a running gateway (default: start one)")
     ap.add_argument("--max-tokens", type=int, default=16)
-    ap.add_argument("--budget", type=int, default=512, help="contextBudgetTokens")
+    ap.add_argument("--budget", type=int, default=256, help="contextBudgetTokens")
     ap.add_argument("--speed", type=float, default=1.0, help="typing speed factor")
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--drain-s", type=float, default=240, help="wait this long for the naive backlog")
     ap.add_argument("--generate", action="store_true", help="regenerate the trace file and exit")
     args = ap.parse_args()
 
@@ -421,15 +438,19 @@ async def main() -> None:
         rows = []
         await wait_idle(url)
         print("language server run ...", file=sys.stderr)
+        p0 = engine_prompt_tokens(url)
         ls = await run_language_server(trace, url, options, args.speed)
-        rows.append(ls)
         await wait_idle(url)
+        ls["prompt_tokens"] = engine_prompt_tokens(url) - p0
+        rows.append(ls)
         naive = None
         if not args.skip_naive:
             print("naive client run ...", file=sys.stderr)
-            naive = await run_naive(trace, url, options, args.speed)
-            rows.insert(0, naive)
+            p0 = engine_prompt_tokens(url)
+            naive = await run_naive(trace, url, options, args.speed, args.drain_s)
             await wait_idle(url)
+            naive["prompt_tokens"] = engine_prompt_tokens(url) - p0
+            rows.insert(0, naive)
         naive_wasted = naive["tokens_total"] - naive["tokens_shown"] if naive else None
         print()
         print(

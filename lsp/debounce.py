@@ -10,7 +10,10 @@ clamped to [min, max], where
   now: after a non-word trigger character (space, ``.``, ``(``, line break: +0.5), at the end
   of a line (+0.4), at the end of the document (+0.1);
 * ``latency`` is the recent median time-to-answer of the gateway: when answers are slow, waiting
-  the full delay on top of them makes ghost text late, so half of it is taken off.
+  the full delay on top of them makes ghost text late, so half of it is taken off — but never
+  more than half the delay: on a local CPU engine every request fired into a typing burst costs
+  prompt processing even when it is cancelled before its first token (tabby-agent subtracts
+  without that bound; bench/typing_trace.py measured ~3x more requests sent that way).
 
 A manually invoked completion is not debounced. With ``adaptiveDebounce: false`` the delay is
 exactly ``debounceMs``.
@@ -95,6 +98,6 @@ class Debouncer:
         delay = rate * self.typing_interval(base_ms)
         latency = self.latency.median()
         if latency is not None:
-            delay -= latency / 2.0
+            delay -= min(latency / 2.0, delay / 2.0)
         lo = min(MIN_DELAY_MS, float(base_ms))
         return min(max(delay, lo), MAX_DELAY_MS)

@@ -46,7 +46,12 @@ def test_adaptive_debounce_takes_half_the_latency_off_and_clamps():
     assert round(d.delay_ms(150, trigger_char="a")) == 1000  # 1200 - 200
     d.latency.add(3000)
     d.latency.add(3000)
-    assert d.delay_ms(150, trigger_char="a") == 100  # 1200 - 1500 → floor
+    assert d.delay_ms(150, trigger_char="a") == 600  # at most half the delay is taken off
+    for _ in range(100):  # the whole window now says 50 ms (clamped to 100 ms) per keystroke
+        clock.t += 0.05
+        d.record_keystroke()
+    # 1.5 * 100 = 150, half taken off = 75, below the 100 ms floor
+    assert d.delay_ms(150, trigger_char=".", line_end=True, document_end=True) == 100
 
 
 def test_cache_same_prompt_and_typing_along():
