@@ -15,6 +15,7 @@
 # RESULTS ($OUT or bench/results/raw), PROFILE=1 samples the gateway with py-spy during the
 # highest concurrency (py-spy must be importable/installed), PEER_PORT (8100), GW_PORT (8200).
 set -euo pipefail
+SUMMARY_DIR=${2:+$(realpath "$2")}
 cd "$(dirname "$0")/.."
 STAGE=${STAGE:-/tmp/vllm-stage}
 MODEL_DIR=${MODEL_DIR:-/tmp/m8}
@@ -149,6 +150,6 @@ case "${1:-}" in
   peer) run_peer ;;
   gateway) run_gateway ;;
   both) run_peer; run_gateway; summary ;;
-  summary) summary "${2:-$RESULTS}" ;;
+  summary) summary "${SUMMARY_DIR:-$RESULTS}" ;;
   *) sed -n 2,17p "$0"; exit 2 ;;
 esac
