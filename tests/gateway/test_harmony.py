@@ -20,11 +20,19 @@ def enc(tmp_path_factory):
     return harmony.get_encoding()
 
 
-def test_vocab_cache_is_seeded_and_verified(tmp_path, monkeypatch):
+@pytest.fixture
+def no_caches(tmp_path, monkeypatch):
+    """No vocabulary cache anywhere but tmp_path (some images preset TIKTOKEN_CACHE_DIR)."""
+    for var in ("TIKTOKEN_CACHE_DIR", "DATA_GYM_CACHE_DIR", "TIKTOKEN_ENCODINGS_BASE"):
+        monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("TIKTOKEN_RS_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(harmony.tempfile, "gettempdir", lambda: str(tmp_path / "t"))
-    monkeypatch.delenv("TIKTOKEN_ENCODINGS_BASE", raising=False)
+    return tmp_path
+
+
+def test_vocab_cache_is_seeded_and_verified(no_caches):
+    tmp_path = no_caches
     if harmony._vocab_from_packages() is None:
         pytest.skip("vocabulary comes from an existing cache, not a package")
     f = harmony.ensure_vocab()
@@ -32,10 +40,8 @@ def test_vocab_cache_is_seeded_and_verified(tmp_path, monkeypatch):
     assert hashlib.sha256(f.read_bytes()).hexdigest() == harmony.O200K_SHA256
 
 
-def test_corrupt_cache_file_is_not_trusted(tmp_path, monkeypatch):
-    monkeypatch.setenv("TIKTOKEN_RS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(harmony.tempfile, "gettempdir", lambda: str(tmp_path / "t"))
+def test_corrupt_cache_file_is_not_trusted(no_caches):
+    tmp_path = no_caches
     (tmp_path / harmony.O200K_CACHE_NAME).write_bytes(b"x" * 2_000_000)
     if harmony._vocab_from_packages() is None:
         with pytest.raises(harmony.HarmonyUnavailable, match="pip install"):
@@ -45,10 +51,7 @@ def test_corrupt_cache_file_is_not_trusted(tmp_path, monkeypatch):
         assert hashlib.sha256(f.read_bytes()).hexdigest() == harmony.O200K_SHA256
 
 
-def test_missing_vocabulary_says_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setenv("TIKTOKEN_RS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(harmony.tempfile, "gettempdir", lambda: str(tmp_path / "t"))
+def test_missing_vocabulary_says_what_to_install(no_caches, monkeypatch):
     monkeypatch.setattr(harmony, "_vocab_from_packages", lambda: None)
     with pytest.raises(harmony.HarmonyUnavailable, match="pip install quicktok-v1"):
         harmony.ensure_vocab()
