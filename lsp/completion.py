@@ -51,13 +51,16 @@ class CompletionStats:
     # tokens behind each reply, by JSON-RPC request id (last REPLY_TOKENS_KEPT replies)
     reply_tokens: dict = dataclasses.field(default_factory=dict)
     overhead_ms: list[float] = dataclasses.field(default_factory=list)
+    # arrival → HTTP request issued (debounce sleep excluded), for every gateway call, cancelled
+    # ones included; arrival → reply for cache hits
+    prepare_ms: list[float] = dataclasses.field(default_factory=list)
     gateway_ms: list[float] = dataclasses.field(default_factory=list)
 
     def as_dict(self, with_replies: bool = False) -> dict:
         d = dataclasses.asdict(self)
         if not with_replies:
             d.pop("reply_tokens")
-        for name in ("overhead_ms", "gateway_ms"):
+        for name in ("overhead_ms", "prepare_ms", "gateway_ms"):
             samples = d.pop(name)
             d[name] = {
                 "count": len(samples),
@@ -183,7 +186,9 @@ class CompletionService:
         if cached is not None:
             self.stats.cache_hits += 1
             self._note_reply(msg_id, 0)
-            return self._reply(cached, ctx)
+            reply = self._reply(cached, ctx)
+            self._keep(self.stats.prepare_ms, (time.monotonic() - arrived) * 1000.0)
+            return reply
 
         manual = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         delay = self.debouncer.delay_ms(
@@ -220,6 +225,11 @@ class CompletionService:
             return EMPTY
         finally:
             self.stats.tokens_generated += result.tokens
+            if result.sent_at:
+                self._keep(
+                    self.stats.prepare_ms,
+                    ((prepared - arrived) + (result.sent_at - slept_until)) * 1000.0,
+                )
             self.session.end()
         self.session.gateway_ok()
         self.debouncer.latency.add((result.answered_at - result.sent_at) * 1000.0)
@@ -229,12 +239,19 @@ class CompletionService:
         reply = self._reply(shown, ctx)
         self._note_reply(msg_id, result.tokens)
         done = time.monotonic()
-        self.stats.gateway_ms.append((result.answered_at - result.sent_at) * 1000.0)
-        self.stats.overhead_ms.append(
+        self._keep(self.stats.gateway_ms, (result.answered_at - result.sent_at) * 1000.0)
+        self._keep(
+            self.stats.overhead_ms,
             ((prepared - arrived) + (result.sent_at - slept_until) + (done - result.answered_at))
             * 1000.0
         )
         return reply
+
+    @staticmethod
+    def _keep(samples: list[float], value: float, limit: int = 10_000) -> None:
+        samples.append(value)
+        if len(samples) > limit:
+            del samples[: len(samples) - limit]
 
     def _note_reply(self, msg_id, tokens: int) -> None:
         if msg_id is None:

@@ -23,6 +23,7 @@ CHARS_PER_TOKEN = 3.5
 SUFFIX_SHARE = 0.25
 NEIGHBOUR_SHARE = 0.20
 NEIGHBOUR_CHUNK_LINES = 16
+ANCHOR_LINES = 8
 MAX_NEIGHBOUR_DOCS = 4
 
 
@@ -60,21 +61,33 @@ class CompletionContext:
         )
 
 
-def prefix_window(text_before: str, budget_tokens: int) -> str:
+def prefix_window(text_before: str, budget_tokens: int, anchor_lines: int = ANCHOR_LINES) -> str:
     """The end of ``text_before``: the cursor line's start plus whole lines, within the budget.
 
     The cursor line (possibly partial) is always kept, even if alone it exceeds the budget,
     in which case it is cut to the budget from the cursor backwards.
+
+    When the file is longer than the budget, the window starts on a line whose number is a
+    multiple of ``anchor_lines``: the start then stays put while the user types (instead of
+    sliding by a line every few keystrokes), so consecutive prompts share their beginning and
+    the engine's prompt cache (llama.cpp slots, vLLM prefix caching) skips re-reading it. The
+    price is up to ``anchor_lines - 1`` lines less context.
     """
     limit = int(budget_tokens * CHARS_PER_TOKEN)
-    cut = text_before.rfind("\n") + 1  # start of the cursor line
-    if len(text_before) - cut > limit:
+    line_start = text_before.rfind("\n") + 1  # start of the cursor line
+    if len(text_before) - line_start > limit:
         return text_before[len(text_before) - limit :] if limit > 0 else ""
+    cut = line_start
     while cut > 0:
         start = text_before.rfind("\n", 0, cut - 1) + 1  # start of the previous line
         if len(text_before) - start > limit:
             break
         cut = start
+    if cut > 0 and anchor_lines > 1:
+        line_no = text_before.count("\n", 0, cut)
+        while line_no % anchor_lines and cut < line_start:
+            cut = text_before.index("\n", cut) + 1
+            line_no += 1
     return text_before[cut:]
 
 

@@ -24,7 +24,7 @@ def test_estimate_tokens_is_chars_over_3_5_rounded_up():
 
 def test_prefix_window_keeps_whole_lines_within_budget():
     before = LINES + "x = fo"
-    out = prefix_window(before, 30)  # 105 chars
+    out = prefix_window(before, 30, anchor_lines=1)  # 105 chars
     assert before.endswith(out)
     assert len(out) <= 30 * CHARS_PER_TOKEN
     # starts at a line boundary, ends at the cursor
@@ -32,6 +32,19 @@ def test_prefix_window_keeps_whole_lines_within_budget():
     assert out.endswith("x = fo")
     # as many whole lines as fit: one more would exceed the budget
     assert len(out) + 15 > 30 * CHARS_PER_TOKEN
+
+
+def test_prefix_window_start_is_anchored_while_typing():
+    text = LINES[: 15 * 100]  # lines 0..99
+    starts = set()
+    for typed in range(1, 40):  # typing a new line character by character
+        out = prefix_window(text + "y" * typed, 60)
+        assert len(out) <= 60 * CHARS_PER_TOKEN
+        starts.add(out.split("\n", 1)[0])
+    # without anchoring the start would slide by a line every 15 characters typed
+    assert len(starts) == 1
+    (start,) = starts
+    assert int(start.split()[1]) % 8 == 0
 
 
 def test_prefix_window_whole_text_when_it_fits():
