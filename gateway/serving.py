@@ -57,12 +57,12 @@ class Serving:
         self.stats = RequestStats()
         self.status = "loading"  # loading | ready | dead | failed
         self.fim_family: Optional[FimFamily] = None
-        limit = settings.admission.max_concurrency
-        engine_parallel = getattr(engine, "max_parallel", None)
-        if engine_parallel:
-            # More at once than the engine runs in parallel would only queue inside it,
-            # where a queue is neither bounded nor visible.
-            limit = min(limit, engine_parallel)
+        # More at once than the engine runs in parallel would only queue inside it, where a
+        # queue is neither bounded nor visible: the engine's capacity is the default and the cap.
+        capacity = getattr(engine, "max_parallel", None)
+        limit = settings.admission.max_concurrency or capacity or 8
+        if capacity:
+            limit = min(limit, capacity)
         self.admission = Admission(
             limit,
             settings.admission.max_queue,
@@ -235,6 +235,7 @@ class Generation:
         self._stream: Optional[AsyncIterator[tuple[int, Delta]]] = None
         self._first: Optional[tuple[int, Delta]] = None
         self._finals = 0
+        self._failed = False  # the engine refused or failed: an error, not an abort
         self._closed = False
 
     async def start(self) -> None:
@@ -302,6 +303,8 @@ class Generation:
         counters["completion_tokens_total"] += usage["completion_tokens"]
         serving.metrics.prompt_tokens.inc(usage["prompt_tokens"])
         serving.metrics.completion_tokens.inc(usage["completion_tokens"])
+        if self._failed:
+            return
         if not finished:
             counters["requests_aborted_total"] += 1
             serving.metrics.aborted.inc()
@@ -332,15 +335,20 @@ class Generation:
                 return
             async for pair in _merge(engine, self.choices):
                 yield pair
-        except PromptTooLongError as exc:
-            raise _too_long(exc) from None
-        except EngineDeadError as exc:
-            self._serving.status = "dead"
-            raise ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead") from None
-        except ValueError as exc:
-            raise bad_request(str(exc)) from None
-        except EngineError as exc:
-            raise ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error") from None
+        except (PromptTooLongError, EngineError, ValueError) as exc:
+            self._failed = True  # an error answer, not a client that went away
+            raise _api_error(exc, self._serving) from None
+
+
+def _api_error(exc: Exception, serving: Serving) -> ApiError:
+    if isinstance(exc, PromptTooLongError):
+        return _too_long(exc)
+    if isinstance(exc, EngineDeadError):
+        serving.status = "dead"
+        return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")
+    if isinstance(exc, EngineError):
+        return ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error")
+    return bad_request(str(exc))
 
 
 async def _merge(engine: Engine, choices: list[Choice]) -> AsyncIterator[tuple[int, Delta]]:

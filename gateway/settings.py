@@ -36,8 +36,9 @@ class ServerSettings(_Section):
 
 
 class AdmissionSettings(_Section):
-    # Requests generating at once; more wait in the queue.
-    max_concurrency: int = Field(8, ge=1)
+    # Requests generating at once; more wait in the queue. Empty: the engine's own capacity
+    # (llamacpp.n_parallel, vllm.max_num_seqs); a number above that capacity is capped to it.
+    max_concurrency: Optional[int] = Field(None, ge=1)
     # Requests allowed to wait; past this, 429 with Retry-After.
     max_queue: int = Field(64, ge=0)
     # A queued request older than this gets 429 too (never hangs).

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from gateway.api.openai import SERVING
 from gateway.telemetry import Metrics
@@ -39,7 +39,9 @@ async def metrics(request: web.Request) -> web.Response:
         for device in stats.devices:
             m.device_memory_used.labels(device["name"]).set(device["used_bytes"])
             m.device_memory_total.labels(device["name"]).set(device["total_bytes"])
-    body = generate_latest(m.registry)
+    # The gateway's own registry, then the process-wide one: process_* and python_* metrics,
+    # and vLLM's vllm:* metrics, which vLLM always registers there.
+    body = generate_latest(m.registry) + generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -97,10 +97,10 @@ class LlamaCppEngine(Engine):
         self._cfg = settings.llamacpp
         self._server: Any = None
         self._tokenizer: Optional[LlamaCppTokenizer] = None
-        # One worker thread per generation that may run at once (slots), plus headroom for
-        # requests llama.cpp defers while its slots are busy.
+        # One worker thread per slot (admission never lets more generate at once), plus
+        # headroom for aborted generations that leave at their next token.
         self._executor = ThreadPoolExecutor(
-            max_workers=max(self._cfg.n_parallel, settings.admission.max_concurrency) + 2,
+            max_workers=self._cfg.n_parallel + 4,
             thread_name_prefix="llamacpp",
         )
         self._stop_flags: dict[str, threading.Event] = {}

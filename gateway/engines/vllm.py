@@ -402,6 +402,11 @@ class VllmEngine(base.Engine):
 
     # -- lifecycle
 
+    @property
+    def max_parallel(self) -> int:
+        """Sequences vLLM schedules at once: the gateway's default admission limit."""
+        return self.settings.vllm.max_num_seqs
+
     async def start(self, progress: Optional[base.ProgressCallback] = None) -> None:
         loop = asyncio.get_running_loop()
 
