@@ -8,6 +8,7 @@ restarting anything.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, Callable
 
@@ -42,8 +43,6 @@ class Session:
             stale = self.client
             self.client = GatewayClient(self.settings.base_url, self.settings.api_key)
             self.gateway_down = False
-            import asyncio
-
             try:
                 asyncio.get_running_loop().create_task(stale.close())
             except RuntimeError:
