@@ -273,3 +273,28 @@ async def test_cancel_request_on_inline_completion_reaches_the_engine(gateway):
         assert await wait_until(lambda: aborted(gateway) > before, 10)
         stats = await client.request("ossSidecar/stats", {})
         assert stats["cancelled_by_client"] == 1
+
+
+async def test_gateway_errors_and_timeouts_answer_empty_then_recover(gateway):
+    async with sidecar(gateway.url, model="no-such-model") as (client, _):
+        client.open(PY, CODE)
+        # erroring: the gateway answers 404 model_not_found
+        result = await client.inline(PY, 8, len("    return "))
+        assert list(result.items) == []
+        warnings = [m for m in client.messages if m.type == types.MessageType.Warning]
+        assert len(warnings) == 1 and "no-such-model" in warnings[0].message
+        # slow: an answer later than completionTimeoutMs is given up on
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"model": None, "completionTimeoutMs": 1})
+        )
+        started = time.monotonic()
+        result = await client.inline(PY, 8, len("    return "))
+        assert list(result.items) == [] and time.monotonic() - started < 5
+        # still one warning: the server does not nag
+        assert len([m for m in client.messages if m.type == types.MessageType.Warning]) == 1
+        client.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"completionTimeoutMs": 60000})
+        )
+        result = await client.inline(PY, 8, len("    return "))
+        assert len(result.items) == 1
+        assert client.statuses[-1]["state"] == "ready"
