@@ -221,6 +221,9 @@ class ChoiceResult:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    # Output pieces streamed so far: the token count of a stream cut short, which never gets
+    # the engine's final count (engines stream about one token per piece).
+    pieces: int = 0
 
 
 class Generation:
@@ -267,6 +270,8 @@ class Generation:
             result.text.append(delta.text)
         if delta.reasoning:
             result.reasoning.append(delta.reasoning)
+        if delta.text or delta.reasoning:
+            result.pieces += 1
         if delta.finish_reason is not None:
             self._finals += 1
             result.finish_reason = delta.finish_reason
@@ -306,6 +311,9 @@ class Generation:
         if self._failed:
             return
         if not finished:
+            streamed = sum(r.pieces for r in self.results.values() if r.finish_reason is None)
+            counters["completion_tokens_total"] += streamed
+            serving.metrics.completion_tokens.inc(streamed)
             counters["requests_aborted_total"] += 1
             serving.metrics.aborted.inc()
             return

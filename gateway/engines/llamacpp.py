@@ -208,6 +208,9 @@ class LlamaCppEngine(Engine):
             return False
 
         def run() -> None:
+            if stop.is_set():  # cancelled while waiting for a worker: never start it
+                deliver(_END)
+                return
             try:
                 result = handler(body, on_chunk)
                 if isinstance(result, dict) and "error" in result:
