@@ -7,7 +7,6 @@ settings → config.py (through session.py). ``serve()`` is what ``oss-sidecar l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys

@@ -1,7 +1,9 @@
 """History window trimming, /health and /metrics, API keys."""
 from __future__ import annotations
 
+import json
 import time
+import urllib.error
 import urllib.request
 
 import openai
@@ -80,10 +82,10 @@ def test_health_goes_from_loading_to_ready(start_gateway):
     while time.monotonic() < deadline and "ready" not in seen:
         try:
             with urllib.request.urlopen(gw.url + "/health", timeout=0.5) as resp:
-                seen.append(__import__("json").loads(resp.read())["status"])
+                seen.append(json.loads(resp.read())["status"])
         except urllib.error.HTTPError as exc:
             assert exc.code == 503
-            seen.append(__import__("json").loads(exc.read())["status"])
+            seen.append(json.loads(exc.read())["status"])
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass  # not listening yet, or busy: llama.cpp holds the GIL while it loads
         time.sleep(0.01)

@@ -1,6 +1,7 @@
 """Configuration: every key documented in config/default.yaml, bad values exit 2 with one line."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,7 +103,7 @@ def test_bad_fim_family_exits_2():
         text=True,
         timeout=60,
         cwd=ROOT,
-        env={**__import__("os").environ, "OSS_SIDECAR_MODEL__FIM_FAMILY": "gpt"},
+        env={**os.environ, "OSS_SIDECAR_MODEL__FIM_FAMILY": "gpt"},
     )
     assert result.returncode == 2
     assert "model.fim_family" in result.stderr

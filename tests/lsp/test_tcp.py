@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 
 from lsp_harness import ROOT, free_port, server_command
 
