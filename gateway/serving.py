@@ -117,12 +117,13 @@ class Serving:
             ) from None
 
     # ---- preparation --------------------------------------------------------------------
-    @staticmethod
-    def _sampling(req: Union[ChatCompletionRequest, CompletionRequest], extra_stop: list[str] = ()) -> SamplingParams:
+    def _sampling(
+        self, req: Union[ChatCompletionRequest, CompletionRequest], extra_stop: list[str] = ()
+    ) -> SamplingParams:
         stops = req.stop_list()
         stops += [s for s in extra_stop if s not in stops]
         return SamplingParams(
-            max_tokens=req.output_limit,
+            max_tokens=req.output_limit or self.settings.model.default_max_tokens,
             temperature=req.temperature,
             top_p=req.top_p,
             top_k=req.top_k,
@@ -138,7 +139,7 @@ class Serving:
         window = self.settings.model.history_window_tokens
         if req.truncate_prompt_tokens and req.truncate_prompt_tokens > 0:
             window = req.truncate_prompt_tokens
-        room = self.engine.tokenizer.context_length - (req.output_limit or 0)
+        room = self.engine.tokenizer.context_length - (req.output_limit or self.settings.model.default_max_tokens or 0)
         if room <= 0:
             param = "max_completion_tokens" if getattr(req, "max_completion_tokens", None) else "max_tokens"
             raise bad_request(

@@ -53,6 +53,9 @@ class ModelSettings(_Section):
     fim_family: str = "auto"
     # History window for requests that opt in (truncate_prompt_tokens: -1).
     history_window_tokens: int = Field(8192, ge=256)
+    # Output limit of a chat request that sets none (some clients never do); empty: until the
+    # context ends, as OpenAI does.
+    default_max_tokens: Optional[int] = Field(None, ge=1)
 
 
 class LlamaCppSettings(_Section):

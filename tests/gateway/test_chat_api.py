@@ -130,3 +130,17 @@ async def test_chinese_and_emoji_stay_valid_utf8(client):
         assert "\ufffd" not in piece
     assert text == full.choices[0].message.content
     assert any(ord(ch) > 0x2E80 for ch in text), f"expected CJK or emoji in {text!r}"
+
+
+async def test_default_max_tokens_bounds_requests_without_a_limit(start_gateway):
+    gw = start_gateway(env={"OSS_SIDECAR_MODEL__DEFAULT_MAX_TOKENS": "5"})
+    client = openai.AsyncOpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
+    reply = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Tell me a long story."}], extra_body={"ignore_eos": True}
+    )
+    assert reply.usage.completion_tokens == 5 and reply.choices[0].finish_reason == "length"
+    explicit = await client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Tell me a long story."}], max_tokens=9,
+        extra_body={"ignore_eos": True},
+    )
+    assert explicit.usage.completion_tokens == 9
