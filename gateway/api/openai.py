@@ -41,8 +41,9 @@ async def _stream(
     generation: Generation,
     headers: dict[str, str],
     chunk: Callable[[int, Delta], dict[str, Any] | None],
-    usage_chunk: Callable[[dict[str, Any]], dict[str, Any]] | None,
+    usage_base: dict[str, Any] | None,
 ) -> web.StreamResponse:
+    """SSE of the generation; with `usage_base` (include_usage), a last chunk with the usage."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
     )
@@ -52,8 +53,8 @@ async def _stream(
             payload = chunk(index, delta)
             if payload is not None:
                 await response.write(_sse(payload))
-        if usage_chunk is not None:
-            await response.write(_sse(usage_chunk(generation.usage())))
+        if usage_base is not None:
+            await response.write(_sse({**usage_base, "choices": [], "usage": generation.usage()}))
     except ApiError as exc:  # failed after the headers went out: say so in the stream
         await response.write(exc.sse_event())
     except ConnectionError:
@@ -65,6 +66,14 @@ async def _stream(
 
 def _common(request_id: str, obj: str, serving: Serving) -> dict[str, Any]:
     return {"id": request_id, "object": obj, "created": int(time.time()), "model": serving.served_model_name}
+
+
+def _usage_base(req: Any, base: dict[str, Any]) -> dict[str, Any] | None:
+    return base if req.stream_options and req.stream_options.include_usage else None
+
+
+def _json(body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 @routes.post("/v1/chat/completions")
@@ -98,9 +107,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 choice = {"index": index, "delta": body, "logprobs": None, "finish_reason": delta.finish_reason}
                 return {**base, "choices": [choice]}
 
-            include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            usage_chunk = (lambda usage: {**base, "choices": [], "usage": usage}) if include_usage else None
-            return await _stream(request, generation, headers, chunk, usage_chunk)
+            return await _stream(request, generation, headers, chunk, _usage_base(req, base))
         async for _ in generation:
             pass
         choices = []
@@ -110,7 +117,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 message["reasoning_content"] = "".join(result.reasoning)
             choices.append({"index": index, "message": message, "logprobs": None, "finish_reason": result.finish_reason})
         body = {**_common(request_id, "chat.completion", serving), "choices": choices, "usage": generation.usage()}
-        return web.json_response(body, headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return _json(body, headers)
 
 
 @routes.post("/v1/completions")
@@ -135,9 +142,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
                 choice = {"index": index, "text": text, "logprobs": None, "finish_reason": delta.finish_reason}
                 return {**base, "choices": [choice]}
 
-            include_usage = bool(req.stream_options and req.stream_options.include_usage)
-            usage_chunk = (lambda usage: {**base, "choices": [], "usage": usage}) if include_usage else None
-            return await _stream(request, generation, {}, chunk, usage_chunk)
+            return await _stream(request, generation, {}, chunk, _usage_base(req, base))
         async for _ in generation:
             pass
         choices = [
@@ -149,8 +154,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
             }
             for index, result in sorted(generation.results.items())
         ]
-        body = {**base, "choices": choices, "usage": generation.usage()}
-        return web.json_response(body, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return _json({**base, "choices": choices, "usage": generation.usage()})
 
 
 @routes.get("/v1/models")
