@@ -90,10 +90,14 @@ class Serving:
                 code="model_not_found",
             )
 
-    def check_ready(self) -> None:
+    def current_status(self) -> str:
+        """loading | ready | dead | failed; a ready engine that stopped being healthy is dead."""
         if self.status == "ready" and not self.engine.healthy:
             self.status = "dead"
-        if self.status != "ready":
+        return self.status
+
+    def check_ready(self) -> None:
+        if self.current_status() != "ready":
             message = {
                 "loading": "the model is still loading; retry in a few seconds",
                 "dead": "the engine has stopped and cannot serve; restart the server",
@@ -117,13 +121,16 @@ class Serving:
             ) from None
 
     # ---- preparation --------------------------------------------------------------------
+    def _output_limit(self, req: Union[ChatCompletionRequest, CompletionRequest]) -> Optional[int]:
+        return req.output_limit or self.settings.model.default_max_tokens
+
     def _sampling(
         self, req: Union[ChatCompletionRequest, CompletionRequest], extra_stop: list[str] = ()
     ) -> SamplingParams:
         stops = req.stop_list()
         stops += [s for s in extra_stop if s not in stops]
         return SamplingParams(
-            max_tokens=req.output_limit or self.settings.model.default_max_tokens,
+            max_tokens=self._output_limit(req),
             temperature=req.temperature,
             top_p=req.top_p,
             top_k=req.top_k,
@@ -139,11 +146,12 @@ class Serving:
         window = self.settings.model.history_window_tokens
         if req.truncate_prompt_tokens and req.truncate_prompt_tokens > 0:
             window = req.truncate_prompt_tokens
-        room = self.engine.tokenizer.context_length - (req.output_limit or self.settings.model.default_max_tokens or 0)
+        limit = self._output_limit(req)
+        room = self.engine.tokenizer.context_length - (limit or 0)
         if room <= 0:
             param = "max_completion_tokens" if getattr(req, "max_completion_tokens", None) else "max_tokens"
             raise bad_request(
-                f"{param}: {req.output_limit} leaves no room for the prompt in this model's context of "
+                f"{param}: {limit} leaves no room for the prompt in this model's context of "
                 f"{self.engine.tokenizer.context_length} tokens",
                 param=param,
             )

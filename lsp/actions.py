@@ -14,7 +14,6 @@ from typing import Any
 
 from lsprotocol import types
 
-from .client import GatewayError
 from .prompts import SYSTEM, code_context, describe, extract_code
 from .session import Session
 
@@ -164,7 +163,7 @@ async def resolve_action(
             + instruction,
         },
     ]
-    answer = await _ask_model(session, messages)
+    answer = await session.chat(messages)
     if answer is None:
         return action
     if spec.edit == "none":
@@ -206,31 +205,6 @@ def _workspace_edit(capabilities, uri: str, version: int | None, edit: types.Tex
             ]
         )
     return types.WorkspaceEdit(changes={uri: [edit]})
-
-
-async def _ask_model(session: Session, messages: list[dict[str, str]]) -> str | None:
-    settings = session.settings
-    client = session.client
-    session.begin()
-    try:
-        info = await client.model_info()
-        pieces = [
-            piece
-            async for piece in client.chat_stream(
-                messages,
-                model=settings.model or info.id,
-                max_tokens=settings.chat_max_tokens,
-                temperature=settings.temperature,
-                timeout_s=settings.chat_timeout_ms / 1000.0,
-            )
-        ]
-    except GatewayError as exc:
-        session.gateway_failed(exc)
-        return None
-    finally:
-        session.end()
-    session.gateway_ok()
-    return "".join(pieces)
 
 
 def show_markdown(session: Session, show, arguments: Any) -> None:

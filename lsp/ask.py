@@ -13,7 +13,6 @@ from typing import Any
 
 from lsprotocol import types
 
-from .client import GatewayError
 from .config import to_plain
 from .prompts import SYSTEM, code_context, describe
 from .session import Session
@@ -63,25 +62,13 @@ async def ask(session: Session, workspace, send_progress, params: Any) -> dict[s
         content = describe(path, language, before, selection, after) + "\n\nQuestion: " + content
     messages = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
 
-    client = session.client
     pieces: list[str] = []
-    session.begin()
-    try:
-        info = await client.model_info()
-        async for piece in client.chat_stream(
-            messages,
-            model=settings.model or info.id,
-            max_tokens=settings.chat_max_tokens,
-            temperature=settings.temperature,
-            timeout_s=settings.chat_timeout_ms / 1000.0,
-        ):
-            pieces.append(piece)
-            if token is not None:
-                send_progress(types.ProgressParams(token=token, value={"markdown": piece}))
-    except GatewayError as exc:
-        session.gateway_failed(exc)
-        return {"markdown": "".join(pieces)}
-    finally:
-        session.end()
-    session.gateway_ok()
-    return {"markdown": "".join(pieces)}
+
+    def on_piece(piece: str) -> None:
+        pieces.append(piece)
+        if token is not None:
+            send_progress(types.ProgressParams(token=token, value={"markdown": piece}))
+
+    answer = await session.chat(messages, on_piece)
+    # On a gateway failure the result is what arrived before it.
+    return {"markdown": answer if answer is not None else "".join(pieces)}

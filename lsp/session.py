@@ -89,6 +89,34 @@ class Session:
             self._show(types.MessageType.Warning, f"oss-sidecar: {exc}.{hint}")
             self.status("unreachable", str(exc))
 
+    async def chat(
+        self, messages: list[dict[str, str]], on_piece: Callable[[str], None] | None = None
+    ) -> str | None:
+        """One streamed chat answer with the configured model and limits; None if the gateway
+        failed (reported through the health logic above). Cancelling the caller closes the stream."""
+        settings = self.settings
+        pieces: list[str] = []
+        self.begin()
+        try:
+            info = await self.client.model_info()
+            async for piece in self.client.chat_stream(
+                messages,
+                model=settings.model or info.id,
+                max_tokens=settings.chat_max_tokens,
+                temperature=settings.temperature,
+                timeout_s=settings.chat_timeout_ms / 1000.0,
+            ):
+                pieces.append(piece)
+                if on_piece is not None:
+                    on_piece(piece)
+        except GatewayError as exc:
+            self.gateway_failed(exc)
+            return None
+        finally:
+            self.end()
+        self.gateway_ok()
+        return "".join(pieces)
+
     def _show(self, kind: types.MessageType, message: str) -> None:
         try:
             self._show_message(types.ShowMessageParams(type=kind, message=message))

@@ -16,11 +16,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
-    serving = request.app[SERVING]
-    if serving.status == "ready" and not serving.engine.healthy:
-        serving.status = "dead"
-    code = 200 if serving.status == "ready" else 503
-    return web.json_response({"status": serving.status}, status=code)
+    status = request.app[SERVING].current_status()
+    return web.json_response({"status": status}, status=200 if status == "ready" else 503)
 
 
 @routes.get("/metrics")
@@ -29,7 +26,7 @@ async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     m.running.set(serving.admission.running)
     m.waiting.set(serving.admission.waiting)
-    m.ready.set(1 if serving.status == "ready" and serving.engine.healthy else 0)
+    m.ready.set(1 if serving.current_status() == "ready" else 0)
     if serving.status == "ready":
         stats = await serving.engine.stats()
         m.engine_running.set(stats.running)
