@@ -109,6 +109,59 @@ def write_model(shape: str, folder: Path) -> Path:
     return folder
 
 
+# gpt-oss-20b's published config.json with 4 of its 24 layers: the same attention (sliding and full,
+# sinks), router and MXFP4 experts, started in seconds rather than minutes.
+GPTOSS_CONFIG = {
+    "architectures": ["GptOssForCausalLM"], "model_type": "gpt_oss", "attention_bias": True,
+    "attention_dropout": 0.0, "eos_token_id": 200002, "pad_token_id": 199999, "experts_per_token": 4,
+    "num_experts_per_tok": 4, "head_dim": 64, "hidden_act": "silu", "hidden_size": 2880,
+    "initial_context_length": 4096, "initializer_range": 0.02, "intermediate_size": 2880,
+    "layer_types": ["sliding_attention", "full_attention"] * 2, "max_position_embeddings": 131072,
+    "num_attention_heads": 64, "num_hidden_layers": 4, "num_key_value_heads": 8, "num_local_experts": 32,
+    "output_router_logits": False, "rms_norm_eps": 1e-5,
+    "rope_scaling": {"beta_fast": 32.0, "beta_slow": 1.0, "factor": 32.0,
+                     "original_max_position_embeddings": 4096, "rope_type": "yarn", "truncate": False},
+    "rope_theta": 150000, "router_aux_loss_coef": 0.9, "sliding_window": 128, "swiglu_limit": 7.0,
+    "tie_word_embeddings": False, "use_cache": True, "vocab_size": 201088, "torch_dtype": "bfloat16",
+    "quantization_config": {"quant_method": "mxfp4", "modules_to_not_convert": [
+        "model.layers.*.self_attn", "model.layers.*.mlp.router", "model.embed_tokens", "lm_head"]},
+}
+# tiktoken's o200k_base split pattern (o200k_harmony uses the same one).
+O200K_PATTERN = "|".join([
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+    r"""\p{N}{1,3}""", r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""", r"""\s*[\r\n]+""", r"""\s+(?!\S)""", r"""\s+""",
+])
+
+
+def write_gptoss_model(folder: Path) -> Path:
+    """A gpt-oss model folder for dummy weights, with a Hugging Face tokenizer converted from the
+    offline o200k vocabulary plus harmony's special tokens (the ids gpt-oss's own tokenizer has)."""
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("tiktoken")  # the converter reads the .tiktoken file with it
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    from gateway.prompts import harmony
+
+    try:
+        enc = harmony.get_encoding()
+        vocab_file = harmony.ensure_vocab()
+    except harmony.HarmonyUnavailable as exc:
+        pytest.skip(str(exc))
+    by_id = {enc.encode(s, allowed_special="all")[0]: s for s in harmony.special_tokens()}
+    vocab = GPTOSS_CONFIG["vocab_size"]
+    specials = [by_id[i] for i in range(min(by_id), vocab)]  # contiguous after the 199,998 ranks
+    tok = TikTokenConverter(vocab_file=str(vocab_file), pattern=O200K_PATTERN,
+                            extra_special_tokens=specials).converted()
+    fast = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<|startoftext|>", eos_token="<|return|>", pad_token="<|endoftext|>")
+    assert len(fast) == vocab
+    folder.mkdir(parents=True, exist_ok=True)
+    fast.save_pretrained(str(folder))
+    (folder / "config.json").write_text(json.dumps(GPTOSS_CONFIG, indent=1))
+    return folder
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -212,7 +265,10 @@ def _server(request: Any, models_root: Path, tmp_path_factory: Any, name: str, s
         pytest.skip(GPU_SKIP_REASON)
     if gpu_count() < tp:
         pytest.skip(f"needs {tp} CUDA GPUs, {gpu_count()} visible")
-    model = write_model(shape, models_root / f"{shape}-dummy")
+    if shape == "gptoss":
+        model = write_gptoss_model(models_root / "gptoss-dummy")
+    else:
+        model = write_model(shape, models_root / f"{shape}-dummy")
     srv = GatewayServer(model, tp=tp, log_path=log_dir(tmp_path_factory.getbasetemp()) / f"gateway-{name}.log", **kw)
     try:
         srv.wait_ready()
@@ -223,10 +279,17 @@ def _server(request: Any, models_root: Path, tmp_path_factory: Any, name: str, s
     return srv
 
 
+def serving_tp() -> int:
+    """Tensor parallel 2 where two GPUs are visible (the product's profile), else 1."""
+    return 2 if gpu_count() >= 2 else 1
+
+
 @pytest.fixture(scope="module")
-def tp2_server(request: Any, models_root: Path, tmp_path_factory: Any):
-    srv = _server(request, models_root, tmp_path_factory, "tp2", "llama1b", 2,
+def serving_server(request: Any, models_root: Path, tmp_path_factory: Any):
+    tp = serving_tp()
+    srv = _server(request, models_root, tmp_path_factory, f"serving-tp{tp}", "llama1b", tp,
                   env={"OSS_SIDECAR_ADMISSION__MAX_CONCURRENCY": "32"})
+    srv.tp = tp
     yield srv
     srv.stop()
 
@@ -236,5 +299,14 @@ def tp1_server(request: Any, models_root: Path, tmp_path_factory: Any):
     # One request at a time, no queue: the overload answer is immediate.
     srv = _server(request, models_root, tmp_path_factory, "tp1", "llama1b", 1,
                   args=["--max-concurrency", "1", "--max-queue", "0"])
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def gptoss_server(request: Any, models_root: Path, tmp_path_factory: Any):
+    # enforce_eager: no CUDA graph capture, which takes minutes for the MoE layers.
+    srv = _server(request, models_root, tmp_path_factory, "gptoss", "gptoss", 1,
+                  env={"OSS_SIDECAR_VLLM__ENFORCE_EAGER": "true"})
     yield srv
     srv.stop()
