@@ -2,7 +2,8 @@
 
 Skipped, with the reason printed, where vLLM or a CUDA GPU is missing. Model folders are written
 by the tests: config.json of a Llama-like shape (random weights, `load_format: dummy`) plus the
-embedded model's tokenizer (SmolLM2, 49,152 tokens) so text round-trips. The tokenizer folder is
+embedded model's tokenizer (SmolLM2, 49,152 tokens) so text round-trips; the gpt-oss-shaped folder
+gets a tokenizer converted from the offline o200k vocabulary. The SmolLM2 tokenizer folder is
 found through OSS_SIDECAR_TEST_TOKENIZER_DIR, /tmp/vllm-stage/tokenizer-smollm2 (the GPU machine's
 stage) or ../shared/device/tokenizer-smollm2.
 
@@ -178,6 +179,7 @@ class GatewayServer:
 
     def __init__(self, model_dir: Path, *, tp: int, log_path: Path, env: Optional[dict] = None,
                  args: Optional[list[str]] = None, max_model_len: int = 4096, gpu_util: float = 0.85):
+        self.tp = tp
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.model_dir = model_dir
@@ -289,7 +291,6 @@ def serving_server(request: Any, models_root: Path, tmp_path_factory: Any):
     tp = serving_tp()
     srv = _server(request, models_root, tmp_path_factory, f"serving-tp{tp}", "llama1b", tp,
                   env={"OSS_SIDECAR_ADMISSION__MAX_CONCURRENCY": "32"})
-    srv.tp = tp
     yield srv
     srv.stop()
 
