@@ -11,6 +11,7 @@ Server logs go to $OUT (the GPU machine's result folder) when set, else to pytes
 """
 from __future__ import annotations
 
+import http.client
 import importlib.util
 import json
 import os
@@ -235,6 +236,25 @@ class GatewayServer:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
         except OSError:
             return ""
+
+    def open_chat_stream(self, body: dict, events: int = 1) -> http.client.HTTPConnection:
+        """A raw streaming chat request, read until `events` SSE events have arrived; the caller
+        ends it with `disconnect` (a client leaving mid-stream)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        conn.request("POST", "/v1/chat/completions", body=json.dumps({"model": self.model, "stream": True, **body}),
+                     headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        assert resp.status == 200
+        seen = 0
+        while seen < events:
+            if resp.readline().startswith(b"data: "):
+                seen += 1
+        return conn
+
+    @staticmethod
+    def disconnect(conn: http.client.HTTPConnection) -> None:
+        conn.sock.shutdown(2)
+        conn.close()
 
     def stats(self) -> dict:
         code, body = self.get("/v1/stats")

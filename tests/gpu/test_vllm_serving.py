@@ -6,8 +6,6 @@ visible, else at 1 (the tensor-parallel layout is vLLM's; every check here holds
 
 from __future__ import annotations
 
-import http.client
-import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -124,21 +122,10 @@ def _counters(srv):
 
 def test_abort_on_disconnect_frees_the_request_in_vllm(srv):
     before, gw_before, _ = _counters(srv)
-    body = json.dumps({"model": srv.model, "messages": MESSAGES, "max_tokens": 3000,
-                       "stream": True, "ignore_eos": True})
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
-    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    assert resp.status == 200
-    events = 0
-    while events < 5:
-        line = resp.readline()
-        if line.startswith(b"data: "):
-            events += 1
+    conn = srv.open_chat_stream({"messages": MESSAGES, "max_tokens": 3000, "ignore_eos": True}, events=5)
     mid, _, stats_mid = _counters(srv)
     assert mid["num_requests_unfinished"] == 1
-    conn.sock.shutdown(2)  # the client goes away mid-stream
-    conn.close()
+    srv.disconnect(conn)  # the client goes away mid-stream
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         after, gw_after, stats = _counters(srv)

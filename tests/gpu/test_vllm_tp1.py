@@ -4,8 +4,6 @@ Retry-After, and a killed engine core turns /health and requests into 503 (last:
 
 from __future__ import annotations
 
-import http.client
-import json
 import time
 
 import pytest
@@ -32,14 +30,7 @@ def test_tp1_chat(tp1_server):
 
 
 def test_tp1_overload_is_429_with_retry_after(tp1_server):
-    body = json.dumps({"model": tp1_server.model, "messages": MESSAGES, "max_tokens": 2000,
-                       "stream": True, "ignore_eos": True})
-    conn = http.client.HTTPConnection("127.0.0.1", tp1_server.port, timeout=60)
-    conn.request("POST", "/v1/chat/completions", body=body, headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    assert resp.status == 200
-    while not resp.readline().startswith(b"data: "):
-        pass
+    conn = tp1_server.open_chat_stream({"messages": MESSAGES, "max_tokens": 2000, "ignore_eos": True})
     try:
         with pytest.raises(openai.RateLimitError) as err:
             client(tp1_server).chat.completions.create(
@@ -47,8 +38,7 @@ def test_tp1_overload_is_429_with_retry_after(tp1_server):
         assert err.value.response.headers.get("Retry-After")
         assert err.value.body and "message" in (err.value.body.get("error", err.value.body))
     finally:
-        conn.sock.shutdown(2)
-        conn.close()
+        tp1_server.disconnect(conn)
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and tp1_server.stats()["requests"]["running"]:
         time.sleep(0.2)
