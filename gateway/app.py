@@ -12,10 +12,10 @@ from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
 
-from gateway.api import ops
-from gateway.api.openai import SERVING, routes as openai_routes
-from gateway.engines import create_engine
+from gateway.api import openai, ops
+from gateway.api.app_keys import METRICS, SERVING
 from gateway.engines.base import Engine, ProgressCallback
+from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
 from gateway.prompts.fim import detect_family, get_family
 from gateway.serving import Serving
@@ -30,13 +30,26 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
                      413: "invalid_request_error"}
 
 
+# Wire formats: each brings its routes, the path prefix it owns, and its own error body.
+WIRE_FORMATS = (openai,)
+
+
+def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
+    for wire in WIRE_FORMATS:
+        if path.startswith(wire.PATH_PREFIX):
+            return wire.error_response
+    return openai.error_response  # operator endpoints and unknown paths
+
+
 @web.middleware
-async def openai_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """Every error is an OpenAI error body; client input never yields a 500 or a traceback."""
+async def api_errors(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Every error is an error body of the API the path belongs to; client input never yields a
+    500 or a traceback."""
+    error_response = _error_renderer(request.path)
     try:
         return await handler(request)
     except ApiError as exc:
-        return exc.response()
+        return error_response(exc)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -51,12 +64,12 @@ async def openai_errors(request: web.Request, handler: Callable) -> web.StreamRe
         elif exc.status == 405:
             message = f"method {request.method} is not allowed on {request.path}"
         error = ApiError(exc.status, message, type=_HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error"), code=code)
-        return error.response()
+        return error_response(error)
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
-        return ApiError(500, "internal server error; see the server log", type="server_error").response()
+        return error_response(ApiError(500, "internal server error; see the server log", type="server_error"))
 
 
 def api_key_check(keys: list[str]) -> Callable:
@@ -107,16 +120,17 @@ def create_app(
     engine: Optional[Engine] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> web.Application:
-    middlewares = [openai_errors]
+    middlewares = [api_errors]
     if settings.server.api_keys:
         middlewares.append(api_key_check(settings.server.api_keys))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     metrics = Metrics()
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
-    app[ops.METRICS] = metrics
+    app[METRICS] = metrics
     app[READY] = asyncio.Event()
     app[LOAD_ERROR] = []
-    app.add_routes(openai_routes)
+    for wire in WIRE_FORMATS:
+        app.add_routes(wire.routes)
     app.add_routes(ops.routes)
     if ops.STATIC_DIR.is_dir():
         app.router.add_static("/static/", ops.STATIC_DIR)

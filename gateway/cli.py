@@ -59,8 +59,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from gateway.engines import EngineUnavailable, create_engine
     from gateway.engines.default_model import ModelFileError
+    from gateway.engines.registry import EngineUnavailable, create_engine
     from gateway.prompts.fim import get_family
 
     if settings.model.fim_family not in ("auto", "none"):
@@ -71,9 +71,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
     try:
         engine = create_engine(settings)
-        check = getattr(engine, "check_model", None)
-        if check is not None:
-            check()
+        engine.check_model()
     except (EngineUnavailable, ConfigError) as exc:
         print(f"oss-sidecar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -144,39 +142,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         ok = ok and good
         print(f"[{'ok' if good else '!!'}] {text}")
 
-    try:
-        import xllamacpp
+    from gateway.engines.registry import engine_specs
 
-        line(True, f"xllamacpp {xllamacpp.__version__} (embedded engine)")
-    except ImportError:
-        line(False, "xllamacpp is missing: pip install 'oss-sidecar'")
-    from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
-
-    try:
-        path = default_model_path()
-        verify_default_model(path)
-        line(True, f"default model {path} (sha256 verified)")
-    except ModelFileError as exc:
-        line(False, str(exc))
-    if settings.engine == "vllm":
-        from gateway.engines import EngineUnavailable, create_engine
-
-        try:
-            create_engine(settings)
-            line(True, "vllm engine available")
-        except EngineUnavailable as exc:
-            line(False, str(exc))
+    specs = engine_specs()
+    print(f"engines: {', '.join(specs)}; configured: {settings.engine}")
+    for good, text in specs[settings.engine].doctor(settings):
+        line(good, text)
     return 0 if ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gateway.engines.registry import engine_specs
+
     parser = argparse.ArgumentParser(prog="oss-sidecar", description="A local, key-free AI gateway for editors.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the OpenAI-compatible API and the chat page")
     serve.add_argument("--config", help="YAML settings file (see config/default.yaml)")
     serve.add_argument("--model", help="model: a .gguf file (llamacpp) or a Hugging Face id/folder (vllm)")
-    serve.add_argument("--engine", choices=["llamacpp", "vllm"])
+    serve.add_argument("--engine", choices=list(engine_specs()))
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--api-key", action="append", help="require this Bearer key (repeatable)")

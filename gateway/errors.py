@@ -1,10 +1,12 @@
-"""OpenAI error bodies: {"error": {"message", "type", "param", "code"}}."""
+"""Errors answered to the client, wire-neutral: a status and what went wrong.
+
+Each wire module renders them in its own error body (OpenAI's
+`{"error": {"message", "type", "param", "code"}}` in gateway/api/openai/protocol.py).
+"""
 from __future__ import annotations
 
-import json
 from typing import Optional
 
-from aiohttp import web
 from pydantic import ValidationError
 
 
@@ -22,15 +24,6 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type, param, code
         self.headers = headers or {}
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
-
-    def response(self) -> web.Response:
-        return web.json_response(self.body(), status=self.status, headers=self.headers)
-
-    def sse_event(self) -> bytes:
-        return f"data: {json.dumps(self.body())}\n\n".encode()
 
 
 def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> ApiError:

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, create_model, model_validator
+
+from gateway.engines.registry import DEFAULT_ENGINE, engine_specs
+from gateway.settings_section import Section
 
 ENV_PREFIX = "OSS_SIDECAR_"
 
@@ -20,12 +23,7 @@ class ConfigError(Exception):
     """A bad setting: the message is one line naming the key."""
 
 
-class _Section(BaseModel):
-    # A misspelt key is an error, not silently ignored: the operator meant something by it.
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-
-class ServerSettings(_Section):
+class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     # Bearer keys. Required before the server listens beyond loopback.
@@ -35,7 +33,7 @@ class ServerSettings(_Section):
     served_model_name: Optional[str] = None
 
 
-class AdmissionSettings(_Section):
+class AdmissionSettings(Section):
     # Requests generating at once; more wait in the queue. Empty: the engine's own capacity
     # (llamacpp.n_parallel, vllm.max_num_seqs); a number above that capacity is capped to it.
     max_concurrency: Optional[int] = Field(None, ge=1)
@@ -46,7 +44,7 @@ class AdmissionSettings(_Section):
     retry_after_s: int = Field(1, ge=0)
 
 
-class ModelSettings(_Section):
+class ModelSettings(Section):
     # A GGUF file (llamacpp) or a Hugging Face id / local folder (vllm). Empty: the embedded default.
     path: Optional[str] = None
     # FIM template family; "auto" detects it from the tokenizer's special tokens.
@@ -58,69 +56,39 @@ class ModelSettings(_Section):
     default_max_tokens: Optional[int] = Field(None, ge=1)
 
 
-class LlamaCppSettings(_Section):
-    # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
-    n_parallel: int = Field(4, ge=1, le=64)
-    context_per_slot: int = Field(8192, ge=256)
-    # CPU threads; 0 = llama.cpp's choice.
-    n_threads: int = Field(0, ge=0)
-    # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
-    n_gpu_layers: int = Field(0, ge=-1)
-    # Check the default model's sha256 before the first load.
-    verify_model: bool = True
-    # llama.cpp log verbosity (-1 = quiet but errors, 3 = everything).
-    log_verbosity: int = Field(-1, ge=-1, le=4)
-
-
-class VllmSettings(_Section):
-    """Engine arguments passed to vLLM, named as vLLM names them."""
-
-    tensor_parallel_size: Union[int, Literal["auto"]] = "auto"
-    gpu_memory_utilization: float = Field(0.92, gt=0, le=1)
-    max_num_seqs: int = Field(128, ge=1)
-    max_model_len: Optional[int] = Field(None, ge=16)
-    dtype: str = "auto"
-    quantization: Optional[str] = None
-    kv_cache_dtype: str = "auto"
-    # On: editors resend the same file prefix again and again.
-    enable_prefix_caching: bool = True
-    enforce_eager: bool = False
-    load_format: str = "auto"
-    # "ray" for more than one machine; default: vLLM's choice (multiprocessing on one host).
-    distributed_executor_backend: Optional[Literal["mp", "ray", "uni", "external_launcher"]] = None
-    # Any other AsyncEngineArgs field, passed through as-is.
-    engine_args: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("tensor_parallel_size")
-    @classmethod
-    def _positive_tp(cls, v: Union[int, str]) -> Union[int, str]:
-        if isinstance(v, int) and v < 1:
-            raise ValueError("must be 'auto' or an integer >= 1")
-        return v
-
-
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     # One line per request (method, path, status, tokens, time).
     access_log: bool = False
 
 
-class Settings(_Section):
-    engine: Literal["llamacpp", "vllm"] = "llamacpp"
-    server: ServerSettings = Field(default_factory=ServerSettings)
-    admission: AdmissionSettings = Field(default_factory=AdmissionSettings)
-    model: ModelSettings = Field(default_factory=ModelSettings)
-    llamacpp: LlamaCppSettings = Field(default_factory=LlamaCppSettings)
-    vllm: VllmSettings = Field(default_factory=VllmSettings)
-    logging: LoggingSettings = Field(default_factory=LoggingSettings)
-
+class _SettingsBase(Section):
     @model_validator(mode="after")
-    def _keys_beyond_loopback(self) -> "Settings":
+    def _keys_beyond_loopback(self) -> "_SettingsBase":
         if not _is_loopback(self.server.host) and not self.server.api_keys:
             raise ValueError(
                 f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
             )
         return self
+
+
+def _settings_model() -> type[_SettingsBase]:
+    """The whole configuration: the common sections, and one section per registered engine."""
+    engines = engine_specs()
+    fields: dict[str, Any] = {
+        # Which engine runs the model; the choices are the registered engines.
+        "engine": (Literal[tuple(engines)], DEFAULT_ENGINE),
+        "server": (ServerSettings, Field(default_factory=ServerSettings)),
+        "admission": (AdmissionSettings, Field(default_factory=AdmissionSettings)),
+        "model": (ModelSettings, Field(default_factory=ModelSettings)),
+    }
+    for spec in engines.values():
+        fields[spec.name] = (spec.settings, Field(default_factory=spec.settings))
+    fields["logging"] = (LoggingSettings, Field(default_factory=LoggingSettings))
+    return create_model("Settings", __base__=_SettingsBase, __module__=__name__, **fields)
+
+
+Settings = _settings_model()
 
 
 def _is_loopback(host: str) -> bool:

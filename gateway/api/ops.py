@@ -6,11 +6,9 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from gateway.api.openai import SERVING
-from gateway.telemetry import Metrics
+from gateway.api.app_keys import METRICS, SERVING
 
 routes = web.RouteTableDef()
-METRICS = web.AppKey("metrics", Metrics)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
@@ -68,7 +66,7 @@ async def stats(request: web.Request) -> web.Response:
         engine_stats = await engine.stats()
         body["context_length"] = engine.tokenizer.context_length
         body["memory"] = {
-            "kind": "gpu" if engine_stats.devices and engine_stats.devices[0]["name"] != "cpu" else "process",
+            "kind": "gpu" if engine.device_kind == "gpu" and engine_stats.devices else "process",
             "devices": engine_stats.devices,
         }
         body["engine_counters"] = engine_stats.counters

@@ -1,14 +1,23 @@
-"""The one engine protocol. HTTP handlers talk to this and never know which engine runs.
+"""The one engine protocol. Serving talks to this and never knows which engine runs.
 
-An engine loads a model (`start`), streams `Delta`s for a `GenerationRequest` (`generate`),
-aborts a request by id (`abort`), exposes the model's `tokenizer`, reports `stats()`, and
-releases everything on `stop()`.
+An engine checks its model quickly before the server listens (`check_model`), loads it
+(`start`), streams `Delta`s for a `GenerationRequest` (`generate`), aborts a request by id
+(`abort`), exposes the model's `tokenizer`, says how many sequences it runs at once
+(`capacity`) and on what (`device_kind`), reports `stats()`, and releases everything on
+`stop()`. Engines are found through gateway.engines.registry.
 """
 from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Literal, Optional
+
+from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
+
+__all__ = [
+    "Delta", "Engine", "EngineDeadError", "EngineError", "EngineStats", "GenerationRequest",
+    "ProgressCallback", "PromptTooLongError", "SamplingParams", "Tokenizer",
+]
 
 
 class EngineError(Exception):
@@ -17,17 +26,6 @@ class EngineError(Exception):
 
 class EngineDeadError(EngineError):
     """The engine can no longer serve; /health turns 503."""
-
-
-class PromptTooLongError(ValueError):
-    """The prompt does not fit the model's context (a 400 for the client)."""
-
-    def __init__(self, prompt_tokens: int, limit: int, param: str = "messages"):
-        self.prompt_tokens, self.limit, self.param = prompt_tokens, limit, param
-        super().__init__(
-            f"This model's maximum context length is {limit} tokens. However, your request has "
-            f"{prompt_tokens} input tokens. Please reduce the length of the {param}."
-        )
 
 
 @dataclass
@@ -73,26 +71,6 @@ class Delta:
     cached_tokens: Optional[int] = None
 
 
-class Tokenizer(abc.ABC):
-    """The model's own tokenizer and chat template."""
-
-    context_length: int
-
-    @abc.abstractmethod
-    async def encode(self, text: str, *, special: bool = True) -> list[int]: ...
-
-    async def count(self, text: str) -> int:
-        return len(await self.encode(text))
-
-    @abc.abstractmethod
-    async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
-        """The prompt text the model sees for `messages`, with the generation prompt added."""
-
-    @abc.abstractmethod
-    async def special_tokens(self) -> set[str]:
-        """Control/special token strings of the vocabulary (FIM family detection)."""
-
-
 @dataclass
 class EngineStats:
     engine: str
@@ -112,6 +90,19 @@ ProgressCallback = Callable[[str, float], None]  # (message, fraction 0..1)
 class Engine(abc.ABC):
     name: str
     model_name: str
+    # Where the model runs: "cpu" (memory is the process's) or "gpu" (memory is per device).
+    device_kind: Literal["cpu", "gpu"] = "cpu"
+
+    @property
+    @abc.abstractmethod
+    def capacity(self) -> int:
+        """Sequences the engine runs at once: the default (and cap) of the admission limit."""
+
+    def check_model(self) -> None:
+        """Fail fast, before the server listens, when the model cannot be found.
+
+        Raises ModelFileError (exit 1) or ConfigError (exit 2); the default finds nothing to check.
+        """
 
     @abc.abstractmethod
     async def start(self, progress: Optional[ProgressCallback] = None) -> None: ...

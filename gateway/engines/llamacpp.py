@@ -15,10 +15,12 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 import aiohttp
 import psutil
+
+from pydantic import Field
 
 from gateway.engines.base import (
     Delta,
@@ -31,11 +33,30 @@ from gateway.engines.base import (
     Tokenizer,
 )
 from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
-from gateway.settings import Settings
+from gateway.engines.registry import EngineSpec
+from gateway.settings_section import Section
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _END = object()
+
+
+class LlamaCppSettings(Section):
+    # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
+    n_parallel: int = Field(4, ge=1, le=64)
+    context_per_slot: int = Field(8192, ge=256)
+    # CPU threads; 0 = llama.cpp's choice.
+    n_threads: int = Field(0, ge=0)
+    # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
+    n_gpu_layers: int = Field(0, ge=-1)
+    # Check the default model's sha256 before the first load.
+    verify_model: bool = True
+    # llama.cpp log verbosity (-1 = quiet but errors, 3 = everything).
+    log_verbosity: int = Field(-1, ge=-1, le=4)
+
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
 
@@ -111,7 +132,7 @@ class LlamaCppEngine(Engine):
         self.listening_address: Optional[str] = None
 
     @property
-    def max_parallel(self) -> int:
+    def capacity(self) -> int:
         return self._cfg.n_parallel
 
     @property
@@ -127,17 +148,18 @@ class LlamaCppEngine(Engine):
             return path
         return default_model_path()
 
-    def check_model(self) -> Path:
+    def check_model(self) -> None:
         """Find the model file (fast: done before the server listens, so a typo fails at once)."""
         if self.model_path is None:
             self.model_path = self._resolve_model()
             self.model_name = self.model_path.name.removesuffix(".gguf")
-        return self.model_path
 
     async def start(self, progress: Optional[ProgressCallback] = None) -> None:
         report = progress or (lambda msg, frac: None)
         loop = asyncio.get_running_loop()
-        path = self.check_model()
+        self.check_model()
+        path = self.model_path
+        assert path is not None
         if not self._settings.model.path and self._cfg.verify_model:
             report(f"verifying the sha256 of {path.name}", 0.1)
             await loop.run_in_executor(None, verify_default_model, path)
@@ -318,3 +340,29 @@ def _parse_prometheus(text: str) -> dict[str, float]:
         except ValueError:
             continue
     return out
+
+
+def _doctor(settings: "Settings") -> list[tuple[bool, str]]:
+    lines = []
+    try:
+        import xllamacpp
+
+        lines.append((True, f"xllamacpp {xllamacpp.__version__} (embedded engine)"))
+    except ImportError:
+        lines.append((False, "xllamacpp is missing: pip install ."))
+    try:
+        path = default_model_path()
+        verify_default_model(path)
+        lines.append((True, f"default model {path} (sha256 verified)"))
+    except ModelFileError as exc:
+        lines.append((False, str(exc)))
+    return lines
+
+
+ENGINE = EngineSpec(
+    name="llamacpp",
+    summary="embedded llama.cpp (xllamacpp) on the CPU; any GGUF, SmolLM2-135M-Instruct by default",
+    settings=LlamaCppSettings,
+    build=LlamaCppEngine,
+    doctor=_doctor,
+)

@@ -24,9 +24,13 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import Any, AsyncIterator, Callable, Literal, Optional, Union
+
+from pydantic import Field, field_validator
 
 from gateway.engines import base
+from gateway.engines.registry import EngineSpec, EngineUnavailable
+from gateway.settings_section import Section
 
 log = logging.getLogger("gateway.engines.vllm")
 
@@ -43,6 +47,33 @@ PASSTHROUGH_SAMPLING = (
 _INLINE_TOKENIZE_CHARS = 1_024
 
 _preflight_cache: dict[str, Any] = {}
+
+
+class VllmSettings(Section):
+    """Engine arguments passed to vLLM, named as vLLM names them."""
+
+    tensor_parallel_size: Union[int, Literal["auto"]] = "auto"
+    gpu_memory_utilization: float = Field(0.92, gt=0, le=1)
+    max_num_seqs: int = Field(128, ge=1)
+    max_model_len: Optional[int] = Field(None, ge=16)
+    dtype: str = "auto"
+    quantization: Optional[str] = None
+    kv_cache_dtype: str = "auto"
+    # On: editors resend the same file prefix again and again.
+    enable_prefix_caching: bool = True
+    enforce_eager: bool = False
+    load_format: str = "auto"
+    # "ray" for more than one machine; default: vLLM's choice (multiprocessing on one host).
+    distributed_executor_backend: Optional[Literal["mp", "ray", "uni", "external_launcher"]] = None
+    # Any other AsyncEngineArgs field, passed through as-is.
+    engine_args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("tensor_parallel_size")
+    @classmethod
+    def _positive_tp(cls, v: Union[int, str]) -> Union[int, str]:
+        if isinstance(v, int) and v < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return v
 
 
 # ---------------------------------------------------------------- configuration
@@ -367,8 +398,11 @@ class VllmTokenizer(base.Tokenizer):
             self._specials = specials
         return self._specials
 
-    def single_token_id(self, text: str) -> Optional[int]:
-        """The id of `text` when it is one special/added token of the vocabulary, else None."""
+    def special_token_id(self, text: str) -> Optional[int]:
+        """The id of `text` when it is one special token of the vocabulary (as found by
+        `special_tokens()`, which the engine awaits at start), else None."""
+        if text not in (self._specials or ()):
+            return None
         try:
             tid = self.hf.convert_tokens_to_ids(text)
         except Exception:
@@ -382,6 +416,7 @@ class VllmTokenizer(base.Tokenizer):
 
 class VllmEngine(base.Engine):
     name = "vllm"
+    device_kind = "gpu"
 
     def __init__(self, settings: Any):
         self.settings = settings
@@ -403,7 +438,7 @@ class VllmEngine(base.Engine):
     # -- lifecycle
 
     @property
-    def max_parallel(self) -> int:
+    def capacity(self) -> int:
         """Sequences vLLM schedules at once: the gateway's default admission limit."""
         return self.settings.vllm.max_num_seqs
 
@@ -537,9 +572,8 @@ class VllmEngine(base.Engine):
                 kw[name] = v
         stop_strings: list[str] = []
         stop_ids: list[int] = []
-        specials = (self._tok._specials if self._tok is not None else None) or set()
         for st in s.stop or []:
-            tid = self._tok.single_token_id(st) if st in specials and self._tok is not None else None
+            tid = self._tok.special_token_id(st) if self._tok is not None else None
             if tid is not None:
                 stop_ids.append(tid)  # special tokens never reach the text: stop on the id
             else:
@@ -683,3 +717,28 @@ class VllmEngine(base.Engine):
             engine=self.name, model=self.model_name, running=running, waiting=waiting,
             kv_cache_usage=st.kv_cache_usage, devices=devices, counters=counters,
         )
+
+
+def _build(settings: Any) -> VllmEngine:
+    try:
+        preflight(settings)
+    except RuntimeError as exc:
+        raise EngineUnavailable(str(exc)) from None
+    return VllmEngine(settings)
+
+
+def _doctor(settings: Any) -> list[tuple[bool, str]]:
+    try:
+        preflight(settings)
+        return [(True, "vllm engine available")]
+    except RuntimeError as exc:
+        return [(False, str(exc))]
+
+
+ENGINE = EngineSpec(
+    name="vllm",
+    summary="vLLM in-process on NVIDIA GPUs, tensor-parallel over the visible GPUs",
+    settings=VllmSettings,
+    build=_build,
+    doctor=_doctor,
+)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.engines.base import PromptTooLongError, Tokenizer
+from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
 
 _LEADING_ROLES = ("system", "developer")
 

@@ -43,6 +43,8 @@ CASES = {
 
 def _mask(data: bytes) -> bytes:
     data = re.sub(rb'"id": ?"(chatcmpl|cmpl)-[0-9a-f]+"', rb'"id":"ID"', data)
+    # The prompt cache's hits depend on which of n parallel copies llama.cpp starts first.
+    data = re.sub(rb'"cached_tokens": ?[0-9]+', rb'"cached_tokens":0', data)
     return re.sub(rb'"created": ?[0-9]+', rb'"created":0', data)
 
 
@@ -72,4 +74,4 @@ def test_wire_bytes_match_the_recording(serial_gateway, name):
     if os.environ.get("GOLDEN_RECORD") == "1":
         GOLDEN.mkdir(exist_ok=True)
         golden.write_bytes(got)
-    assert got == golden.read_bytes()
+    assert got == _mask(golden.read_bytes())

@@ -54,7 +54,7 @@ def test_chat_template_special_tokens_and_stop_ids(hf):
     assert "Hi" in text and text.rstrip().endswith("assistant")
     specials = asyncio.run(tok.special_tokens())
     assert {"<|im_start|>", "<|im_end|>"} <= specials
-    assert tok.single_token_id("<|im_end|>") == hf.convert_tokens_to_ids("<|im_end|>")
+    assert tok.special_token_id("<|im_end|>") == hf.convert_tokens_to_ids("<|im_end|>")
     assert tok.context_length == 4096
 
 

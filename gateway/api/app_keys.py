@@ -1,0 +1,10 @@
+"""What every handler module finds on the application: the serving core and the metrics."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.serving import Serving
+from gateway.telemetry import Metrics
+
+SERVING = web.AppKey("serving", Serving)
+METRICS = web.AppKey("metrics", Metrics)

@@ -1,0 +1,172 @@
+"""OpenAI-compatible endpoints: decode the request into the serving core's neutral one, encode
+its events as OpenAI's JSON answers and server-sent events."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any, Callable, Optional, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.api.app_keys import SERVING
+from gateway.api.openai import protocol as p
+from gateway.errors import ApiError, bad_request, from_validation_error
+from gateway.serving import ChoiceEvent, Run, Serving
+
+routes = web.RouteTableDef()
+M = TypeVar("M", bound=BaseModel)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()  # raises 413 past client_max_size
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise bad_request("the request body must be a JSON object", code="invalid_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        raise from_validation_error(err) from None
+
+
+def error_response(exc: ApiError) -> web.Response:
+    return web.json_response(p.error_body(exc), status=exc.status, headers=exc.headers)
+
+
+def _sse(payload: BaseModel) -> bytes:
+    return b"data: " + json.dumps(payload.dump(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _json(body: BaseModel, headers: Optional[dict[str, str]] = None) -> web.Response:
+    return web.json_response(body.dump(), headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+
+
+async def _stream(
+    request: web.Request,
+    run: Run,
+    headers: dict[str, str],
+    chunk: Callable[[ChoiceEvent], Optional[BaseModel]],
+    usage_chunk: Optional[Callable[[], BaseModel]],
+) -> web.StreamResponse:
+    """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
+    )
+    await response.prepare(request)
+    try:
+        async for event in run:
+            payload = chunk(event)
+            if payload is not None:
+                await response.write(_sse(payload))
+        if usage_chunk is not None:
+            await response.write(_sse(usage_chunk()))
+    except ApiError as exc:  # failed after the headers went out: say so in the stream
+        await response.write(p.error_event(exc))
+    except ConnectionError:
+        return response  # the client left; the run was closed (and aborted) above
+    await response.write(b"data: [DONE]\n\n")
+    await response.write_eof()
+    return response
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@routes.post("/v1/chat/completions")
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    serving = request.app[SERVING]
+    req = await parse_body(request, p.ChatCompletionRequest)
+    request_id = _new_id("chatcmpl")
+    async with serving.chat(req.to_serving(), request_id) as run:
+        headers = {"X-History-Trimmed": str(run.dropped_messages)} if run.dropped_messages else {}
+        common = dict(id=request_id, created=int(time.time()), model=serving.served_model_name)
+        if req.stream:
+            started: set[int] = set()
+
+            def chunk(event: ChoiceEvent) -> Optional[BaseModel]:
+                delta: dict[str, Any] = {}
+                if event.index not in started:
+                    started.add(event.index)
+                    delta.update(role="assistant", content="")
+                if event.text:
+                    delta["content"] = event.text
+                if event.reasoning:
+                    delta["reasoning_content"] = event.reasoning
+                if not delta and event.finish_reason is None:
+                    return None
+                choice = p.ChunkChoice(
+                    index=event.index, delta=p.DeltaMessage(**delta), logprobs=None, finish_reason=event.finish_reason
+                )
+                return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[choice], **common)
+
+            def usage_chunk() -> BaseModel:
+                usage = p.UsageInfo.of(run.usage())
+                return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[], usage=usage, **common)
+
+            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None)
+        choices = []
+        for result in await run.results():
+            message = p.AssistantMessage(role="assistant", content=result.text)
+            if result.reasoning:
+                message.reasoning_content = result.reasoning
+            choices.append(
+                p.ChatChoice(index=result.index, message=message, logprobs=None, finish_reason=result.finish_reason)
+            )
+        body = p.ChatCompletionResponse(
+            id=request_id,
+            object="chat.completion",
+            created=int(time.time()),
+            model=serving.served_model_name,
+            choices=choices,
+            usage=p.UsageInfo.of(run.usage()),
+        )
+        return _json(body, headers)
+
+
+@routes.post("/v1/completions")
+async def completions(request: web.Request) -> web.StreamResponse:
+    serving = request.app[SERVING]
+    req = await parse_body(request, p.CompletionRequest)
+    request_id = _new_id("cmpl")
+    async with serving.complete(req.to_serving(), request_id) as run:
+        common = dict(id=request_id, object="text_completion", created=int(time.time()), model=serving.served_model_name)
+        if req.stream:
+
+            def chunk(event: ChoiceEvent) -> Optional[BaseModel]:
+                if not event.text and event.finish_reason is None:
+                    return None
+                choice = p.CompletionChoice(
+                    index=event.index, text=event.text, logprobs=None, finish_reason=event.finish_reason
+                )
+                return p.CompletionChunk(choices=[choice], **common)
+
+            def usage_chunk() -> BaseModel:
+                return p.CompletionChunk(choices=[], usage=p.UsageInfo.of(run.usage()), **common)
+
+            return await _stream(request, run, {}, chunk, usage_chunk if req.include_usage else None)
+        choices = [
+            p.CompletionChoice(index=r.index, text=r.text, logprobs=None, finish_reason=r.finish_reason)
+            for r in await run.results()
+        ]
+        return _json(p.CompletionResponse(choices=choices, usage=p.UsageInfo.of(run.usage()), **common))
+
+
+@routes.get("/v1/models")
+async def list_models(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    family = serving.fim_family
+    model = p.ModelCard(
+        id=serving.served_model_name,
+        object="model",
+        created=0,
+        owned_by="oss-sidecar",
+        max_model_len=serving.engine.tokenizer.context_length if serving.status == "ready" else None,
+        fim_family=family.name if family else None,
+        fim_supports_files=bool(family and family.supports_files),
+    )
+    return web.json_response(p.ModelList(object="list", data=[model]).dump())

@@ -1,0 +1,195 @@
+"""The serving core under every wire format: checks that need the model, admission, prompt
+preparation (history window, FIM), fan-out of `n` choices, and accounting.
+
+A wire module decodes its request into a ChatRequest or TextRequest and opens
+`serving.chat(...)` / `serving.complete(...)`: everything before the first token (not ready,
+unknown model, overload, a prompt too long, an engine refusal) raises ApiError there, so the
+wire can still answer with a proper status; then it iterates the Run's events and encodes
+them in its own framing.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from typing import TYPE_CHECKING, AsyncIterator, Optional
+
+from gateway.admission import Admission, Overloaded
+from gateway.engines.base import Engine, GenerationRequest, PromptTooLongError, SamplingParams
+from gateway.errors import ApiError, bad_request
+from gateway.prompts.fim import FimFamily, render_fim
+from gateway.prompts.history import fit_history
+from gateway.serving.requests import ChatRequest, TextRequest
+from gateway.serving.run import Choice, Run, too_long
+from gateway.telemetry import Metrics, RequestStats
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+
+class Serving:
+    def __init__(self, settings: "Settings", engine: Engine, metrics: Metrics):
+        self.settings = settings
+        self.engine = engine
+        self.metrics = metrics
+        self.stats = RequestStats()
+        self.status = "loading"  # loading | ready | dead | failed
+        self.fim_family: Optional[FimFamily] = None
+        # More at once than the engine runs in parallel would only queue inside it, where a
+        # queue is neither bounded nor visible: the engine's capacity is the default and the cap.
+        capacity = engine.capacity
+        self.admission = Admission(
+            min(settings.admission.max_concurrency or capacity, capacity),
+            settings.admission.max_queue,
+            settings.admission.queue_timeout_s,
+            settings.admission.retry_after_s,
+        )
+
+    # ---- the two entry points -----------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def chat(self, req: ChatRequest, request_id: str) -> AsyncIterator[Run]:
+        self.check_ready()
+        self.check_model(req.model)
+        async with self._admitted():
+            choices, dropped = await self._prepare_chat(req, request_id)
+            async with self._run(choices) as run:
+                run.dropped_messages = dropped
+                yield run
+
+    @contextlib.asynccontextmanager
+    async def complete(self, req: TextRequest, request_id: str) -> AsyncIterator[Run]:
+        self.check_ready()
+        self.check_model(req.model)
+        async with self._admitted():
+            async with self._run(self._prepare_text(req, request_id)) as run:
+                yield run
+
+    @contextlib.asynccontextmanager
+    async def _run(self, choices: list[Choice]) -> AsyncIterator[Run]:
+        run = Run(self, choices)
+        await run.start()
+        try:
+            yield run
+        finally:
+            await run.aclose()
+
+    # ---- checks -------------------------------------------------------------------------
+    @property
+    def served_model_name(self) -> str:
+        return self.settings.server.served_model_name or self.engine.model_name
+
+    def model_names(self) -> set[str]:
+        names = {self.served_model_name, self.engine.model_name}
+        if self.settings.model.path:
+            names.add(self.settings.model.path)
+        return names
+
+    def check_model(self, name: Optional[str]) -> None:
+        if name is not None and name not in self.model_names():
+            raise ApiError(
+                404,
+                f"The model `{name}` does not exist. This server serves `{self.served_model_name}` (see GET /v1/models).",
+                param="model",
+                code="model_not_found",
+            )
+
+    def current_status(self) -> str:
+        """loading | ready | dead | failed; a ready engine that stopped being healthy is dead."""
+        if self.status == "ready" and not self.engine.healthy:
+            self.status = "dead"
+        return self.status
+
+    def check_ready(self) -> None:
+        if self.current_status() != "ready":
+            message = {
+                "loading": "the model is still loading; retry in a few seconds",
+                "dead": "the engine has stopped and cannot serve; restart the server",
+                "failed": "the model failed to load; see the server log",
+            }[self.status]
+            raise ApiError(503, message, type="service_unavailable", code=self.status, headers={"Retry-After": "2"})
+
+    @contextlib.asynccontextmanager
+    async def _admitted(self) -> AsyncIterator[None]:
+        try:
+            async with self.admission.slot():
+                yield
+        except Overloaded as exc:
+            self.metrics.rejected.inc()
+            raise ApiError(
+                429,
+                str(exc),
+                type="rate_limit_error",
+                code="server_overloaded",
+                headers={"Retry-After": str(exc.retry_after_s)},
+            ) from None
+
+    # ---- preparation --------------------------------------------------------------------
+    def _sampling(self, sampling: SamplingParams, extra_stop: list[str] = ()) -> SamplingParams:
+        stops = list(sampling.stop)
+        stops += [s for s in extra_stop if s not in stops]
+        return dataclasses.replace(
+            sampling, max_tokens=sampling.max_tokens or self.settings.model.default_max_tokens, stop=stops
+        )
+
+    def _budget(self, req: ChatRequest, output_limit: Optional[int]) -> int:
+        window = self.settings.model.history_window_tokens
+        if req.history_window and req.history_window > 0:
+            window = req.history_window
+        context = self.engine.tokenizer.context_length
+        room = context - (output_limit or 0)
+        if room <= 0:
+            raise bad_request(
+                f"{req.limit_param}: {output_limit} leaves no room for the prompt in this model's context of "
+                f"{context} tokens",
+                param=req.limit_param,
+            )
+        return min(window, room)
+
+    async def _prepare_chat(self, req: ChatRequest, request_id: str) -> tuple[list[Choice], int]:
+        messages = req.messages
+        sampling = self._sampling(req.sampling)
+        dropped = 0
+        if req.history_window is not None:
+            try:
+                fitted = await fit_history(self.engine.tokenizer, messages, self._budget(req, sampling.max_tokens))
+            except PromptTooLongError as exc:
+                raise too_long(exc) from None
+            messages, dropped = fitted.messages, fitted.dropped
+        extra = {"ignore_eos": req.ignore_eos}
+        if req.reasoning_effort:
+            extra["reasoning_effort"] = req.reasoning_effort
+        choices = [
+            Choice(
+                index=i,
+                request=GenerationRequest(f"{request_id}-{i}", sampling, messages=messages, extra=extra),
+                counts_prompt=i == 0,
+            )
+            for i in range(req.n)
+        ]
+        return choices, dropped
+
+    def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
+        choices = []
+        index = itertools.count()
+        extra = {"ignore_eos": req.ignore_eos}
+        for prompt in req.prompts:
+            stops: list[str] = []
+            text = prompt
+            if req.suffix is not None:
+                fim = render_fim(self.fim_family, prompt, req.suffix, files=req.files)
+                text, stops = fim.prompt, fim.stop
+            sampling = self._sampling(req.sampling, stops)
+            for j in range(req.n):
+                i = next(index)
+                choices.append(
+                    Choice(
+                        index=i,
+                        request=GenerationRequest(f"{request_id}-{i}", sampling, prompt=text, extra=extra),
+                        echo_prefix=prompt if req.echo else "",
+                        counts_prompt=j == 0,
+                    )
+                )
+        return choices
+
+
+

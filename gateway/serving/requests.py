@@ -1,0 +1,38 @@
+"""Wire-neutral requests: what a wire module (OpenAI, Ollama, ...) decodes its request into."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from gateway.engines.base import SamplingParams
+
+
+@dataclass
+class ChatRequest:
+    # {"role", "content"} with text content; roles as the chat template knows them.
+    messages: list[dict[str, Any]]
+    sampling: SamplingParams  # max_tokens None: model.default_max_tokens, else to the context's end
+    model: Optional[str] = None  # None: the served model
+    n: int = 1
+    # None: the whole history or a 400; -1: model.history_window_tokens; N > 0: N tokens.
+    # Oldest turns are dropped first to fit.
+    history_window: Optional[int] = None
+    reasoning_effort: Optional[str] = None
+    ignore_eos: bool = False
+    # The wire field that set the output limit, named in errors about it.
+    limit_param: str = "max_tokens"
+
+
+@dataclass
+class TextRequest:
+    """Raw completion of each prompt, or fill-in-the-middle when `suffix` is given."""
+
+    prompts: list[str]
+    sampling: SamplingParams
+    model: Optional[str] = None
+    n: int = 1  # choices per prompt
+    suffix: Optional[str] = None
+    # (path, content) of other files, for FIM families that take repository context.
+    files: list[tuple[str, str]] = field(default_factory=list)
+    echo: bool = False  # put the prompt before the generated text
+    ignore_eos: bool = False
