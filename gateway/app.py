@@ -13,12 +13,15 @@ from typing import AsyncIterator, Callable, Optional
 from aiohttp import web
 
 from gateway.api import openai, ops
-from gateway.api.app_keys import METRICS, SERVING
+from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
+from gateway.embeddings import create_embedding_model
+from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
 from gateway.prompts.fim import detect_family, get_family
 from gateway.serving import Serving
+from gateway.serving.embeddings import Embeddings
 from gateway.settings import Settings
 from gateway.telemetry import Metrics
 
@@ -115,10 +118,23 @@ async def _load_engine(app: web.Application, progress: Optional[ProgressCallback
         app[READY].set()
 
 
+async def _load_embeddings(embeddings: Embeddings) -> None:
+    try:
+        await embeddings.model.start()
+        embeddings.status = "ready"
+        embeddings.metrics.embedding_ready.set(1)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        embeddings.status = "failed"
+        log.error("the embedding model failed to load: %s", exc)
+
+
 def create_app(
     settings: Settings,
     engine: Optional[Engine] = None,
     progress: Optional[ProgressCallback] = None,
+    embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
     middlewares = [api_errors]
     if settings.server.api_keys:
@@ -127,6 +143,8 @@ def create_app(
     metrics = Metrics()
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
     app[METRICS] = metrics
+    if settings.embeddings.enabled:
+        app[EMBEDDINGS] = Embeddings(settings, embedding_model or create_embedding_model(settings.embeddings), metrics)
     app[READY] = asyncio.Event()
     app[LOAD_ERROR] = []
     for wire in WIRE_FORMATS:
@@ -143,5 +161,16 @@ def create_app(
             await task
         await app[SERVING].engine.stop()
 
+    async def embeddings_lifetime(app: web.Application) -> AsyncIterator[None]:
+        embeddings = app.get(EMBEDDINGS)
+        task = asyncio.create_task(_load_embeddings(embeddings)) if embeddings else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await embeddings.model.stop()
+
     app.cleanup_ctx.append(engine_lifetime)
+    app.cleanup_ctx.append(embeddings_lifetime)
     return app

@@ -72,6 +72,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         engine = create_engine(settings)
         engine.check_model()
+        if settings.embeddings.enabled:
+            from gateway.embeddings import create_embedding_model
+
+            create_embedding_model(settings.embeddings).check_model()
     except (EngineUnavailable, ConfigError) as exc:
         print(f"oss-sidecar: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -13,6 +13,7 @@ from typing import Any, Literal, Mapping, Optional, Union
 import yaml
 from pydantic import Field, ValidationError, create_model, model_validator
 
+from gateway.embeddings.settings import EmbeddingsSettings
 from gateway.engines.registry import DEFAULT_ENGINE, engine_specs
 from gateway.settings_section import Section
 
@@ -84,6 +85,7 @@ def _settings_model() -> type[_SettingsBase]:
     }
     for spec in engines.values():
         fields[spec.name] = (spec.settings, Field(default_factory=spec.settings))
+    fields["embeddings"] = (EmbeddingsSettings, Field(default_factory=EmbeddingsSettings))
     fields["logging"] = (LoggingSettings, Field(default_factory=LoggingSettings))
     return create_model("Settings", __base__=_SettingsBase, __module__=__name__, **fields)
 

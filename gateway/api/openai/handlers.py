@@ -169,4 +169,9 @@ async def list_models(request: web.Request) -> web.Response:
         fim_family=family.name if family else None,
         fim_supports_files=bool(family and family.supports_files),
     )
-    return web.json_response(p.ModelList(object="list", data=[model]).dump())
+    body = p.ModelList(object="list", data=[model]).dump()
+    # Imported here: the embeddings handler module builds on this one.
+    from gateway.api.openai.embeddings import embedding_model_cards
+
+    body["data"] += [card.dump() for card in embedding_model_cards(request)]
+    return web.json_response(body)
