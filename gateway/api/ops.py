@@ -15,6 +15,9 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     status = request.app[SERVING].current_status()
+    embeddings = request.app.get(EMBEDDINGS)
+    if status == "ready" and embeddings is not None and embeddings.status == "loading":
+        status = "loading"  # ready means every model this server was configured with serves
     return web.json_response({"status": status}, status=200 if status == "ready" else 503)
 
 
