@@ -19,6 +19,9 @@ from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
+from gateway.knowledge.retrieval import Knowledge
+from gateway.knowledge.store import KnowledgeStore
+from gateway.knowledge.store import data_dir as knowledge_dir
 from gateway.prompts.fim import detect_family, get_family
 from gateway.serving import Serving
 from gateway.serving.embeddings import Embeddings
@@ -145,6 +148,9 @@ def create_app(
     app[METRICS] = metrics
     if settings.embeddings.enabled:
         app[EMBEDDINGS] = Embeddings(settings, embedding_model or create_embedding_model(settings.embeddings), metrics)
+    app[SERVING].knowledge = Knowledge(
+        KnowledgeStore(knowledge_dir(settings.knowledge.data_dir)), app.get(EMBEDDINGS), settings.knowledge.max_top_k
+    )
     app[READY] = asyncio.Event()
     app[LOAD_ERROR] = []
     for wire in WIRE_FORMATS:

@@ -1,4 +1,4 @@
-"""oss-sidecar serve | lsp | config | doctor — argument parsing only."""
+"""oss-sidecar serve | lsp | index | config | doctor — argument parsing only."""
 from __future__ import annotations
 
 import argparse
@@ -131,6 +131,16 @@ def cmd_lsp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_index(args: argparse.Namespace) -> int:
+    from gateway.knowledge.command import run_index
+
+    settings = _load(args)
+    if not args.paths and not args.delete:
+        print("oss-sidecar index: give files or folders to index (or --delete)", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_index(settings, args.paths, args.collection, args.delete)
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     settings = _load(args)
     print(yaml.safe_dump(settings.model_dump(), sort_keys=False), end="")
@@ -177,6 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
     lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     lsp.set_defaults(func=cmd_lsp)
+
+    index = sub.add_parser(
+        "index", help="index files into a knowledge base (Chroma) for retrieval-augmented chat"
+    )
+    index.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (text, Markdown, rst, PDF, source)")
+    index.add_argument("--collection", required=True, help="the knowledge base's name (3-512 of a-z A-Z 0-9 . _ -)")
+    index.add_argument(
+        "--delete", action="store_true", help="remove these paths from the knowledge base; with no path, delete it"
+    )
+    index.add_argument("--config", help="YAML settings file (the embeddings and knowledge sections)")
+    index.set_defaults(func=cmd_index)
 
     config = sub.add_parser("config", help="print the effective configuration")
     config.add_argument("--config")

@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, create_model, model_validator
 
 from gateway.embeddings.settings import EmbeddingsSettings
 from gateway.engines.registry import DEFAULT_ENGINE, engine_specs
+from gateway.knowledge.settings import KnowledgeSettings
 from gateway.settings_section import Section
 
 ENV_PREFIX = "OSS_SIDECAR_"
@@ -86,6 +87,7 @@ def _settings_model() -> type[_SettingsBase]:
     for spec in engines.values():
         fields[spec.name] = (spec.settings, Field(default_factory=spec.settings))
     fields["embeddings"] = (EmbeddingsSettings, Field(default_factory=EmbeddingsSettings))
+    fields["knowledge"] = (KnowledgeSettings, Field(default_factory=KnowledgeSettings))
     fields["logging"] = (LoggingSettings, Field(default_factory=LoggingSettings))
     return create_model("Settings", __base__=_SettingsBase, __module__=__name__, **fields)
 

@@ -52,6 +52,7 @@ class Run:
         self._serving = serving
         self.choices = choices
         self.dropped_messages = 0  # history turns left out to fit the window
+        self.sources: list = []  # knowledge-base chunks the prompt cites (retrieval)
         self._tallies = {c.index: _Tally() for c in choices}
         self._echo = {c.index: c.echo_prefix for c in choices if c.echo_prefix}
         self._t0 = time.perf_counter()

@@ -51,6 +51,7 @@ async def _stream(
     headers: dict[str, str],
     chunk: Callable[[ChoiceEvent], Optional[BaseModel]],
     usage_chunk: Optional[Callable[[], BaseModel]],
+    first: Optional[BaseModel] = None,
 ) -> web.StreamResponse:
     """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
     response = web.StreamResponse(
@@ -58,6 +59,8 @@ async def _stream(
     )
     await response.prepare(request)
     try:
+        if first is not None:
+            await response.write(_sse(first))
         async for event in run:
             payload = chunk(event)
             if payload is not None:
@@ -108,7 +111,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 usage = p.UsageInfo.of(run.usage())
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[], usage=usage, **common)
 
-            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None)
+            sources = None
+            if run.sources:
+                sources = p.ChatCompletionChunk(
+                    object="chat.completion.chunk", choices=[], sources=[x.dump() for x in run.sources], **common
+                )
+            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None, sources)
         choices = []
         for result in await run.results():
             message = p.AssistantMessage(role="assistant", content=result.text)
@@ -125,6 +133,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             choices=choices,
             usage=p.UsageInfo.of(run.usage()),
         )
+        if run.sources:
+            body.sources = [x.dump() for x in run.sources]
         return _json(body, headers)
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.engines.base import SamplingParams
 from gateway.errors import ApiError
-from gateway.serving import ChatRequest, TextRequest, Usage
+from gateway.serving import ChatRequest, Retrieval, TextRequest, Usage
 from gateway.serving.embeddings import EmbeddingRequest
 
 # Upper bound on choices per request: n fans out to that many engine sequences.
@@ -122,6 +122,8 @@ class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: Optional[int] = Field(None, ge=1)
     reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
+    # Beyond OpenAI (docs/PROTOCOL.md): answer from a knowledge base.
+    retrieval: Optional["RetrievalOption"] = None
 
     def to_serving(self) -> ChatRequest:
         return ChatRequest(
@@ -135,6 +137,7 @@ class ChatCompletionRequest(_SamplingFields):
             reasoning_effort=self.reasoning_effort,
             ignore_eos=self.ignore_eos,
             limit_param="max_completion_tokens" if self.max_completion_tokens else "max_tokens",
+            retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
         )
 
 
@@ -223,6 +226,7 @@ class ChatCompletionChunk(_Out):
     model: str
     choices: list[ChunkChoice]
     usage: Optional[UsageInfo] = None
+    sources: Optional[list[dict[str, Any]]] = None  # retrieval: the first chunk's
 
 
 class AssistantMessage(_Out):
@@ -245,6 +249,7 @@ class ChatCompletionResponse(_Out):
     model: str
     choices: list[ChatChoice]
     usage: UsageInfo
+    sources: Optional[list[dict[str, Any]]] = None  # retrieval: the chunks [ref N] cites
 
 
 class CompletionChoice(_Out):
@@ -357,3 +362,12 @@ class EmbeddingResponse(_Out):
 class EmbeddingModelCard(ModelCard):
     # Beyond OpenAI (docs/PROTOCOL.md): the vector size of an embedding model.
     dimensions: int
+
+
+# ---- retrieval (the knowledge base; docs/PROTOCOL.md) -------------------------------------
+class RetrievalOption(_Wire):
+    collection: str = Field(..., min_length=1)
+    top_k: int = Field(4, ge=1)
+
+
+ChatCompletionRequest.model_rebuild()
