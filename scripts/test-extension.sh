@@ -17,7 +17,7 @@ npm run build
 npm run lint
 npm test
 # --no-dependencies: the bundle (out/extension.js) already holds the runtime dependencies.
-npx --no-install vsce package --no-dependencies --out "oss-sidecar-$(node -p 'require("./package.json").version').vsix"
+npx --no-install vsce package --no-dependencies --allow-missing-repository --out "oss-sidecar-$(node -p 'require("./package.json").version').vsix"
 
 vsix="oss-sidecar-$(node -p 'require("./package.json").version').vsix"
 test -s "$vsix"

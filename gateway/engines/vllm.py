@@ -30,7 +30,7 @@ from gateway.engines import base
 
 log = logging.getLogger("gateway.engines.vllm")
 
-INSTALL_HINT = "pip install 'oss-sidecar[vllm]'"
+INSTALL_HINT = "pip install '.[vllm]' in the oss-sidecar source folder"
 # request.extra keys passed to vLLM's SamplingParams as they are (vLLM extras of the OpenAI API).
 PASSTHROUGH_SAMPLING = (
     "ignore_eos", "min_tokens", "stop_token_ids", "skip_special_tokens",

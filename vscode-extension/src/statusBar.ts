@@ -57,7 +57,7 @@ export class StatusBar implements vscode.Disposable {
     let help: string;
     const buttons: string[] = [];
     if (notice === "notInstalled") {
-      text = `oss-sidecar is not installed or not on PATH${detail}. Install it (pip install oss-sidecar) or set "ossSidecar.server.path".`;
+      text = `oss-sidecar is not installed or not on PATH${detail}. Install it (pip install . in the oss-sidecar source folder) or set "ossSidecar.server.path".`;
       help = HELP_NOT_INSTALLED;
       buttons.push("How to install", "Open settings");
     } else if (notice === "unreachable") {
