@@ -17,7 +17,8 @@ from typing import Optional
 
 import pytest
 
-from doc_blocks import ROOT, Block, all_blocks
+from doc_blocks import Block, all_blocks
+from source_tree import copy_source
 
 HERE = Path(__file__).resolve().parent
 DOC_PORT = "8000"  # the port the docs name; every mention is pointed at the run's gateway
@@ -27,22 +28,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def copy_source(dest: Path) -> Path:
-    """The files a clean clone has (tracked, plus new files git does not ignore)."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for raw in names:
-        if not raw:
-            continue
-        src = ROOT / raw.decode()
-        if not src.is_file():  # deleted in the work tree
-            continue
-        target = dest / raw.decode()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src, target)
-    return dest
 
 
 def pip_cache_dir() -> str:
@@ -74,13 +59,15 @@ class DocEnv:
             text = text.replace(f"{host}:{DOC_PORT}", f"{host}:{self.gateway_port}")
         return text
 
-    def run(self, script: str, mode: str, timeout: float = 600, python: bool = False) -> subprocess.CompletedProcess:
+    def run(self, script: str, mode: str, timeout: float = 300, python: bool = False) -> subprocess.CompletedProcess:
         env = {**self.env, "DOC_TEST_MODE": mode}
         if python:
             cmd = [str(self.venv / "bin" / "python"), "-c", script]
         else:
             cmd = ["bash", "--noprofile", "--norc", "-e", "-o", "pipefail", "-c", script]
-        return subprocess.run(cmd, cwd=self.src, env=env, capture_output=True, text=True, timeout=timeout)
+        # stdin at EOF: a block that starts something interactive ends instead of waiting.
+        return subprocess.run(cmd, cwd=self.src, env=env, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL)
 
 
 def first_runnable_readme_block(blocks: list[Block]) -> Optional[Block]:

