@@ -71,10 +71,10 @@ class DocEnv:
 
 
 def first_runnable_readme_block(blocks: list[Block]) -> Optional[Block]:
-    for b in blocks:
-        if b.rel == "README.md" and b.action == "run-sh":
-            return b
-    return None
+    """The quick start: the README's first runnable shell block that installs something."""
+    runnable = [b for b in blocks if b.rel == "README.md" and b.action == "run-sh"]
+    installs = [b for b in runnable if "pip install" in b.text]
+    return (installs or runnable or [None])[0]
 
 
 def _make_bin(bin_dir: Path, venv: Path) -> None:
