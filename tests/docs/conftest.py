@@ -77,7 +77,7 @@ def first_runnable_readme_block(blocks: list[Block]) -> Optional[Block]:
     return (installs or runnable or [None])[0]
 
 
-def _make_bin(bin_dir: Path, venv: Path) -> None:
+def _make_bin(bin_dir: Path) -> None:
     bin_dir.mkdir(parents=True)
     shim = bin_dir / "oss-sidecar"
     shim.write_text(f"#!{sys.executable}\n" + (HERE / "shim_oss_sidecar.py").read_text())
@@ -99,7 +99,7 @@ def doc_env(tmp_path_factory) -> DocEnv:
     home = base / "home"
     home.mkdir()
     bin_dir = base / "bin"
-    _make_bin(bin_dir, venv)
+    _make_bin(bin_dir)
     env = {
         k: v for k, v in os.environ.items()
         if not k.startswith(("OSS_SIDECAR_", "PYTHON", "VIRTUAL_ENV", "PIP_REQUIRE"))
