@@ -99,6 +99,8 @@ def test_named_paths_must_exist(tmp_path, page):
     block.text = "python bench/no_such_script.py\n"
     with pytest.raises(AssertionError, match="do not exist"):
         syntax_check(block, tmp_path)
+    block.text = "code --install-extension vscode-extension/oss-sidecar-9.9.9.vsix\n"  # a build output
+    syntax_check(block, tmp_path)
 
 
 def test_link_helpers(tmp_path: Path):
