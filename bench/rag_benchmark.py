@@ -154,13 +154,16 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="rag-bench-"))
     size = sum(len(p.read_text()) for p in corpus_dir().rglob("*.md"))
     m = asyncio.run(measure_index_and_retrieval(settings, data_dir, args.top_k))
+    print({k: v for k, v in m.items() if k != "texts"}, file=sys.stderr, flush=True)
     ref = reference_throughput(m["texts"], args.threads)
+    print(f"reference: {ref} texts/s", file=sys.stderr, flush=True)
     ttft = measure_ttft(data_dir, args.ttft_questions, args.top_k)
-    import playwright
+    print(f"ttft ms: {ttft}", file=sys.stderr, flush=True)
+    from importlib.metadata import version
 
-    print(f"corpus: Playwright {playwright.__version__} skill docs, {size} characters, {m['chunks']} chunks; "
+    print(f"corpus: Playwright {version('playwright')} skill docs, {size} characters, {m['chunks']} chunks; "
           f"{len(QUESTIONS)} questions; {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average before the run {os.getloadavg()[0]:.1f}")
+          f"load average at the end {os.getloadavg()[0]:.1f}")
     print()
     print("| measure | value | target |")
     print("| --- | --- | --- |")

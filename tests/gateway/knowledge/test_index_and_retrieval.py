@@ -12,7 +12,7 @@ import pytest
 openai = pytest.importorskip("openai")
 chromadb = pytest.importorskip("chromadb")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 DOCS = {
