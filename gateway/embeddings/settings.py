@@ -19,8 +19,9 @@ class EmbeddingsSettings(Section):
     model: Optional[str] = None
     # Model id in /v1/models and answers; empty: the model's name.
     served_model_name: Optional[str] = None
-    # Inputs embedded together in one forward pass.
-    batch_size: int = Field(8, ge=1, le=256)
+    # Inputs embedded together in one forward pass. llama.cpp attends across its whole
+    # micro-batch, so on a CPU one at a time was fastest (docs/BENCHMARKS.md).
+    batch_size: int = Field(1, ge=1, le=256)
     # Inputs accepted in one request (OpenAI's limit is 2048); more get a 400.
     max_batch: int = Field(2048, ge=1)
     # Longest input in tokens; longer inputs get a 400 unless the request sets
