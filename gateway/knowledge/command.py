@@ -77,11 +77,18 @@ def run_index(settings: "Settings", paths: list[str], collection: str, delete: b
         if missing:
             _say(f"no such file or folder: {', '.join(missing)}")
             return 2
+        from gateway.embeddings import create_embedding_model
+
+        # Creates the collection now: a bad name fails before the model loads.
+        store.collection(collection, create=True,
+                         embedding_model=create_embedding_model(settings.embeddings).model_name)
         asyncio.run(_index(settings, store, resolved, collection))
         return 0
     except KnowledgeUnavailable as exc:
         _say(str(exc))
         return 2
-    except ValueError as exc:  # Chroma's answer to a bad collection name
-        _say(f"--collection: {exc}")
+    except Exception as exc:
+        if type(exc).__name__ != "InvalidArgumentError":  # Chroma's answer to a bad collection name
+            raise
+        _say(f"--collection: {str(exc).removeprefix('Validation error: name: ')}")
         return 2

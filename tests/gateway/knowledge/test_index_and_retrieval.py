@@ -159,3 +159,13 @@ def test_pdf_is_indexed_page_by_page(data_dir):
     assert len(metadatas) > 17 and min(pages) == 1 and max(pages) >= 15
     hits = collection.get(where={"page": 2}, include=["documents"])["documents"]
     assert any("RFC 2119" in text for text in hits)
+
+
+def test_bad_collection_name_exits_2_naming_it(data_dir, corpus):
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "index", str(corpus), "--collection", "a"],
+        cwd=ROOT, env={**os.environ, "OSS_SIDECAR_KNOWLEDGE__DATA_DIR": str(data_dir)},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("oss-sidecar index: --collection: Expected a name")
