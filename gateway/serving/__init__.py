@@ -2,6 +2,6 @@
 from gateway.serving.core import Serving
 from gateway.serving.events import ChoiceEvent, ChoiceResult, Usage
 from gateway.serving.requests import ChatRequest, TextRequest
-from gateway.serving.run import Run
+from gateway.serving.run import Run, Timing
 
-__all__ = ["ChatRequest", "ChoiceEvent", "ChoiceResult", "Run", "Serving", "TextRequest", "Usage"]
+__all__ = ["ChatRequest", "ChoiceEvent", "ChoiceResult", "Run", "Serving", "TextRequest", "Timing", "Usage"]
