@@ -234,9 +234,9 @@ async def show(request: web.Request) -> web.Response:
     _model(serving, name, required="model is required")
     context = serving.engine.tokenizer.context_length
     return _json({
-        "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\n",
-        "parameters": "",
-        "template": "",
+        "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
+        "parameters": f"num_ctx                        {context}",
+        "template": _template(serving),
         "details": _details(serving).model_dump(exclude_none=True),
         # Clients read the context length from the key that ends in ".context_length".
         "model_info": {"general.architecture": "", "general.basename": serving.served_model_name,
@@ -244,6 +244,17 @@ async def show(request: web.Request) -> web.Response:
         "capabilities": _capabilities(serving),
         "modified_at": STARTED_AT,
     })
+
+
+def _template(serving: Serving) -> str:
+    """What the prompt becomes, in the syntax of Ollama's templates. Clients look for `.Suffix`
+    in it to learn that the server renders fill-in-the-middle itself (Continue does), so it
+    appears only when the model has FIM tokens; without suffix the model's chat template applies."""
+    family = serving.fim_family
+    chat = "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}"
+    if family is None:
+        return chat
+    return "{{- if .Suffix }}" + family.render("{{ .Prompt }}", "{{ .Suffix }}") + "{{- else }}" + chat + "{{- end }}"
 
 
 @routes.get("/api/ps")
