@@ -14,11 +14,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The VS Code extension: npm ci, build, lint, unit tests, .vsix.
+# The VS Code extension: npm ci, build, lint, unit tests, .vsix. The ollama npm package for
+# the Ollama API tests (tests/node-ollama, its own lock file).
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
+  npm ci --prefix tests/node-ollama --no-audit --no-fund
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension and tests/node-ollama (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"
