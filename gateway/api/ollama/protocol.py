@@ -235,8 +235,9 @@ class GenerateRequest(_Generation):
             )
         if self.images:
             raise ApiError(400, "images: this model accepts only text", param="images")
-        if self.width or self.height or self.steps:
-            raise ApiError(400, "image generation models are not currently supported", param="width")
+        for name in ("width", "height", "steps"):
+            if getattr(self, name):
+                raise ApiError(400, f"{name}: image generation models are not currently supported", param=name)
         if self.suffix and self.system:
             raise ApiError(400, "system: cannot be combined with suffix (fill-in-the-middle)", param="system")
 
