@@ -172,6 +172,8 @@ async def generate(request: web.Request) -> web.StreamResponse:
         # Ollama's "load the model" request: it is loaded already.
         return _json({"model": req.model, "created_at": p.now(), "response": "", "done": True, "done_reason": "load"})
     family = serving.fim_family
+    # `suffix` is fill-in-the-middle, rendered here, with or without `raw` (Ollama drops the
+    # suffix in raw mode; CodeGPT's Ollama provider sends both and means FIM).
     # A prompt the client already rendered with this model's FIM tokens (twinny does) is sent as
     # is, with the family's stop tokens: wrapping it in the chat template would garble it.
     templated = bool(family and not req.suffix and any(t in req.prompt for t in family.detect_tokens))

@@ -220,8 +220,6 @@ class GenerateRequest(_Generation):
         super().refusals()
         if self.raw and (self.template or self.system or self.context):
             raise ApiError(400, "raw mode does not support template, system, or context", param="raw")
-        if self.raw and self.suffix:
-            raise ApiError(400, "raw mode does not support suffix", param="suffix")
         if self.template:
             raise ApiError(
                 400,
