@@ -168,6 +168,21 @@ async def test_twinny_fim_stops_and_aborts(gw, http, provider, port):
     assert stats["gateway_counters"]["requests_aborted_total"] == before["gateway_counters"]["requests_aborted_total"] + 1
 
 
+async def test_twinny_lmstudio_fim_on_v1_completions(gw, http):
+    """The OpenAI-shaped alternative: provider lmstudio, apiPath /v1/completions; its body has
+    max_tokens, and getFimDataFromProvider's default branch reads choices[0].text."""
+    prompt = f"<fim_prefix>{PREFIX}<fim_suffix>{SUFFIX}<fim_middle>"  # fimTemplate "starcoder"
+    body = {"model": MODEL, "prompt": prompt, "stream": True, "temperature": 0.2, "max_tokens": 24}
+    completion = ""
+    async with http.post(twinny_url(gw, "/v1/completions"), json=body, headers={"Authorization": ""}) as resp:
+        assert resp.status == 200, await resp.text()
+        async for line in lines(resp):
+            data = twinny_parse(line)
+            if data and data.get("choices"):
+                completion += data["choices"][0].get("text") or ""
+    assert completion.strip()
+
+
 async def test_twinny_llamacpp_provider_is_refused_at_once(gw, http):
     """twinny's llamacpp provider speaks llama.cpp's /completion (reads `content`): pointed at
     the gateway's Ollama path it gets an immediate 400 naming the field (twinny shows "Server

@@ -1,5 +1,5 @@
 // The ollama npm package (ollama-js) against the gateway's Ollama API.
-// Run by tests/gateway/test_ollama_node.py with OSS_SIDECAR_GATEWAY (the gateway's URL) and
+// Run by tests/gateway/api/ollama/test_ollama_js.py with OSS_SIDECAR_GATEWAY (the gateway's URL) and
 // OSS_SIDECAR_MODEL (the served model id) set; `node --test` in this folder.
 import assert from "node:assert/strict";
 import { test } from "node:test";

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.api.app_keys import SERVING
 from gateway.api.ollama import protocol as p
 from gateway.errors import ApiError, from_validation_error
-from gateway.serving import ChoiceEvent, Run, Serving
+from gateway.serving import Run, Serving
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
@@ -97,7 +97,10 @@ def _metrics(run: Run, t_request: float) -> dict[str, int]:
     timing, usage = run.timing, run.usage()
     finished = timing.finished or time.perf_counter()
     first = timing.first_output or finished
-    ns = lambda seconds: max(0, int(seconds * 1e9))  # noqa: E731
+
+    def ns(seconds: float) -> int:
+        return max(0, int(seconds * 1e9))
+
     return p.Metrics(
         total_duration=ns(finished - t_request),
         # Ollama counts the wait for a loaded runner here; the gateway's model is loaded, so

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
-DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
+DOC = Path(__file__).resolve().parents[4] / "docs" / "PROTOCOL.md"
 pytestmark = pytest.mark.timeout(900)
 
 BASE = {

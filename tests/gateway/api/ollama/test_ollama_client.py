@@ -12,7 +12,6 @@ import re
 import socket
 import time
 
-import aiohttp
 import httpx
 import ollama
 import pytest

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-FOLDER = Path(__file__).resolve().parents[1] / "node-ollama"
+FOLDER = Path(__file__).resolve().parents[3] / "node-ollama"
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
