@@ -287,3 +287,23 @@ def test_api_key_and_body_limit(start_gateway):
     e = _error(lambda: keyed.generate(model=MODEL, prompt="x" * 4096))
     assert e.status_code == 413 and "server.max_body_bytes" in e.error
     assert httpx.get(gw.url + "/health").status_code == 200  # operator endpoints stay open
+
+
+# ---- a model with FIM tokens ------------------------------------------------------------------
+def test_fim_model_templated_prompt_and_show(start_gateway):
+    """With a FIM family (forced here with model.fim_family on SmolLM2), /api/show tells clients
+    the server does FIM (Continue looks for `.Suffix`), and a prompt the client already rendered
+    with the family's FIM tokens (twinny's codeqwen template) goes to the model as is, not
+    wrapped in the chat template: it costs exactly the tokens of the same prompt sent raw."""
+    gw = start_gateway(env={"OSS_SIDECAR_MODEL__FIM_FAMILY": "qwen2.5-coder"})
+    client = ollama.Client(host=gw.url)
+    shown = client.show(MODEL)
+    assert shown.capabilities == ["completion", "insert"]
+    assert "{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}<|fim_middle|>" in shown.template
+    prompt = "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>"
+    templated = client.generate(model=MODEL, prompt=prompt, options={"num_predict": 2})
+    raw = client.generate(model=MODEL, prompt=prompt, raw=True, options={"num_predict": 2})
+    plain = client.generate(model=MODEL, prompt="def add(a, b):", options={"num_predict": 2})
+    raw_plain = client.generate(model=MODEL, prompt="def add(a, b):", raw=True, options={"num_predict": 2})
+    assert templated.prompt_eval_count == raw.prompt_eval_count
+    assert plain.prompt_eval_count > raw_plain.prompt_eval_count  # a plain prompt still gets the chat template
