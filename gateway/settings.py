@@ -35,12 +35,6 @@ class ServerSettings(Section):
     # (11434) by default. Empty: off.
     ollama_port: Optional[int] = Field(None, ge=1, le=65535)
 
-    @model_validator(mode="after")
-    def _ports_differ(self) -> "ServerSettings":
-        if self.ollama_port is not None and self.ollama_port == self.port:
-            raise ValueError(f"ollama_port: must differ from server.port ({self.port})")
-        return self
-
 
 class AdmissionSettings(Section):
     # Requests generating at once; more wait in the queue. Empty: the engine's own capacity
@@ -78,6 +72,8 @@ class _SettingsBase(Section):
             raise ValueError(
                 f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
             )
+        if self.server.ollama_port is not None and self.server.ollama_port == self.server.port:
+            raise ValueError(f"server.ollama_port: must differ from server.port ({self.server.port})")
         return self
 
 
