@@ -307,3 +307,17 @@ def test_fim_model_templated_prompt_and_show(start_gateway):
     raw_plain = client.generate(model=MODEL, prompt="def add(a, b):", raw=True, options={"num_predict": 2})
     assert templated.prompt_eval_count == raw.prompt_eval_count
     assert plain.prompt_eval_count > raw_plain.prompt_eval_count  # a plain prompt still gets the chat template
+
+
+def test_readme_snippet(gw, capsys):
+    """README's Ollama snippet, run as written, with this gateway's port and shorter limits."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Ollama API", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'host="http://127.0.0.1:11434"' in code
+    code = code.replace("http://127.0.0.1:11434", gw.ollama_url)
+    code = code.replace('"num_predict": 64', '"num_predict": 8').replace('"num_predict": 48', '"num_predict": 16')
+    exec(compile(code, "README.md", "exec"), {})
+    assert capsys.readouterr().out.strip()
