@@ -12,11 +12,11 @@ import re
 import socket
 import time
 
+import aiohttp
 import httpx
 import ollama
 import pytest
 from langchain_ollama import ChatOllama
-
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 pytestmark = pytest.mark.timeout(300)
@@ -274,9 +274,10 @@ async def test_client_disconnect_aborts_in_engine(gw, path):
     assert gw.stats()["engine_counters"]["n_decode_total"] - decodes_before == decodes
 
 
-# ---- API keys and the body limit apply to /api/* as to /v1/* ------------------------------------
-def test_api_key_and_body_limit(start_gateway):
-    gw = start_gateway("--api-key", "sekrit", env={"OSS_SIDECAR_SERVER__MAX_BODY_BYTES": "2048"})
+# ---- API keys, the body limit and admission apply to /api/* as to /v1/* --------------------------
+async def test_api_key_body_limit_and_admission(start_gateway):
+    gw = start_gateway("--api-key", "sekrit", "--max-concurrency", "1", "--max-queue", "0",
+                       env={"OSS_SIDECAR_SERVER__MAX_BODY_BYTES": "2048"})
     for path in ("/api/tags", "/api/version", "/api/ps"):
         r = httpx.get(gw.url + path)
         assert r.status_code == 401 and list(r.json()) == ["error"], (path, r.text)
@@ -287,6 +288,17 @@ def test_api_key_and_body_limit(start_gateway):
     e = _error(lambda: keyed.generate(model=MODEL, prompt="x" * 4096))
     assert e.status_code == 413 and "server.max_body_bytes" in e.error
     assert httpx.get(gw.url + "/health").status_code == 200  # operator endpoints stay open
+
+    # One slot, no queue: a second request while one generates gets 429, in Ollama's body.
+    auth = {"Authorization": "Bearer sekrit"}
+    body = {"model": MODEL, "prompt": "1, 2, 3,", "raw": True, "options": {"num_predict": 300}}
+    async with aiohttp.ClientSession(headers=auth) as session:
+        async with session.post(gw.url + "/api/generate", json=body) as running:
+            assert running.status == 200
+            await running.content.readline()  # generating now
+            async with session.post(gw.url + "/api/chat", json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]}) as second:
+                assert second.status == 429 and second.headers["Retry-After"] == "1"
+                assert list(await second.json()) == ["error"]
 
 
 # ---- a model with FIM tokens ------------------------------------------------------------------
