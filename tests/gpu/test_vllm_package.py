@@ -7,6 +7,7 @@ import importlib.util
 import pytest
 
 from gateway.engines import vllm
+from gateway.engines.vllm import preflight as vllm_preflight
 from gateway.engines.registry import EngineUnavailable, engine_specs
 from gateway.engines.vllm.settings import VllmSettings
 from gateway.settings import load_settings
@@ -25,6 +26,6 @@ def test_build_without_vllm_is_unavailable_with_one_line():
     s = load_settings(None, {"engine": "vllm", "model": {"path": "/models/demo-8b"}}, environ={})
     with pytest.raises(EngineUnavailable) as err:
         vllm.ENGINE.build(s)
-    assert "\n" not in str(err.value) and "pip install 'oss-sidecar[vllm]'" in str(err.value)
+    assert "\n" not in str(err.value) and vllm_preflight.INSTALL_HINT in str(err.value)
     ok, line = vllm.ENGINE.doctor(s)[0]
     assert not ok and line == str(err.value)

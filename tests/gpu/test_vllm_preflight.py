@@ -61,7 +61,7 @@ def test_preflight_without_vllm_says_how_to_install():
     with pytest.raises(RuntimeError) as err:
         preflight.preflight(settings())
     msg = str(err.value)
-    assert "\n" not in msg and "pip install 'oss-sidecar[vllm]'" in msg
+    assert "\n" not in msg and preflight.INSTALL_HINT in msg
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed here")
@@ -72,7 +72,7 @@ def test_cli_serve_engine_vllm_exits_2_with_one_line(tmp_path):
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)})
     assert out.returncode == 2, out.stderr
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "pip install 'oss-sidecar[vllm]'" in lines[0], out.stderr
+    assert len(lines) == 1 and preflight.INSTALL_HINT in lines[0], out.stderr
 
 
 def test_one_line_error_from_multiline_exception():

@@ -13,7 +13,7 @@ from .conftest import gpu_count
 
 
 def test_stat_logger_feeds_the_counters_from_vllm_stats():
-    pytest.importorskip("vllm", reason="vLLM is not installed (pip install 'oss-sidecar[vllm]')")
+    pytest.importorskip("vllm", reason="vLLM is not installed (pip install '.[vllm]')")
     from vllm.v1.engine import FinishReason
     from vllm.v1.metrics.loggers import StatLoggerBase
     from vllm.v1.metrics.stats import (

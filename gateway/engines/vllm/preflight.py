@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-INSTALL_HINT = "pip install 'oss-sidecar[vllm]'"
+INSTALL_HINT = "pip install '.[vllm]' in the oss-sidecar source folder"
 
 # The config the last preflight built, by its engine arguments: the start takes it instead of
 # building it again (building it inspects the model and can take seconds).

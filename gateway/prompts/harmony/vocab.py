@@ -146,7 +146,7 @@ def get_encoding() -> Any:
                 import openai_harmony as oh
             except ImportError:
                 raise HarmonyUnavailable(
-                    "gpt-oss models need openai-harmony: pip install 'oss-sidecar[vllm]' "
+                    "gpt-oss models need openai-harmony: pip install '.[vllm]' in the oss-sidecar source folder "
                     "(or pip install openai-harmony)"
                 ) from None
             ensure_vocab()

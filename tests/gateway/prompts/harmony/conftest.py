@@ -11,7 +11,7 @@ from gateway.prompts.harmony import vocab
 
 def _skip_reason() -> str | None:
     if importlib.util.find_spec("openai_harmony") is None:
-        return "openai-harmony is not installed (pip install 'oss-sidecar[vllm]')"
+        return "openai-harmony is not installed (pip install openai-harmony)"
     if vocab._vocab_from_packages() is None and not any(
             (d / vocab.O200K_CACHE_NAME).is_file() for d in vocab._cache_dirs()):
         return "no offline o200k_base vocabulary (pip install quicktok-v1)"
