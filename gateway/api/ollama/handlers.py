@@ -177,9 +177,11 @@ async def generate(request: web.Request) -> web.StreamResponse:
     family = serving.fim_family
     # `suffix` is fill-in-the-middle, rendered here, with or without `raw` (Ollama drops the
     # suffix in raw mode; CodeGPT's Ollama provider sends both and means FIM).
-    # A prompt the client already rendered with this model's FIM tokens (twinny does) is sent as
-    # is, with the family's stop tokens: wrapping it in the chat template would garble it.
-    templated = bool(family and not req.suffix and any(t in req.prompt for t in family.detect_tokens))
+    # A prompt the client already rendered with this model's FIM tokens (twinny does) and no
+    # system prompt is sent as is, with the family's stop tokens: the chat template would garble it.
+    templated = bool(
+        family and not req.suffix and not req.system and any(t in req.prompt for t in family.detect_tokens)
+    )
     if req.raw or req.suffix or templated:
         text = req.to_text(options, list(family.stop) if templated else [])
         opened = serving.complete(text, _request_id("gen"))
