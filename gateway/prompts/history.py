@@ -22,7 +22,7 @@ class FittedHistory:
 
 
 async def count_prompt(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
-    return await tokenizer.count(await tokenizer.apply_chat_template(messages))
+    return await tokenizer.count_chat(messages)
 
 
 async def fit_history(tokenizer: Tokenizer, messages: list[dict[str, Any]], budget: int) -> FittedHistory:
