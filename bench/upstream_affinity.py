@@ -12,8 +12,13 @@ for each policy so no cache carries over. Numbers come from the replicas' own co
 * load: requests each replica served; max replica vs the mean;
 * TTFT p50/p99: from each editor's request to its first streamed text (finished requests).
 
-    python bench/upstream_affinity.py [--editors 8] [--replicas 3] [--edits 200] [--speed 2]
+    python bench/upstream_affinity.py [--editors 8] [--replicas 3] [--edits 120] [--speed 1]
+                                      [--replica-threads 1] [--drain-s 60]
                                       [--tokenizer DIR_OR_TOKENIZER_JSON]
+
+Each replica gets `--replica-threads` llama.cpp threads (3 replicas share one machine's cores;
+more threads than cores makes llama.cpp spin). An editor's last request gets `--drain-s` seconds
+after the typing ends; what is still running then is cancelled and counted as unfinished.
 
 Prints a Markdown table (docs/SCALING.md has the numbers with the command and the machine).
 """
@@ -23,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -91,13 +97,13 @@ def stop(proc: subprocess.Popen) -> None:
 class Editor:
     """One user typing the trace into their own file, with debounce and cancel-superseded."""
 
-    def __init__(self, number: int, trace: dict, edits: int, speed: float, url: str, model: str):
+    def __init__(self, number: int, trace: dict, edits: int, speed: float, url: str, model: str, drain_s: float):
         header = f"# {PROJECTS[number % len(PROJECTS)]} service, module {number}: completion cache\n"
         self.before, self.after = header + trace["before"], trace["after"]
         self.edits = trace["edits"][:edits]
-        self.speed, self.url, self.model = speed, url, model
+        self.speed, self.url, self.model, self.drain_s = speed, url, model, drain_s
         self.ttft_ms: list[float] = []
-        self.sent = self.cancelled = self.finished = 0
+        self.sent = self.cancelled = self.finished = self.unfinished = 0
 
     async def request(self, http: aiohttp.ClientSession) -> None:
         await asyncio.sleep(DEBOUNCE_S)
@@ -132,7 +138,12 @@ class Editor:
                 pending.cancel()  # superseded: the connection closes, the replica aborts it
             pending = asyncio.create_task(self.request(http))
         if pending is not None:
-            await asyncio.gather(pending, return_exceptions=True)
+            done, _ = await asyncio.wait([pending], timeout=self.drain_s)
+            if not done:
+                pending.cancel()
+                await asyncio.gather(pending, return_exceptions=True)
+                self.cancelled -= 1
+                self.unfinished += 1
 
 
 def replica_counters(url: str) -> dict:
@@ -146,7 +157,8 @@ def replica_counters(url: str) -> dict:
 
 
 async def run_policy(policy: str, opts: argparse.Namespace, trace: dict) -> dict:
-    replicas = [start([], {}, f"replica{i}") for i in range(opts.replicas)]
+    threads = {"OSS_SIDECAR_LLAMACPP__N_THREADS": str(opts.replica_threads)}
+    replicas = [start([], threads, f"replica{i}") for i in range(opts.replicas)]
     procs = [p for p, _ in replicas]
     try:
         for proc, url in replicas:
@@ -161,7 +173,8 @@ async def run_policy(policy: str, opts: argparse.Namespace, trace: dict) -> dict
         wait_ready(front, front_url)
         model = get_json(front_url + "/v1/models")["data"][0]["id"]
         before = [replica_counters(url) for _, url in replicas]
-        editors = [Editor(i, trace, opts.edits, opts.speed, front_url, model) for i in range(opts.editors)]
+        editors = [Editor(i, trace, opts.edits, opts.speed, front_url, model, opts.drain_s)
+                   for i in range(opts.editors)]
         t0 = time.monotonic()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
             await asyncio.gather(*(e.type(http) for e in editors))
@@ -181,6 +194,7 @@ async def run_policy(policy: str, opts: argparse.Namespace, trace: dict) -> dict
         "requests": sum(e.sent for e in editors),
         "finished": sum(e.finished for e in editors),
         "cancelled": sum(e.cancelled for e in editors),
+        "unfinished": sum(e.unfinished for e in editors),
         "cached_share": cached / (cached + processed) if cached + processed else 0.0,
         "prompt_tokens": cached + processed,
         "ttft_p50": statistics.median(ttft) if ttft else None,
@@ -191,15 +205,19 @@ async def run_policy(policy: str, opts: argparse.Namespace, trace: dict) -> dict
     }
 
 
+def fmt(value, digits: int = 0) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
 def table(rows: list[dict]) -> str:
-    out = ["| routing | requests (finished / cancelled) | prompt tokens | cached share | TTFT p50 (ms) | TTFT p99 (ms) "
+    out = ["| routing | requests (finished / cancelled / unfinished) | prompt tokens | cached share | TTFT p50 (ms) | TTFT p99 (ms) "
            "| requests per replica | max / mean load |",
            "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for r in rows:
         out.append(
-            f"| {r['policy']} | {r['requests']} ({r['finished']} / {r['cancelled']}) | {r['prompt_tokens']:.0f} "
-            f"| {100 * r['cached_share']:.1f}% | {r['ttft_p50']:.0f} | {r['ttft_p99']:.0f} "
-            f"| {' / '.join(str(int(x)) for x in r['loads'])} | {r['max_over_mean']:.2f} |"
+            f"| {r['policy']} | {r['requests']} ({r['finished']} / {r['cancelled']} / {r['unfinished']}) | {r['prompt_tokens']:.0f} "
+            f"| {100 * r['cached_share']:.1f}% | {fmt(r['ttft_p50'])} | {fmt(r['ttft_p99'])} "
+            f"| {' / '.join(str(int(x)) for x in r['loads'])} | {fmt(r['max_over_mean'], 2)} |"
         )
     return "\n".join(out)
 
@@ -211,12 +229,18 @@ def default_tokenizer() -> str:
     return ""
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--editors", type=int, default=8)
     parser.add_argument("--replicas", type=int, default=3)
-    parser.add_argument("--edits", type=int, default=200, help="keystrokes of the trace each editor types")
-    parser.add_argument("--speed", type=float, default=2.0, help="typing speed-up over the trace's timing")
+    parser.add_argument("--edits", type=int, default=120, help="keystrokes of the trace each editor types")
+    parser.add_argument("--speed", type=float, default=1.0, help="typing speed-up over the trace's timing")
+    parser.add_argument("--replica-threads", type=int, default=1, help="llama.cpp threads per replica")
+    parser.add_argument("--drain-s", type=float, default=60.0, help="wait for an editor's last request")
     parser.add_argument("--tokenizer", default=default_tokenizer(),
                         help="the embedded model's tokenizer.json or folder (the replicas have no /tokenize)")
     parser.add_argument("--policies", nargs="+", default=["round_robin", "affinity"])
@@ -224,8 +248,11 @@ def main() -> None:
     if not opts.tokenizer:
         raise SystemExit("--tokenizer: give the SmolLM2 tokenizer.json (shared/device/tokenizer-smollm2)")
     trace = json.loads(TRACE.read_text())
+    # SIGTERM unwinds like Ctrl-C, so the replicas started here are stopped.
+    signal.signal(signal.SIGTERM, _interrupt)
     rows = [asyncio.run(run_policy(policy, opts, trace)) for policy in opts.policies]
-    print(f"{opts.editors} editors × {opts.edits} keystrokes (speed ×{opts.speed:g}) over {opts.replicas} replicas\n")
+    print(f"{opts.editors} editors × {opts.edits} keystrokes (speed ×{opts.speed:g}) over {opts.replicas} replicas "
+          f"({opts.replica_threads} llama.cpp thread(s) each)\n")
     print(table(rows))
     print("\n" + json.dumps(rows, indent=1))
 
