@@ -3,8 +3,8 @@ round-robin against prefix affinity, side by side in one run.
 
 Each editor types the typing trace (bench/traces) into its own copy of the file (a header line
 of its own makes each editor's prefix distinct, as different files are), with an editor's
-policy: a FIM request 150 ms after the last keystroke, the one in flight cancelled (connection
-closed) when the user types on. The replicas are real embedded-engine gateways, started fresh
+policy: a FIM request `--debounce-ms` (150) after the last keystroke, the one in flight cancelled
+(connection closed) when the user types on. The replicas are real embedded-engine gateways, started fresh
 for each policy so no cache carries over. Numbers come from the replicas' own counters:
 
 * cached share: prompt tokens llama.cpp served from its prompt cache / all prompt tokens it was
@@ -13,7 +13,7 @@ for each policy so no cache carries over. Numbers come from the replicas' own co
 * TTFT p50/p99: from each editor's request to its first streamed text (finished requests).
 
     python bench/upstream_affinity.py [--editors 8] [--replicas 3] [--edits 120] [--speed 1]
-                                      [--replica-threads 1] [--drain-s 60]
+                                      [--debounce-ms 150] [--replica-threads 1] [--drain-s 60]
                                       [--tokenizer DIR_OR_TOKENIZER_JSON]
 
 Each replica gets `--replica-threads` llama.cpp threads (3 replicas share one machine's cores;
@@ -46,7 +46,6 @@ import aiohttp  # noqa: E402
 from lsp.context import build_context  # noqa: E402
 
 TRACE = ROOT / "bench" / "traces" / "lru_cache.trace.json"
-DEBOUNCE_S = 0.15
 PROJECTS = ["billing", "search", "auth", "reports", "ingest", "scheduler", "gateway", "mailer", "export", "audit"]
 
 
@@ -97,16 +96,17 @@ def stop(proc: subprocess.Popen) -> None:
 class Editor:
     """One user typing the trace into their own file, with debounce and cancel-superseded."""
 
-    def __init__(self, number: int, trace: dict, edits: int, speed: float, url: str, model: str, drain_s: float):
+    def __init__(self, number: int, trace: dict, edits: int, speed: float, url: str, model: str, drain_s: float,
+                 debounce_s: float):
         header = f"# {PROJECTS[number % len(PROJECTS)]} service, module {number}: completion cache\n"
         self.before, self.after = header + trace["before"], trace["after"]
         self.edits = trace["edits"][:edits]
-        self.speed, self.url, self.model, self.drain_s = speed, url, model, drain_s
+        self.speed, self.url, self.model, self.drain_s, self.debounce_s = speed, url, model, drain_s, debounce_s
         self.ttft_ms: list[float] = []
         self.sent = self.cancelled = self.finished = self.unfinished = 0
 
     async def request(self, http: aiohttp.ClientSession) -> None:
-        await asyncio.sleep(DEBOUNCE_S)
+        await asyncio.sleep(self.debounce_s)
         ctx = build_context(self.before + self.after, len(self.before), 1024)
         body = {"model": self.model, "prompt": ctx.prefix, "suffix": ctx.suffix, "max_tokens": 24,
                 "temperature": 0, "stream": True}
@@ -173,7 +173,7 @@ async def run_policy(policy: str, opts: argparse.Namespace, trace: dict) -> dict
         wait_ready(front, front_url)
         model = get_json(front_url + "/v1/models")["data"][0]["id"]
         before = [replica_counters(url) for _, url in replicas]
-        editors = [Editor(i, trace, opts.edits, opts.speed, front_url, model, opts.drain_s)
+        editors = [Editor(i, trace, opts.edits, opts.speed, front_url, model, opts.drain_s, opts.debounce_ms / 1000)
                    for i in range(opts.editors)]
         t0 = time.monotonic()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as http:
@@ -239,6 +239,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=3)
     parser.add_argument("--edits", type=int, default=120, help="keystrokes of the trace each editor types")
     parser.add_argument("--speed", type=float, default=1.0, help="typing speed-up over the trace's timing")
+    parser.add_argument("--debounce-ms", type=float, default=150.0, help="quiet time before an editor's request")
     parser.add_argument("--replica-threads", type=int, default=1, help="llama.cpp threads per replica")
     parser.add_argument("--drain-s", type=float, default=60.0, help="wait for an editor's last request")
     parser.add_argument("--tokenizer", default=default_tokenizer(),
@@ -251,7 +252,8 @@ def main() -> None:
     # SIGTERM unwinds like Ctrl-C, so the replicas started here are stopped.
     signal.signal(signal.SIGTERM, _interrupt)
     rows = [asyncio.run(run_policy(policy, opts, trace)) for policy in opts.policies]
-    print(f"{opts.editors} editors × {opts.edits} keystrokes (speed ×{opts.speed:g}) over {opts.replicas} replicas "
+    print(f"{opts.editors} editors × {opts.edits} keystrokes (speed ×{opts.speed:g}, debounce {opts.debounce_ms:g} ms) "
+          f"over {opts.replicas} replicas "
           f"({opts.replica_threads} llama.cpp thread(s) each)\n")
     print(table(rows))
     print("\n" + json.dumps(rows, indent=1))

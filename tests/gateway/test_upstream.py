@@ -144,6 +144,18 @@ async def test_history_window_counts_like_the_upstream(client, front):
     assert cut.parse().usage.prompt_tokens < exact
 
 
+async def test_language_server_completes_through_the_upstream(front):
+    """The language server's ghost text, with the front gateway as its gateway."""
+    from tests.lsp.lsp_harness import sidecar
+
+    uri = "file:///work/upstream_example.py"
+    async with sidecar(front.url, maxTokens=8) as (lsp, _):
+        await lsp.wait_status("ready", timeout=30)
+        lsp.open(uri, "def add(a, b):\n    return \n")
+        result = await lsp.inline(uri, 1, len("    return "))
+        assert len(result.items) == 1, lsp.messages
+
+
 async def test_client_disconnect_aborts_the_upstream_request(client, replicas, front):
     before = [r.stats() for r in replicas]
     stream = await client.chat.completions.create(
@@ -202,7 +214,7 @@ async def test_a_hot_prefix_is_bounded_in_load(client, front):
     the overflow goes to the next replica on the ring, one replica for the whole overflow."""
     before = per_server(front)
     await asyncio.gather(*(
-        client.completions.create(model=MODEL, prompt=PREFIX + "y = ", max_tokens=4, extra_body={"ignore_eos": True})
+        client.completions.create(model=MODEL, prompt=PREFIX + "y = ", max_tokens=12, extra_body={"ignore_eos": True})
         for _ in range(4)
     ))
     after = per_server(front)
