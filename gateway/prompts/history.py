@@ -22,7 +22,11 @@ class FittedHistory:
 
 
 async def count_prompt(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
-    return await tokenizer.count_chat(messages)
+    # A remote tokenizer counts a chat in one call (vLLM's /tokenize with messages).
+    count_chat = getattr(tokenizer, "count_chat", None)
+    if count_chat is not None:
+        return await count_chat(messages)
+    return await tokenizer.count(await tokenizer.apply_chat_template(messages))
 
 
 async def fit_history(tokenizer: Tokenizer, messages: list[dict[str, Any]], budget: int) -> FittedHistory:

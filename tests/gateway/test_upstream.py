@@ -64,9 +64,14 @@ def write_config(path: Path, servers: list[str], tokenizer: Path | None) -> Path
     return path
 
 
+# Three replicas share this machine's cores: one llama.cpp thread each (more threads than cores
+# make llama.cpp spin).
+ONE_THREAD = {"OSS_SIDECAR_LLAMACPP__N_THREADS": "1"}
+
+
 @pytest.fixture(scope="module")
 def replicas(start_gateway):
-    started = [start_gateway(wait=False) for _ in range(3)]  # they load side by side
+    started = [start_gateway(env=ONE_THREAD, wait=False) for _ in range(3)]  # they load side by side
     return [gw.wait_ready() for gw in started]
 
 
@@ -322,7 +327,7 @@ async def test_killing_a_replica_under_load(client, front, replicas):
 
 async def test_a_restarted_replica_comes_back(client, front, start_gateway):
     victim = test_killing_a_replica_under_load.victim
-    start_gateway("--port", str(victim.port))
+    start_gateway("--port", str(victim.port), env=ONE_THREAD)
     await wait_for(lambda: per_server(front)[victim.url]["upstream_up"] == 1, what="the replica back in rotation")
     before = per_server(front)[victim.url]["upstream_requests_total"]
     for i in range(20):
