@@ -14,6 +14,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from gateway.engines.upstream.ring import BoundedLoadRing
 from tests.conftest import ROOT
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
@@ -335,6 +336,29 @@ async def test_a_restarted_replica_comes_back(client, front, start_gateway):
         if per_server(front)[victim.url]["upstream_requests_total"] > before:
             break
     assert per_server(front)[victim.url]["upstream_requests_total"] > before
+
+
+async def test_a_server_failing_before_the_first_byte_is_retried_on_another(start_gateway, replicas, tmp_path):
+    """A server killed between two health checks: the request homed on it is refused there and
+    answered by the other server; the client sees nothing of it."""
+    doomed = start_gateway(env=ONE_THREAD)
+    servers = [doomed.url, replicas[2].url]
+    config = write_config(tmp_path / "retry.yaml", servers, TOKENIZER)
+    # Health checks far apart: the front still counts the killed server as up when the request comes.
+    config.write_text(config.read_text().replace("health_interval_s: 0.5", "health_interval_s: 600"))
+    front2 = start_gateway("--config", str(config))
+    ring = BoundedLoadRing(servers)
+    prompt = next(p for p in (f"# homed on the doomed server, try {i}\n" for i in range(200))
+                  if ring.pick(p[:64], {}, servers) == doomed.url)
+    doomed.process.kill()
+    doomed.process.wait()
+    client2 = openai.AsyncOpenAI(base_url=front2.base_url, api_key="x", max_retries=0, timeout=120)
+    answer = await client2.completions.create(model=MODEL, prompt=prompt, max_tokens=2)
+    assert answer.choices[0].finish_reason
+    servers_after = per_server(front2)
+    assert front2.stats()["engine_counters"]["upstream_retries_total"] == 1
+    assert servers_after[doomed.url]["upstream_failures_total"] == 1 and servers_after[doomed.url]["upstream_up"] == 0
+    assert servers_after[replicas[2].url]["upstream_requests_total"] == 1
 
 
 # ---- configuration --------------------------------------------------------------------------
