@@ -43,11 +43,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _fix_code_action_union(converter) -> None:
+    """lsprotocol 2025.0.0 structures any ``Command | CodeAction`` that has a ``command`` key as a
+    ``Command``, so a code action carrying a command arrives mangled. A command's ``command`` is a
+    string, a code action's is an object: decide on that instead (the JSON on the wire is right)."""
+
+    def hook(obj: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, hook)
+    from typing import Union
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)
+
+
 class SidecarClient(LanguageClient):
     """Collects what the server sends on its own: messages, status, progress."""
 
     def __init__(self) -> None:
         super().__init__("oss-sidecar-tests", "0")
+        _fix_code_action_union(self.protocol._converter)
         self.messages: list[types.ShowMessageParams] = []
         self.statuses: list[dict] = []
         self.progress: dict[Any, list[dict]] = {}
