@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 # an unclaimed result (resolve timed out and the client never ran the command) is dropped after
 UNCLAIMED_S = 300.0
 PROGRESS_EVERY_S = 0.25
+CREATE_PROGRESS_S = 2.0
 
 
 class ActionRunner:
@@ -164,7 +165,11 @@ class ActionRunner:
         token = f"ossSidecar-action-{uuid.uuid4().hex}"
         progress = self._ls.work_done_progress
         try:
-            await progress.create_async(token)
+            # a client that never answers must not hold the action up
+            await asyncio.wait_for(progress.create_async(token), CREATE_PROGRESS_S)
+        except asyncio.TimeoutError:
+            log.warning("no answer to window/workDoneProgress/create: running without progress")
+            return None
         except Exception:
             log.warning("the client refused a progress token", exc_info=True)
             return None
