@@ -6,7 +6,6 @@ test (``vscode-extension/test/integration/lspContract.ts``) compares the two thr
 ``python -m lsp.protocol``, which prints ``describe()`` as JSON.
 """
 
-from __future__ import annotations
 
 import json
 import sys
@@ -64,9 +63,9 @@ class AskPartialResult(TypedDict):
     markdown: str
 
 
-class StatusParams(TypedDict, total=False):
+class StatusParams(TypedDict):
     state: StatusState
-    message: str
+    message: NotRequired[str]
 
 
 class StatsParams(TypedDict, total=False):
@@ -80,7 +79,7 @@ class Quantiles(TypedDict):
     max: Union[float, None]
 
 
-class StatsResult(TypedDict, total=False):
+class StatsResult(TypedDict):
     requests: int
     cache_hits: int
     gateway_calls: int
@@ -89,7 +88,7 @@ class StatsResult(TypedDict, total=False):
     errors: int
     items_returned: int
     tokens_generated: int
-    reply_tokens: dict[str, int]  # only with replyTokens: true
+    reply_tokens: NotRequired[dict[str, int]]  # only with replyTokens: true
     overhead_ms: Quantiles
     prepare_ms: Quantiles
     gateway_ms: Quantiles
