@@ -17,6 +17,7 @@ Each run is a *job* (a task running ``actions.run``):
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import re
@@ -39,10 +40,16 @@ PROGRESS_EVERY_S = 0.25
 CREATE_PROGRESS_S = 2.0
 
 
+@dataclasses.dataclass
+class _Job:
+    task: asyncio.Task  # actions.run(...)
+    progress: "_Progress"
+
+
 class ActionRunner:
     def __init__(self, server) -> None:
         self._ls = server  # the SidecarServer: session, workspace, capabilities, LSP requests
-        self._jobs: dict[str, asyncio.Task] = {}
+        self._jobs: dict[str, _Job] = {}
         self._background: set[asyncio.Task] = set()
         self._answers = itertools.count(1)
 
@@ -55,7 +62,7 @@ class ActionRunner:
         job_id, job = self._start(data)
         budget = self._ls.session.settings.resolve_timeout_ms / 1000.0
         try:
-            outcome = await asyncio.wait_for(asyncio.shield(job), budget)
+            outcome = await asyncio.wait_for(asyncio.shield(job.task), budget)
         except asyncio.TimeoutError:
             # hand the rest to the command path rather than make the client time out
             action.command = types.Command(
@@ -64,7 +71,7 @@ class ActionRunner:
             asyncio.get_running_loop().call_later(UNCLAIMED_S, self._drop, job_id)
             return action
         except asyncio.CancelledError:
-            job.cancel()  # the client cancelled the resolve request
+            job.task.cancel()  # the client cancelled the resolve request
             self._jobs.pop(job_id, None)
             raise
         self._jobs.pop(job_id, None)
@@ -91,10 +98,10 @@ class ActionRunner:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _start(self, data: dict, keep: bool = True) -> tuple[str, asyncio.Task]:
+    def _start(self, data: dict, keep: bool = True) -> tuple[str, _Job]:
         job_id = uuid.uuid4().hex
         progress = _Progress()
-        job = asyncio.ensure_future(
+        task = asyncio.ensure_future(
             actions.run(
                 self._ls.session,
                 self._ls.workspace,
@@ -103,20 +110,20 @@ class ActionRunner:
                 on_piece=progress.piece,
             )
         )
-        job.progress = progress  # type: ignore[attr-defined]
+        job = _Job(task, progress)
         if keep:
             self._jobs[job_id] = job
         return job_id, job
 
     def _drop(self, job_id: str) -> None:
         job = self._jobs.pop(job_id, None)
-        if job is not None and not job.done():
-            job.cancel()
+        if job is not None and not job.task.done():
+            job.task.cancel()
 
-    async def _finish(self, spec: actions.Action, job: asyncio.Task) -> None:
+    async def _finish(self, spec: actions.Action, job: _Job) -> None:
         token = await self._begin_progress(spec, job)
         try:
-            outcome = await job
+            outcome = await job.task
         except asyncio.CancelledError:
             self._end_progress(token, "cancelled")
             return
@@ -159,7 +166,7 @@ class ActionRunner:
                 return
         self._show(types.MessageType.Info, f"{title}\n\n{markdown}")
 
-    async def _begin_progress(self, spec: actions.Action, job: asyncio.Task) -> str | None:
+    async def _begin_progress(self, spec: actions.Action, job: _Job) -> str | None:
         if not _capability(self._ls.client_capabilities, "window", "work_done_progress"):
             return None
         token = f"ossSidecar-action-{uuid.uuid4().hex}"
@@ -176,11 +183,11 @@ class ActionRunner:
         # window/workDoneProgress/cancel cancels this future (pygls); it cancels the job
         cancelled = progress.tokens.get(token)
         if cancelled is not None:
-            cancelled.add_done_callback(lambda f: f.cancelled() and job.cancel())
+            cancelled.add_done_callback(lambda f: f.cancelled() and job.task.cancel())
         progress.begin(
             token, types.WorkDoneProgressBegin(title=spec.title, cancellable=True, message="asking the model")
         )
-        job.progress.attach(progress, token)  # type: ignore[attr-defined]
+        job.progress.attach(progress, token)
         return token
 
     def _end_progress(self, token: str | None, message: str) -> None:

@@ -160,3 +160,23 @@ async def test_status_notifications_only_for_clients_that_opt_in(gateway):
         assert list(result.items) == []
         assert await wait_for(lambda: client.messages, 10)  # the failure is still told
         assert client.statuses == []
+
+
+async def test_cancelling_the_progress_stops_the_action_down_to_the_engine(gateway):
+    caps = capabilities(resolve=False)
+    async with sidecar(gateway.url, caps=caps, chatMaxTokens=400) as (client, _):
+        client.open(URI, CODE)
+        listed = await client.text_document_code_action_async(action_params(URI, (0, 0), (2, 0)))
+        tests = next(a for a in listed if a.title == "AI: Write tests")
+        before = gateway.stats()["gateway_counters"]["requests_aborted_total"]
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=protocol.RUN_ACTION, arguments=tests.command.arguments)
+        )
+        # the model is answering: progress reports arrive
+        assert await wait_for(lambda: client.progress_tokens and len(client.progress.get(client.progress_tokens[0], [])) >= 2, 60)
+        (token,) = client.progress_tokens
+        client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token))
+        assert await wait_for(lambda: client.progress[token][-1]["kind"] == "end", 20)
+        assert client.progress[token][-1]["message"] == "cancelled"
+        assert await wait_for(lambda: gateway.stats()["gateway_counters"]["requests_aborted_total"] > before, 20)
+        assert client.applied == []
