@@ -109,7 +109,8 @@ def list_actions(
         return None
     diagnostics = list(params.context.diagnostics or [])
     if doc is None:
-        return None  # an unknown document: the model could not run on it
+        log.warning("code actions asked for a document that is not open: %s", params.text_document.uri)
+        return None
     start, end = clamp_range(doc, params.range)
     empty = start == end
     rng = types.Range(start=position_at(doc, start), end=position_at(doc, end))

@@ -28,6 +28,7 @@ import statistics
 import time
 
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
 from .cache import CompletionCache
 from .client import CompletionResult, GatewayError
@@ -93,8 +94,8 @@ class Suggestion:
 
     text: str
     ctx: CompletionContext | None = None
-    doc: object = None
-    offset: int = 0
+    doc: TextDocument | None = None
+    offset: int = 0  # of the cursor in doc.source
 
 
 NOTHING = Suggestion(text="")

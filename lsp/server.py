@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import FeatureAlreadyRegisteredError
 from pygls.lsp.server import LanguageServer
 
 from . import actions, protocol
@@ -55,8 +56,8 @@ def initialize(ls: SidecarServer, params: types.InitializeParams) -> None:
     if not _has_inline_completion(params.capabilities):
         try:
             ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())(completion)
-        except Exception:  # already registered for an earlier connection (TCP)
-            log.debug("textDocument/completion already registered", exc_info=True)
+        except FeatureAlreadyRegisteredError:  # an earlier connection of this process (TCP)
+            log.debug("textDocument/completion is already registered")
 
 
 def _has_inline_completion(capabilities: types.ClientCapabilities) -> bool:
@@ -115,10 +116,8 @@ async def completion(ls: SidecarServer, params: types.CompletionParams) -> types
     ),
 )
 def code_action(ls: SidecarServer, params: types.CodeActionParams):
-    try:
-        doc = ls.workspace.get_text_document(params.text_document.uri)
-    except Exception:
-        doc = None
+    # only open documents: the model works on what the editor shows
+    doc = ls.workspace.text_documents.get(params.text_document.uri)
     return actions.list_actions(ls.session, doc, ls.client_capabilities, params)
 
 
