@@ -37,8 +37,8 @@ from .config import to_plain
 from .context import CompletionContext, build_context
 from .debounce import Debouncer
 from .positions import offset_at
-from .protocol import DebugContextResult
 from .postprocess import postprocess
+from .protocol import DebugContextResult
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -300,7 +300,7 @@ class CompletionService:
     def debug_context(self, params) -> DebugContextResult:
         """The prompt pieces for a position (``ossSidecar/debugContext``), without a request."""
         params = to_plain(params)
-        get = lambda o, k: o.get(k)  # noqa: E731
+        get = lambda o, k: o.get(k)
         uri = get(get(params, "textDocument"), "uri")
         pos = get(params, "position")
         doc = self._workspace().get_text_document(uri)

@@ -9,7 +9,7 @@ test (``vscode-extension/test/integration/lspContract.ts``) compares the two thr
 
 import json
 import sys
-from typing import Any, Literal, NotRequired, TypedDict, Union
+from typing import Any, Literal, NotRequired, TypedDict
 
 # -- methods (JSON-RPC) ------------------------------------------------------------------------
 
@@ -50,7 +50,7 @@ class AskParams(TypedDict, total=False):
     textDocument: TextDocumentIdentifier
     range: Range
     question: str
-    partialResultToken: Union[int, str]
+    partialResultToken: int | str
 
 
 class AskResult(TypedDict):
@@ -74,9 +74,9 @@ class StatsParams(TypedDict, total=False):
 
 class Quantiles(TypedDict):
     count: int
-    p50: Union[float, None]
-    p90: Union[float, None]
-    max: Union[float, None]
+    p50: float | None
+    p90: float | None
+    max: float | None
 
 
 class StatsResult(TypedDict):

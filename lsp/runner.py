@@ -43,7 +43,7 @@ CREATE_PROGRESS_S = 2.0
 @dataclasses.dataclass
 class _Job:
     task: asyncio.Task  # actions.run(...)
-    progress: "_Progress"
+    progress: _Progress
 
 
 class ActionRunner:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 
 import pytest
-
+import tomllib
 from conftest import EDITORS, ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-FENCED = re.findall(r"^```[a-z]*\n(.*?)^```$", README, flags=re.S | re.M)
+FENCED = re.findall(r"^```[a-z]*\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", sorted(EDITORS.iterdir()), ids=lambda p: p.name)

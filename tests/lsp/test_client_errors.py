@@ -9,9 +9,9 @@ import socket
 
 import pytest
 from aiohttp import web
+from lsp_harness import free_port
 
 from lsp.client import GatewayClient, GatewayError
-from lsp_harness import free_port
 
 
 async def _complete(client: GatewayClient, timeout_s: float = 5.0, model: str = "default"):

@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
+from lsp_harness import capabilities, sidecar
 from lsprotocol import types
 
 from lsp import protocol
 from lsp.actions import ACTIONS
-from lsp_harness import capabilities, sidecar
 
 URI = "file:///work/demo/ops.py"
 CODE = "def mul(a, b):\n    return a * b\n\n\ndef add(a, b):\n    ret\n"
@@ -62,7 +62,7 @@ async def test_completion_items_for_clients_without_inline_completion(gateway):
 
 
 async def test_no_completion_items_for_clients_with_inline_completion(gateway):
-    async with sidecar(gateway.url) as (client, init):
+    async with sidecar(gateway.url) as (_, init):
         assert init.capabilities.completion_provider is None
         assert init.capabilities.inline_completion_provider
 
