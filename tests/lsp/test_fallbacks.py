@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from lsp_harness import capabilities, sidecar
 from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
 
 from lsp import protocol
 from lsp.actions import ACTIONS
@@ -180,3 +182,23 @@ async def test_cancelling_the_progress_stops_the_action_down_to_the_engine(gatew
         assert client.progress[token][-1]["message"] == "cancelled"
         assert await wait_for(lambda: gateway.stats()["gateway_counters"]["requests_aborted_total"] > before, 20)
         assert client.applied == []
+
+
+async def test_cancel_request_on_a_completion_reaches_the_engine(gateway):
+    async with sidecar(gateway.url, caps=capabilities(inline=False), maxTokens=200) as (client, _):
+        uri = "file:///work/demo/cancel_items.py"
+        client.open(uri, "# Utilities for parsing log files.\n\n\ndef parse_line(line):\n    ")
+        before = gateway.stats()["gateway_counters"]["requests_aborted_total"]
+        params = types.CompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=4, character=4)
+        )
+        pending = asyncio.ensure_future(
+            client.request(types.TEXT_DOCUMENT_COMPLETION, params, msg_id="completion-cancel-id")
+        )
+        await asyncio.sleep(0.8)
+        client.cancel("completion-cancel-id")
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(pending, 10)
+        assert await wait_for(lambda: gateway.stats()["gateway_counters"]["requests_aborted_total"] > before, 20)
+        stats = await client.request(protocol.STATS, {})
+        assert stats["cancelled_by_client"] == 1
