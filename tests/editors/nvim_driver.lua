@@ -59,6 +59,17 @@ local function main()
   })
   original = lines()
 
+  -- 0. no selection (a cursor, no diagnostics): no actions at all
+  vim.api.nvim_win_set_cursor(0, { 2, 4 })
+  local offered = nil
+  vim.ui.select = function(items) offered = #items end
+  vim.lsp.buf.code_action()
+  wait_until(20000, function()
+    return offered ~= nil or vim.tbl_contains(result.messages, 'No code actions available')
+  end)
+  result.cursor_actions = offered or 0
+  result.cursor_message = vim.tbl_contains(result.messages, 'No code actions available')
+
   -- 1. a linewise selection of the first two lines, then the code-action menu
   vim.cmd('normal! ggVj')
   vim.cmd('normal! \27')

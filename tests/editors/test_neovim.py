@@ -1,5 +1,5 @@
 """Debian's Neovim (0.7.2), headless, with the README's Neovim 0.7–0.11 configuration:
-attach, the code actions on a linewise selection, the docstring action applied (the buffer is
+attach, no code actions on a bare cursor, the code actions on a linewise selection, the docstring action applied (the buffer is
 exactly the edit plus the untouched rest: no stray line), and an AI item through
 ``textDocument/completion`` (omnifunc) accepted into the line."""
 
@@ -37,6 +37,8 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     assert result["attached"]
     assert result["completion_provider"]  # Neovim 0.7 has no inline completion
 
+    # a cursor without diagnostics: nothing offered (docs/LSP.md)
+    assert result["cursor_actions"] == 0 and result["cursor_message"], result["messages"]
     assert result["titles"] == ["AI: Explain", "AI: Fix", "AI: Refactor", "AI: Add docstring", "AI: Write tests"]
     assert result["edited"], result["messages"]
     edits = [e for changes in result["edit"].get("changes", {}).values() for e in changes]
