@@ -352,7 +352,13 @@ def test_vscode_extension_lsp_contract(gateway):
     proc = subprocess.run(
         [node, "out/test/integration/lspContract.js"],
         cwd=EXTENSION,
-        env={**os.environ, "OSS_SIDECAR_GATEWAY": gateway.url, "OSS_SIDECAR_PYTHON": sys.executable},
+        env={
+            **os.environ,
+            "OSS_SIDECAR_GATEWAY": gateway.url,
+            "OSS_SIDECAR_PYTHON": sys.executable,
+            # this checkout's server, not whichever one `pip install -e` pointed at
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(EXTENSION.parent), os.environ.get("PYTHONPATH")])),
+        },
         capture_output=True,
         text=True,
         timeout=280,
