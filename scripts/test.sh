@@ -14,11 +14,13 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
-# The VS Code extension: npm ci, build, lint, unit tests, .vsix.
+# The VS Code extension: npm ci, build, lint, unit tests, .vsix. The AI SDK client tests
+# (tests/node) get their locked packages; without npm those tests skip and say why.
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
+  npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension and the AI SDK tests (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"
