@@ -234,6 +234,9 @@ class LlamaCppEngine(Engine):
             body["grammar"] = call_grammar(tools)
         elif request.messages is not None:
             body["messages"] = request.messages
+            if request.extra.get("reasoning_effort"):
+                # For templates that take it (gpt-oss GGUFs); others render without it.
+                body["chat_template_kwargs"] = {"reasoning_effort": request.extra["reasoning_effort"]}
             if request.tools:
                 body["tools"] = _tool_definitions(request.tools)
                 body["tool_choice"] = request.tool_choice.mode

@@ -54,11 +54,13 @@ def new_call_id() -> str:
 
 class ToolCallReader:
     """Reads the text of forced calls as it streams; yields each call's id and name once known,
-    then its arguments in pieces as they arrive."""
+    then its arguments in pieces as they arrive. `tagged=False` reads one bare call object
+    (`{"name": ..., "arguments": ...}`, as a JSON-schema constraint produces it)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tagged: bool = True) -> None:
         self._buf = ""
-        self._state = "outside"  # outside | head | args | tail
+        self._tagged = tagged
+        self._state = "outside" if tagged else "head"  # outside | head | args | tail | done
         self._index = -1
         self._depth = 0
         self._in_string = False
@@ -99,7 +101,12 @@ class ToolCallReader:
                 pieces.append(ToolCallPiece(self._index, arguments=self._buf[:end]))
                 self._buf = self._buf[end:]
                 self._state = "tail"
+            elif self._state == "done":
+                return pieces
             else:  # tail: the closing brace of the call object and the closing tag
+                if not self._tagged:
+                    self._state = "done"
+                    continue
                 at = self._buf.find(CLOSE)
                 if at < 0:
                     return pieces

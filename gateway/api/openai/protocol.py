@@ -74,6 +74,13 @@ class StreamOptions(_Wire):
     include_usage: bool = False
     continuous_usage_stats: bool = False
 
+    @field_validator("continuous_usage_stats")
+    @classmethod
+    def _no_continuous_usage(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("usage in every chunk is not supported; include_usage sends it once, at the end")
+        return value
+
 
 class TextPart(_Wire):
     type: Literal["text"]
@@ -324,6 +331,10 @@ class CompletionRequest(_SamplingFields):
     def _echo_without_suffix(self) -> "CompletionRequest":
         if self.echo and self.suffix is not None:
             raise ValueError("echo: cannot be combined with suffix")
+        if self.truncate_prompt_tokens is not None:
+            raise bad_request(
+                "truncate_prompt_tokens: only chat requests take it (a history window)", param="truncate_prompt_tokens"
+            )
         if self.best_of is not None and self.best_of != self.n:
             raise bad_request(
                 "best_of: only equal to n is supported (this server returns every choice it generates)",
