@@ -26,9 +26,21 @@ from gateway.serving import ChatRequest, ChoiceResult, TextRequest, ToolCall, Us
 MAX_N = 16
 
 
-# Accepted and ignored: they cannot change what the model writes.
+# Accepted and ignored: they cannot change what the model writes. (`keep_alive`: Ollama's model
+# unload timer, sent by clients that speak Ollama's dialect to any server.)
 IGNORED_FIELDS = frozenset(
-    {"user", "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier"}
+    {"user", "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
+     "keep_alive"}
+)
+# Ollama's `options` some clients send to OpenAI servers (twinny): the ones that shape the answer
+# map to our fields; resource options cannot change the answer and are ignored; others are a 400.
+OLLAMA_OPTIONS = {
+    "num_predict": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+    "min_p": "min_p", "repeat_penalty": "repetition_penalty", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop",
+}
+OLLAMA_RESOURCE_OPTIONS = frozenset(
+    {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "use_mlock", "low_vram", "numa"}
 )
 # Would change the output, and this server cannot do them: a 400 naming the field (a null, as
 # some clients send for unset fields, is the same as absent).
@@ -55,6 +67,8 @@ class _Request(_Wire):
     def _known_fields(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        if isinstance(data.get("options"), dict) and "options" not in cls.model_fields:
+            data = _ollama_options(data)
         for key, value in data.items():
             if key in cls.model_fields or key in IGNORED_FIELDS:
                 continue
@@ -85,6 +99,20 @@ class StreamOptions(_Wire):
 class TextPart(_Wire):
     type: Literal["text"]
     text: str
+
+
+def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
+    """Ollama-shaped `options` as the fields they stand for; a field given at the top wins."""
+    data = dict(data)
+    for name, value in data.pop("options").items():
+        if name in OLLAMA_RESOURCE_OPTIONS:
+            continue
+        if name not in OLLAMA_OPTIONS:
+            raise bad_request(f"options.{name}: not supported", param=f"options.{name}", code="unsupported_field")
+        field = OLLAMA_OPTIONS[name]
+        if field not in data or (field == "max_tokens" and data.get(field) is None):
+            data[field] = value
+    return data
 
 
 def check_schema(schema: Any, param: str) -> None:

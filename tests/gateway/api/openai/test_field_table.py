@@ -50,6 +50,8 @@ CHAT_SAMPLES = {
     "prompt_cache_key": {"prompt_cache_key": "k"},
     "prompt_cache_retention": {"prompt_cache_retention": "24h"},
     "safety_identifier": {"safety_identifier": "s"},
+    "keep_alive": {"keep_alive": "5m"},
+    "options": {"options": {"num_predict": 2, "temperature": 0.2, "stop": ["\n"], "num_ctx": 4096}},
     "audio": {"audio": {"voice": "alloy", "format": "wav"}},
     "prediction": {"prediction": {"type": "content", "content": "Hello"}},
     "web_search_options": {"web_search_options": {"search_context_size": "low"}},
@@ -81,8 +83,10 @@ TEXT_SAMPLES = {
     "min_p": {"min_p": 0.1},
     "repetition_penalty": {"repetition_penalty": 1.1},
     "ignore_eos": {"ignore_eos": True},
+    "options": {"options": {"num_predict": 2, "repeat_penalty": 1.1}},
     "user": {"user": "someone"},
     "metadata": {"metadata": {"k": "v"}},
+    "keep_alive": {"keep_alive": "5m"},
     "logit_bias": {"logit_bias": {"50": 1}},
     "truncate_prompt_tokens": {"truncate_prompt_tokens": -1},
 }
@@ -133,9 +137,23 @@ async def test_every_field_does_what_the_table_says(gateway, path, heading, base
     assert not problems, "\n".join(problems)
 
 
-async def test_an_unknown_field_is_a_400_naming_it(gateway):
+@pytest.mark.parametrize(
+    "extra, param",
+    [({"temprature": 0.2}, "temprature"), ({"options": {"mirostat": 2}}, "options.mirostat")],
+)
+async def test_an_unknown_field_is_a_400_naming_it(gateway, extra, param):
     async with aiohttp.ClientSession() as session:
-        async with session.post(gateway.url + "/v1/chat/completions", json={**CHAT_BASE, "temprature": 0.2}) as resp:
+        async with session.post(gateway.url + "/v1/chat/completions", json={**CHAT_BASE, **extra}) as resp:
             assert resp.status == 400
             error = (await resp.json())["error"]
-    assert error["param"] == "temprature" and error["code"] == "unsupported_field"
+    assert error["param"] == param and error["code"] == "unsupported_field"
+
+
+async def test_ollama_options_shape_the_answer(gateway):
+    """twinny sends Ollama's `options` to OpenAI servers: num_predict is the output limit."""
+    body = {"model": MODEL, "prompt": "def f():", "options": {"num_predict": 3, "temperature": 0}}
+    async with aiohttp.ClientSession() as session:
+        async with session.post(gateway.url + "/v1/completions", json=body) as resp:
+            assert resp.status == 200
+            usage = (await resp.json())["usage"]
+    assert usage["completion_tokens"] == 3
