@@ -25,7 +25,12 @@ class City(BaseModel):
     country: str = Field(max_length=24)
 
 
-@tool
+class CityName(BaseModel):
+    # Bounded: an unbounded string lets a tiny model write until the output limit cuts the call.
+    city: str = Field(max_length=24)
+
+
+@tool(args_schema=CityName)
 def get_weather(city: str) -> str:
     """Current weather in a city."""
     return f"18 degrees and sunny in {city}"
@@ -88,7 +93,8 @@ async def test_langchain_with_structured_output(chat_model, method):
 
 
 async def test_langchain_bind_tools_round_trip(chat_model):
-    model = chat_model.bind_tools([get_weather], tool_choice="get_weather")
+    # strict: additionalProperties false, so the arguments are exactly the tool's.
+    model = chat_model.bind_tools([get_weather], tool_choice="get_weather", strict=True)
     question = HumanMessage("What is the weather in Paris?")
     answer = await model.ainvoke([question])
     (call,) = answer.tool_calls
