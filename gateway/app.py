@@ -12,7 +12,7 @@ from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
 
-from gateway.api import openai, ops
+from gateway.api import ollama, openai, ops
 from gateway.api.app_keys import METRICS, SERVING
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
@@ -31,7 +31,7 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
 
 
 # Wire formats: each brings its routes, the path prefix it owns, and its own error body.
-WIRE_FORMATS = (openai,)
+WIRE_FORMATS = (openai, ollama)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
@@ -77,7 +77,8 @@ def api_key_check(keys: list[str]) -> Callable:
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        if request.path.startswith("/v1/") and request.headers.get("Authorization") not in accepted:
+        guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        if guarded and request.headers.get("Authorization") not in accepted:
             raise ApiError(
                 401,
                 "missing or incorrect API key: send it as 'Authorization: Bearer <key>'",

@@ -32,6 +32,7 @@ def _serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("server.port", args.port)
     put("server.api_keys", args.api_key)
     put("server.served_model_name", args.served_model_name)
+    put("server.ollama_port", args.ollama_port)
     put("admission.max_concurrency", args.max_concurrency)
     put("admission.max_queue", args.max_queue)
     put("logging.level", args.log_level)
@@ -89,17 +90,21 @@ async def _serve(settings, engine) -> int:
     app = create_app(settings, engine, progress=_progress)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None if not settings.logging.access_log else logging.getLogger("aiohttp.access"))
     await runner.setup()
-    site = web.TCPSite(runner, settings.server.host, settings.server.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        print(f"oss-sidecar: cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror}", file=sys.stderr)
-        await runner.cleanup()
-        return 1
+    # The same app on a second port when server.ollama_port is set: Ollama clients look there.
+    ports = [settings.server.port] + ([settings.server.ollama_port] if settings.server.ollama_port else [])
+    for listen_port in ports:
+        try:
+            await web.TCPSite(runner, settings.server.host, listen_port).start()
+        except OSError as exc:
+            print(f"oss-sidecar: cannot listen on {settings.server.host}:{listen_port}: {exc.strerror}", file=sys.stderr)
+            await runner.cleanup()
+            return 1
     port = runner.addresses[0][1]
     host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = f"http://{host}:{port}"
     print(f"oss-sidecar: listening on {url} (model loading; GET {url}/health says when it is ready)", flush=True)
+    if settings.server.ollama_port:
+        print(f"oss-sidecar: Ollama API also on http://{host}:{settings.server.ollama_port}/api", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -107,11 +112,19 @@ async def _serve(settings, engine) -> int:
     await app[READY].wait()
     code = 0
     if app[LOAD_ERROR]:
-        print(f"oss-sidecar: the model failed to load: {app[LOAD_ERROR][0]}", file=sys.stderr)
-        code = 1
+        from gateway.settings import ConfigError
+
+        error = app[LOAD_ERROR][0]
+        if isinstance(error, ConfigError):  # found only once the engine could look (an upstream's API)
+            print(f"oss-sidecar: config error: {error}", file=sys.stderr)
+            code = EXIT_CONFIG
+        else:
+            print(f"oss-sidecar: the model failed to load: {error}", file=sys.stderr)
+            code = 1
     else:
         print(
-            f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Health: {url}/health   Metrics: {url}/metrics",
+            f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Ollama API: {url}/api   "
+            f"Health: {url}/health   Metrics: {url}/metrics",
             flush=True,
         )
         await stop.wait()
@@ -165,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--api-key", action="append", help="require this Bearer key (repeatable)")
     serve.add_argument("--served-model-name")
+    serve.add_argument("--ollama-port", type=int, help="also listen here (Ollama's own is 11434)")
     serve.add_argument("--max-concurrency", type=int)
     serve.add_argument("--max-queue", type=int)
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])

