@@ -96,6 +96,39 @@ def api_key_check(keys: list[str]) -> Callable:
     return require_key
 
 
+def add_cors(app: web.Application, origins: list[str]) -> None:
+    """CORS for the listed browser origins only: their preflights are answered and every answer
+    to them (streams too) carries the headers. Other origins get none, so browsers keep the
+    answers from their pages."""
+    allowed = set(origins)
+
+    @web.middleware
+    async def preflight(request: web.Request, handler: Callable) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if request.method == "OPTIONS" and origin in allowed and "Access-Control-Request-Method" in request.headers:
+            return web.Response(
+                status=204,
+                headers={
+                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                    "Access-Control-Allow-Headers": request.headers.get(
+                        "Access-Control-Request-Headers", "Authorization, Content-Type"
+                    ),
+                    "Access-Control-Max-Age": "600",
+                },
+            )
+        return await handler(request)
+
+    async def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
+        origin = request.headers.get("Origin")
+        if origin in allowed:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+
+    # Outside the key check: a preflight carries no Authorization header.
+    app.middlewares.insert(0, preflight)
+    app.on_response_prepare.append(allow_origin)
+
+
 async def _load_engine(app: web.Application, progress: Optional[ProgressCallback]) -> None:
     serving = app[SERVING]
     try:
@@ -145,6 +178,8 @@ def create_app(
         middlewares.append(api_key_check(settings.server.api_keys))
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     metrics = Metrics()
+    if settings.server.cors_origins:
+        add_cors(app, settings.server.cors_origins)
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
     app[METRICS] = metrics
     if settings.embeddings.enabled:

@@ -33,6 +33,9 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
     served_model_name: Optional[str] = None
+    # Browser origins (e.g. "http://localhost:5173") allowed to call the API cross-origin;
+    # empty: none (no CORS headers, preflights refused).
+    cors_origins: list[str] = Field(default_factory=list)
     # A second port with the same app, for Ollama clients that look at Ollama's own port
     # (11434) by default. Empty: off.
     ollama_port: Optional[int] = Field(None, ge=1, le=65535)

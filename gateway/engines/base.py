@@ -15,8 +15,9 @@ from typing import Any, AsyncIterator, Callable, Literal, Optional
 from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
 
 __all__ = [
-    "Delta", "Engine", "EngineDeadError", "EngineError", "EngineStats", "GenerationRequest",
-    "ProgressCallback", "PromptTooLongError", "SamplingParams", "Tokenizer",
+    "Delta", "Engine", "EngineDeadError", "RequestError", "EngineError", "EngineStats", "GenerationRequest",
+    "ProgressCallback", "PromptTooLongError", "ResponseFormat", "SamplingParams", "TokenLogprob",
+    "Tokenizer", "ToolCallPiece", "ToolChoice",
 ]
 
 
@@ -26,6 +27,14 @@ class EngineError(Exception):
 
 class EngineDeadError(EngineError):
     """The engine can no longer serve; /health turns 503."""
+
+
+class RequestError(ValueError):
+    """The engine cannot do what the request asks (a 400 naming `param`)."""
+
+    def __init__(self, message: str, param: Optional[str] = None):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass
@@ -43,6 +52,28 @@ class SamplingParams:
 
 
 @dataclass
+class ToolChoice:
+    """Which tool calls the model may or must make: "none", "auto", "required", or "function"
+    (must call the one named `name`)."""
+
+    mode: Literal["none", "auto", "required", "function"] = "auto"
+    name: Optional[str] = None
+
+    @property
+    def forced(self) -> bool:
+        return self.mode in ("required", "function")
+
+
+@dataclass
+class ResponseFormat:
+    """Constrained output: any JSON object, or JSON valid against `schema`."""
+
+    kind: Literal["json_object", "json_schema"]
+    schema: Optional[dict[str, Any]] = None
+    name: Optional[str] = None
+
+
+@dataclass
 class GenerationRequest:
     """One generation. Exactly one of `messages` (chat) or `prompt` (raw text, FIM already rendered)."""
 
@@ -52,10 +83,37 @@ class GenerationRequest:
     prompt: Optional[str] = None
     # Engine-specific passthrough (e.g. reasoning_effort for harmony models).
     extra: dict[str, Any] = field(default_factory=dict)
+    # Function tools, each {"name", "description"?, "parameters"?} (JSON Schema parameters).
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    parallel_tool_calls: bool = True
+    response_format: Optional[ResponseFormat] = None
+    # Log probabilities of the sampled tokens: None = off; N = with the N most likely alternatives.
+    logprobs: Optional[int] = None
 
     @property
     def kind(self) -> Literal["chat", "completion"]:
         return "chat" if self.messages is not None else "completion"
+
+
+@dataclass
+class ToolCallPiece:
+    """A piece of the tool call number `index` of one choice: the first piece of a call carries
+    its `id` and `name`, later ones more of its `arguments` (JSON text, in pieces)."""
+
+    index: int
+    id: Optional[str] = None
+    name: Optional[str] = None
+    arguments: str = ""
+
+
+@dataclass
+class TokenLogprob:
+    token: str
+    logprob: float
+    bytes: Optional[list[int]] = None
+    # The most likely tokens at this position (empty unless alternatives were asked for).
+    top: list["TokenLogprob"] = field(default_factory=list)
 
 
 @dataclass
@@ -64,6 +122,9 @@ class Delta:
 
     text: str = ""
     reasoning: str = ""
+    tool_calls: list[ToolCallPiece] = field(default_factory=list)
+    # One entry per sampled token of this piece, when logprobs were asked for.
+    logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: Optional[str] = None
     # Set on the final delta: what the model really saw and produced.
     prompt_tokens: Optional[int] = None

@@ -10,6 +10,7 @@ GGUF metadata) and which the benchmark uses as the peer to compare against.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import threading
@@ -30,8 +31,12 @@ from gateway.engines.base import (
     GenerationRequest,
     ProgressCallback,
     PromptTooLongError,
+    RequestError,
+    TokenLogprob,
     Tokenizer,
+    ToolCallPiece,
 )
+from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
 from gateway.engines.registry import EngineSpec
 from gateway.settings_section import Section
@@ -56,9 +61,14 @@ class LlamaCppSettings(Section):
     verify_model: bool = True
     # llama.cpp log verbosity (-1 = quiet but errors, 3 = everything).
     log_verbosity: int = Field(-1, ge=-1, le=4)
+    # A Jinja chat template file used instead of the model's own (e.g. one that renders tools).
+    # Empty: the model's own; for the default model, its own template extended with tools
+    # (gateway/engines/templates/smollm2-tools.jinja).
+    chat_template_file: Optional[str] = None
 
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
+_DEFAULT_MODEL_TEMPLATE = Path(__file__).parent / "templates" / "smollm2-tools.jinja"
 
 
 class LlamaCppTokenizer(Tokenizer):
@@ -84,6 +94,15 @@ class LlamaCppTokenizer(Tokenizer):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         out = await self._post("/apply-template", {"messages": messages, **kwargs})
         return out["prompt"]
+
+    async def template_renders_tools(self) -> bool:
+        """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        async with self._session.get(self._base_url + "/props") as resp:
+            resp.raise_for_status()
+            props = await resp.json()
+        return bool((props.get("chat_template_caps") or {}).get("supports_tools"))
 
     async def special_tokens(self) -> set[str]:
         """The known control tokens (FIM, file, chat markers) this vocabulary has as single tokens.
@@ -130,6 +149,7 @@ class LlamaCppEngine(Engine):
         self.model_path: Optional[Path] = None
         self.model_name = "unloaded"
         self.listening_address: Optional[str] = None
+        self._template_tools = False
 
     @property
     def capacity(self) -> int:
@@ -169,6 +189,7 @@ class LlamaCppEngine(Engine):
         self.listening_address = self._server.listening_address
         log.info("llama.cpp's own server listens on %s (loopback; used for tokenization)", self.listening_address)
         self._tokenizer = LlamaCppTokenizer(self.listening_address, self._cfg.context_per_slot)
+        self._template_tools = await self._tokenizer.template_renders_tools()
         report("model loaded", 1.0)
 
     def _load(self, path: Path) -> Any:
@@ -184,17 +205,57 @@ class LlamaCppEngine(Engine):
         if self._cfg.n_threads:
             params.cpuparams.n_threads = self._cfg.n_threads
             params.cpuparams_batch.n_threads = self._cfg.n_threads
+        template = self._chat_template_file()
+        if template is not None:
+            params.chat_template = template.read_text()
         try:
             return xl.Server(params)
         except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
             raise ModelFileError(f"cannot load {path}: {exc}") from None
 
-    def _body(self, request: GenerationRequest) -> dict[str, Any]:
+    def _chat_template_file(self) -> Optional[Path]:
+        if self._cfg.chat_template_file:
+            path = Path(self._cfg.chat_template_file).expanduser()
+            if not path.is_file():
+                raise ModelFileError(f"llamacpp.chat_template_file: no such file: {path}")
+            return path
+        return None if self._settings.model.path else _DEFAULT_MODEL_TEMPLATE
+
+    def _body(self, request: GenerationRequest, forced_prompt: Optional[str] = None) -> dict[str, Any]:
+        """llama.cpp's request body. A forced tool call is a completion of the chat prompt
+        (rendered with the tools) under the tool-call grammar; everything else is llama.cpp's
+        own chat or completion request."""
         body: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
-        if request.messages is not None:
+        if forced_prompt is not None:
+            body["prompt"] = forced_prompt
+            tools = request.tools
+            if request.tool_choice.mode == "function":
+                tools = [t for t in tools if t["name"] == request.tool_choice.name]
+            body["grammar"] = call_grammar(tools)
+        elif request.messages is not None:
             body["messages"] = request.messages
+            if request.extra.get("reasoning_effort"):
+                # For templates that take it (gpt-oss GGUFs); others render without it.
+                body["chat_template_kwargs"] = {"reasoning_effort": request.extra["reasoning_effort"]}
+            if request.tools:
+                body["tools"] = _tool_definitions(request.tools)
+                body["tool_choice"] = request.tool_choice.mode
+                body["parallel_tool_calls"] = request.parallel_tool_calls
         else:
             body["prompt"] = request.prompt
+        fmt = request.response_format
+        if fmt is not None:
+            body["response_format"] = (
+                {"type": "json_object"}
+                if fmt.schema is None
+                else {"type": "json_schema", "json_schema": {"name": fmt.name or "output", "schema": fmt.schema}}
+            )
+        if request.logprobs is not None:
+            if request.messages is not None and forced_prompt is None:
+                body["logprobs"] = True
+                body["top_logprobs"] = request.logprobs
+            else:
+                body["logprobs"] = request.logprobs
         for name, value in vars(request.sampling).items():
             if value is None or (name == "stop" and not value):
                 continue
@@ -203,6 +264,20 @@ class LlamaCppEngine(Engine):
             body["ignore_eos"] = True
         return body
 
+    async def _forced_tool_prompt(self, request: GenerationRequest) -> Optional[str]:
+        """The chat prompt with the tools shown, when the model must call one; else None."""
+        if not request.tools or request.messages is None:
+            return None
+        if not self._template_tools:
+            raise RequestError(
+                "tools: this model's chat template does not show tools to the model; set "
+                "llamacpp.chat_template_file to a template that does",
+                param="tools",
+            )
+        if not request.tool_choice.forced:
+            return None
+        return await self.tokenizer.apply_chat_template(request.messages, tools=_tool_definitions(request.tools))
+
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         if self._server is None:
             raise EngineError("engine not started")
@@ -210,10 +285,11 @@ class LlamaCppEngine(Engine):
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
         self._stop_flags[request.request_id] = stop
-        handler = (
-            self._server.handle_chat_completions if request.messages is not None else self._server.handle_completions
-        )
-        body = self._body(request)
+        forced_prompt = await self._forced_tool_prompt(request)
+        chat = request.messages is not None and forced_prompt is None
+        handler = self._server.handle_chat_completions if chat else self._server.handle_completions
+        body = self._body(request, forced_prompt)
+        reader = ToolCallReader() if forced_prompt is not None else None
 
         def deliver(item: Any) -> None:
             try:
@@ -260,15 +336,22 @@ class LlamaCppEngine(Engine):
                     completion_tokens = usage.get("completion_tokens")
                     cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
                 for choice in item.get("choices") or ():
-                    if request.messages is not None:
+                    calls: list[ToolCallPiece] = []
+                    if chat:
                         delta = choice.get("delta") or {}
                         text, reasoning = delta.get("content") or "", delta.get("reasoning_content") or ""
+                        calls = [_tool_call_piece(c) for c in delta.get("tool_calls") or ()]
                     else:
                         text, reasoning = choice.get("text") or "", ""
+                    if reader is not None:
+                        calls, text = reader.feed(text), ""
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
-                    if text or reasoning:
-                        yield Delta(text=text, reasoning=reasoning)
+                    logprobs = _logprobs(choice.get("logprobs"))
+                    if text or reasoning or calls or logprobs:
+                        yield Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
+            if reader is not None and reader.calls and finish != "length":
+                finish = "tool_calls"
             yield Delta(
                 finish_reason=finish or "stop",
                 prompt_tokens=prompt_tokens,
@@ -287,7 +370,8 @@ class LlamaCppEngine(Engine):
             param = "messages" if request.messages is not None else "prompt"
             raise PromptTooLongError(error.get("n_prompt_tokens", 0), error.get("n_ctx", 0), param)
         if error.get("code") == 400:
-            raise ValueError(error.get("message", "invalid request"))
+            message = error.get("message", "invalid request")
+            raise RequestError(message, param=_param_in(message, request))
         raise EngineError(error.get("message", "llama.cpp error"))
 
     async def abort(self, request_id: str) -> None:
@@ -327,6 +411,47 @@ class LlamaCppEngine(Engine):
         if self._tokenizer is not None:
             await self._tokenizer.close()
         self._server = None
+
+
+def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"type": "function", "function": tool} for tool in tools]
+
+
+def _tool_call_piece(call: dict[str, Any]) -> ToolCallPiece:
+    """llama.cpp's streamed tool-call delta (OpenAI's shape) as a neutral piece."""
+    function = call.get("function") or {}
+    return ToolCallPiece(
+        index=call.get("index", 0),
+        id=call.get("id") or None,
+        name=function.get("name") or None,
+        arguments=function.get("arguments") or "",
+    )
+
+
+def _logprob(entry: dict[str, Any]) -> TokenLogprob:
+    return TokenLogprob(token=entry.get("token", ""), logprob=float(entry.get("logprob", 0.0)), bytes=entry.get("bytes"))
+
+
+def _logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
+    """llama.cpp's `logprobs.content` (OpenAI's chat shape, completions too) as neutral entries."""
+    out = []
+    for entry in (block or {}).get("content") or ():
+        item = _logprob(entry)
+        item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
+        out.append(item)
+    return out
+
+
+def _param_in(message: str, request: GenerationRequest) -> Optional[str]:
+    """The request field a llama.cpp refusal is about, when its message tells."""
+    lowered = message.lower()
+    if request.response_format is not None and ("schema" in lowered or "grammar" in lowered):
+        return "response_format"
+    if "logprobs" in lowered:
+        return "logprobs"
+    if "tool" in lowered:
+        return "tools"
+    return None
 
 
 def _parse_prometheus(text: str) -> dict[str, float]:

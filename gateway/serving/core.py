@@ -165,15 +165,38 @@ class Serving:
         extra = {"ignore_eos": req.ignore_eos}
         if req.reasoning_effort:
             extra["reasoning_effort"] = req.reasoning_effort
+        self._check_tools(req)
         choices = [
             Choice(
                 index=i,
-                request=GenerationRequest(f"{request_id}-{i}", sampling, messages=messages, extra=extra),
+                request=GenerationRequest(
+                    f"{request_id}-{i}",
+                    sampling,
+                    messages=messages,
+                    extra=extra,
+                    tools=req.tools,
+                    tool_choice=req.tool_choice,
+                    parallel_tool_calls=req.parallel_tool_calls,
+                    response_format=req.response_format,
+                    logprobs=req.logprobs,
+                ),
                 counts_prompt=i == 0,
             )
             for i in range(req.n)
         ]
         return choices, dropped
+
+    @staticmethod
+    def _check_tools(req: ChatRequest) -> None:
+        names = [t["name"] for t in req.tools]
+        if req.tool_choice.mode != "auto" and req.tool_choice.mode != "none" and not req.tools:
+            raise bad_request("tool_choice: requires tools", param="tool_choice")
+        if req.tool_choice.mode == "function" and req.tool_choice.name not in names:
+            raise bad_request(
+                f"tool_choice: no tool named {req.tool_choice.name!r} in tools", param="tool_choice.function.name"
+            )
+        if len(set(names)) != len(names):
+            raise bad_request("tools: function names must be unique", param="tools")
 
     def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
         choices = []
@@ -191,7 +214,9 @@ class Serving:
                 choices.append(
                     Choice(
                         index=i,
-                        request=GenerationRequest(f"{request_id}-{i}", sampling, prompt=text, extra=extra),
+                        request=GenerationRequest(
+                            f"{request_id}-{i}", sampling, prompt=text, extra=extra, logprobs=req.logprobs
+                        ),
                         echo_prefix=prompt if req.echo else "",
                         counts_prompt=j == 0,
                     )

@@ -1,8 +1,10 @@
 """Wire-neutral output: the events of a stream, the finished choices, the usage."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
+
+from gateway.engines.base import TokenLogprob, ToolCallPiece
 
 
 @dataclass
@@ -13,6 +15,15 @@ class ChoiceEvent:
     text: str = ""
     reasoning: str = ""
     finish_reason: Optional[str] = None
+    tool_calls: list[ToolCallPiece] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text
 
 
 @dataclass
@@ -21,6 +32,9 @@ class ChoiceResult:
     text: str
     reasoning: str
     finish_reason: Optional[str]
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    # None when logprobs were not asked for.
+    logprobs: Optional[list[TokenLogprob]] = None
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from gateway.engines.base import SamplingParams
+from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
 
 
 @dataclass
@@ -17,7 +17,9 @@ class Retrieval:
 
 @dataclass
 class ChatRequest:
-    # {"role", "content"} with text content; roles as the chat template knows them.
+    # {"role", "content"} with text content; roles as the chat template knows them. An assistant
+    # message may carry "tool_calls" ([{"id", "type": "function", "function": {"name",
+    # "arguments"}}]); a "tool" message carries "tool_call_id".
     messages: list[dict[str, Any]]
     sampling: SamplingParams  # max_tokens None: model.default_max_tokens, else to the context's end
     model: Optional[str] = None  # None: the served model
@@ -30,6 +32,12 @@ class ChatRequest:
     # The wire field that set the output limit, named in errors about it.
     limit_param: str = "max_tokens"
     retrieval: Optional[Retrieval] = None
+    # Function tools, each {"name", "description"?, "parameters"?}.
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    tool_choice: ToolChoice = field(default_factory=ToolChoice)
+    parallel_tool_calls: bool = True
+    response_format: Optional[ResponseFormat] = None
+    logprobs: Optional[int] = None  # None: off; N: with N alternatives per token
 
 
 @dataclass
@@ -45,3 +53,4 @@ class TextRequest:
     files: list[tuple[str, str]] = field(default_factory=list)
     echo: bool = False  # put the prompt before the generated text
     ignore_eos: bool = False
+    logprobs: Optional[int] = None  # None: off; N: with N alternatives per token

@@ -10,9 +10,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Optional
 
-from gateway.engines.base import Delta, Engine, EngineDeadError, EngineError, GenerationRequest, PromptTooLongError
+from gateway.engines.base import (
+    Delta, Engine, EngineDeadError, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob,
+)
 from gateway.errors import ApiError, bad_request
-from gateway.serving.events import ChoiceEvent, ChoiceResult, Usage
+from gateway.serving.events import ChoiceEvent, ChoiceResult, ToolCall, Usage
 from gateway.telemetry import TurnNumbers
 
 if TYPE_CHECKING:
@@ -32,6 +34,9 @@ class Choice:
 class _Tally:
     text: list[str] = field(default_factory=list)
     reasoning: list[str] = field(default_factory=list)
+    # Tool calls by their index: [id, name, argument pieces].
+    tool_calls: dict[int, list] = field(default_factory=dict)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: Optional[str] = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -96,15 +101,24 @@ class Run:
     async def results(self) -> list[ChoiceResult]:
         async for _ in self:
             pass
-        echo = {c.index: c.echo_prefix for c in self.choices}
+        choices = {c.index: c for c in self.choices}
         return [
-            ChoiceResult(index, echo[index] + "".join(t.text), "".join(t.reasoning), t.finish_reason)
+            ChoiceResult(
+                index,
+                choices[index].echo_prefix + "".join(t.text),
+                "".join(t.reasoning),
+                t.finish_reason,
+                tool_calls=[
+                    ToolCall(id_, name, "".join(pieces)) for _, (id_, name, pieces) in sorted(t.tool_calls.items())
+                ],
+                logprobs=t.logprobs if choices[index].request.logprobs is not None else None,
+            )
             for index, t in sorted(self._tallies.items())
         ]
 
     def _account(self, index: int, delta: Delta) -> ChoiceEvent:
         tally = self._tallies[index]
-        if delta.text or delta.reasoning:
+        if delta.text or delta.reasoning or delta.tool_calls:
             if self.timing.first_output is None:
                 self.timing.first_output = time.perf_counter()
             tally.pieces += 1
@@ -112,6 +126,12 @@ class Run:
                 tally.text.append(delta.text)
             if delta.reasoning:
                 tally.reasoning.append(delta.reasoning)
+            for piece in delta.tool_calls:
+                call = tally.tool_calls.setdefault(piece.index, [piece.id or "", piece.name or "", []])
+                call[0] = call[0] or piece.id or ""
+                call[1] = call[1] or piece.name or ""
+                call[2].append(piece.arguments)
+        tally.logprobs.extend(delta.logprobs)
         if delta.finish_reason is not None:
             self._finals += 1
             tally.finish_reason = delta.finish_reason
@@ -121,7 +141,7 @@ class Run:
             if self._finals == len(self.choices):
                 self.timing.finished = time.perf_counter()
         text = self._echo.pop(index, "") + delta.text if self._echo else delta.text
-        return ChoiceEvent(index, text, delta.reasoning, delta.finish_reason)
+        return ChoiceEvent(index, text, delta.reasoning, delta.finish_reason, delta.tool_calls, delta.logprobs)
 
     def usage(self) -> Usage:
         counted = [self._tallies[c.index] for c in self.choices if c.counts_prompt]
@@ -198,7 +218,7 @@ class Run:
             return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")
         if isinstance(exc, EngineError):
             return ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error")
-        return bad_request(str(exc))
+        return bad_request(str(exc), param=getattr(exc, "param", None))
 
 
 async def _merge(engine: Engine, choices: list[Choice]) -> AsyncIterator[tuple[int, Delta]]:

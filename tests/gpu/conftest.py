@@ -331,3 +331,11 @@ def gptoss_server(request: Any, models_root: Path, tmp_path_factory: Any):
                   env={"OSS_SIDECAR_VLLM__ENFORCE_EAGER": "true"})
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def qwen_server(request: Any, models_root: Path, tmp_path_factory: Any):
+    # model_type qwen2: the tool-call parser (hermes) is detected from it.
+    srv = _server(request, models_root, tmp_path_factory, "qwen-tools", "qwen1.5b", 1)
+    yield srv
+    srv.stop()

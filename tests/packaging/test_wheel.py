@@ -90,7 +90,8 @@ def test_wheel_and_sdist_carry_the_licence_and_the_package(dist):
     licence = next(n for n in names if n.endswith("/LICENSE") and ".dist-info/" in n)
     with zipfile.ZipFile(dist["wheel"]) as z:
         assert b"Apache License" in z.read(licence) and b"Version 2.0" in z.read(licence)
-    for needed in ("gateway/cli.py", "gateway/static/index.html", "gateway/static/app.js", "lsp/server.py"):
+    for needed in ("gateway/cli.py", "gateway/static/index.html", "gateway/static/app.js", "lsp/server.py",
+                   "gateway/engines/templates/smollm2-tools.jinja"):
         assert needed in names, needed
     assert not [n for n in names if n.startswith(("tests/", "bench/", "vscode-extension/"))]
     with tarfile.open(dist["sdist"]) as t:

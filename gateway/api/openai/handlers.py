@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from gateway.api.app_keys import SERVING
 from gateway.api.openai import protocol as p
 from gateway.errors import ApiError, bad_request, from_validation_error
+from gateway.engines.base import ToolCallPiece
 from gateway.serving import ChoiceEvent, Run, Serving
 
 routes = web.RouteTableDef()
@@ -100,10 +101,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     delta["content"] = event.text
                 if event.reasoning:
                     delta["reasoning_content"] = event.reasoning
-                if not delta and event.finish_reason is None:
+                if event.tool_calls:
+                    delta["tool_calls"] = [_tool_call_delta(piece) for piece in event.tool_calls]
+                if not delta and event.finish_reason is None and not event.logprobs:
                     return None
                 choice = p.ChunkChoice(
-                    index=event.index, delta=p.DeltaMessage(**delta), logprobs=None, finish_reason=event.finish_reason
+                    index=event.index,
+                    delta=p.DeltaMessage(**delta),
+                    logprobs=p.ChatLogprobs.of(event.logprobs) if event.logprobs else None,
+                    finish_reason=event.finish_reason,
                 )
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[choice], **common)
 
@@ -117,14 +123,15 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                     object="chat.completion.chunk", choices=[], sources=[x.dump() for x in run.sources], **common
                 )
             return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None, sources)
-        choices = []
-        for result in await run.results():
-            message = p.AssistantMessage(role="assistant", content=result.text)
-            if result.reasoning:
-                message.reasoning_content = result.reasoning
-            choices.append(
-                p.ChatChoice(index=result.index, message=message, logprobs=None, finish_reason=result.finish_reason)
+        choices = [
+            p.ChatChoice(
+                index=result.index,
+                message=p.AssistantMessage.of(result),
+                logprobs=p.ChatLogprobs.of(result.logprobs) if result.logprobs is not None else None,
+                finish_reason=result.finish_reason,
             )
+            for result in await run.results()
+        ]
         body = p.ChatCompletionResponse(
             id=request_id,
             object="chat.completion",
@@ -146,12 +153,18 @@ async def completions(request: web.Request) -> web.StreamResponse:
     async with serving.complete(req.to_serving(), request_id) as run:
         common = dict(id=request_id, object="text_completion", created=int(time.time()), model=serving.served_model_name)
         if req.stream:
+            offsets: dict[int, int] = {}
 
             def chunk(event: ChoiceEvent) -> Optional[BaseModel]:
                 if not event.text and event.finish_reason is None:
                     return None
+                logprobs = None
+                if req.logprobs is not None and event.logprobs:
+                    # Offsets count from the choice's start, across chunks.
+                    logprobs = p.CompletionLogprobs.of(event.logprobs, offsets.get(event.index, 0))
+                offsets[event.index] = offsets.get(event.index, 0) + len(event.text)
                 choice = p.CompletionChoice(
-                    index=event.index, text=event.text, logprobs=None, finish_reason=event.finish_reason
+                    index=event.index, text=event.text, logprobs=logprobs, finish_reason=event.finish_reason
                 )
                 return p.CompletionChunk(choices=[choice], **common)
 
@@ -159,18 +172,38 @@ async def completions(request: web.Request) -> web.StreamResponse:
                 return p.CompletionChunk(choices=[], usage=p.UsageInfo.of(run.usage()), **common)
 
             return await _stream(request, run, {}, chunk, usage_chunk if req.include_usage else None)
+        echo = req.echo
         choices = [
-            p.CompletionChoice(index=r.index, text=r.text, logprobs=None, finish_reason=r.finish_reason)
+            p.CompletionChoice(
+                index=r.index,
+                text=r.text,
+                logprobs=(
+                    p.CompletionLogprobs.of(r.logprobs, len(r.text) - sum(len(e.token) for e in r.logprobs) if echo else 0)
+                    if r.logprobs is not None
+                    else None
+                ),
+                finish_reason=r.finish_reason,
+            )
             for r in await run.results()
         ]
         return _json(p.CompletionResponse(choices=choices, usage=p.UsageInfo.of(run.usage()), **common))
 
 
-@routes.get("/v1/models")
-async def list_models(request: web.Request) -> web.Response:
-    serving: Serving = request.app[SERVING]
+def _tool_call_delta(piece: ToolCallPiece) -> p.ToolCallDelta:
+    """OpenAI's streamed tool call: the first piece has id, type and name, later ones arguments."""
+    if piece.id is not None or piece.name is not None:
+        return p.ToolCallDelta(
+            index=piece.index,
+            id=piece.id,
+            type="function",
+            function=p.FunctionCallOut(name=piece.name, arguments=piece.arguments),
+        )
+    return p.ToolCallDelta(index=piece.index, function=p.FunctionCallOut(arguments=piece.arguments))
+
+
+def _model_card(serving: Serving) -> p.ModelCard:
     family = serving.fim_family
-    model = p.ModelCard(
+    return p.ModelCard(
         id=serving.served_model_name,
         object="model",
         created=0,
@@ -179,9 +212,29 @@ async def list_models(request: web.Request) -> web.Response:
         fim_family=family.name if family else None,
         fim_supports_files=bool(family and family.supports_files),
     )
-    body = p.ModelList(object="list", data=[model]).dump()
+
+
+def _embedding_cards(request: web.Request) -> list[p.EmbeddingModelCard]:
     # Imported here: the embeddings handler module builds on this one.
     from gateway.api.openai.embeddings import embedding_model_cards
 
-    body["data"] += [card.dump() for card in embedding_model_cards(request)]
+    return embedding_model_cards(request)
+
+
+@routes.get("/v1/models")
+async def list_models(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    body = p.ModelList(object="list", data=[_model_card(serving)]).dump()
+    body["data"] += [card.dump() for card in _embedding_cards(request)]
     return web.json_response(body)
+
+
+@routes.get("/v1/models/{model_id:.+}")
+async def retrieve_model(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    model_id = request.match_info["model_id"]
+    for card in _embedding_cards(request):
+        if card.id == model_id:
+            return web.json_response(card.dump())
+    serving.check_model(model_id)
+    return web.json_response(_model_card(serving).dump())

@@ -2,7 +2,9 @@
 decoding into the serving core's neutral requests, and the responses, stream chunks and error
 bodies, as vLLM's entrypoints/openai/protocol.py keeps them together.
 
-Unknown request fields are ignored, not rejected: clients send many (user, logit_bias, tools, ...).
+Every request field either works, is one of the few that cannot change the output and is
+accepted and ignored (IGNORED_FIELDS: user, metadata, ...), or is a 400 naming it (REJECTED_FIELDS,
+and any field this server does not know); docs/PROTOCOL.md has the table, and a test walks it.
 Out-of-range values are rejected with the field named, as OpenAI and vLLM do. Responses are
 dumped with exclude_unset (as vLLM does): a field appears when it was given, so optional
 fields such as `reasoning_content` are left out unless there is some.
@@ -12,24 +14,87 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, Optional, Union
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway.engines.base import SamplingParams
-from gateway.errors import ApiError
-from gateway.serving import ChatRequest, Retrieval, TextRequest, Usage
+from gateway.engines.base import ResponseFormat as NeutralResponseFormat
+from gateway.engines.base import SamplingParams, TokenLogprob, ToolChoice
+from gateway.errors import ApiError, bad_request
+from gateway.serving import ChatRequest, ChoiceResult, Retrieval, TextRequest, ToolCall, Usage
 from gateway.serving.embeddings import EmbeddingRequest
 
 # Upper bound on choices per request: n fans out to that many engine sequences.
 MAX_N = 16
 
 
+# Accepted and ignored: they cannot change what the model writes. (`keep_alive`: Ollama's model
+# unload timer, sent by clients that speak Ollama's dialect to any server.)
+IGNORED_FIELDS = frozenset(
+    {"user", "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
+     "keep_alive"}
+)
+# Ollama's `options` some clients send to OpenAI servers (twinny): the ones that shape the answer
+# map to our fields; resource options cannot change the answer and are ignored; others are a 400.
+OLLAMA_OPTIONS = {
+    "num_predict": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+    "min_p": "min_p", "repeat_penalty": "repetition_penalty", "presence_penalty": "presence_penalty",
+    "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop",
+}
+OLLAMA_RESOURCE_OPTIONS = frozenset(
+    {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "use_mlock", "low_vram", "numa"}
+)
+# Would change the output, and this server cannot do them: a 400 naming the field (a null, as
+# some clients send for unset fields, is the same as absent).
+REJECTED_FIELDS = {
+    "audio": "audio output is not supported; this server writes text",
+    "prediction": "predicted outputs are not supported",
+    "web_search_options": "web search is not supported",
+    "logit_bias": "logit_bias is not supported",
+    "functions": "the deprecated `functions` is not supported; send `tools`",
+    "function_call": "the deprecated `function_call` is not supported; send `tool_choice`",
+    "verbosity": "verbosity is not supported",
+}
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+
+class _Request(_Wire):
+    """A request body: every field is known, ignored on purpose, or refused by name."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_fields(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        if isinstance(data.get("options"), dict) and "options" not in cls.model_fields:
+            data = _ollama_options(data)
+        for key, value in data.items():
+            if key in cls.model_fields or key in IGNORED_FIELDS:
+                continue
+            if key in REJECTED_FIELDS:
+                if value is None or value == {} or value == []:
+                    continue
+                raise bad_request(f"{key}: {REJECTED_FIELDS[key]}", param=key, code="unsupported_field")
+            raise bad_request(
+                f"{key}: unknown field; docs/PROTOCOL.md lists the fields this server takes",
+                param=key,
+                code="unsupported_field",
+            )
+        return data
 
 
 class StreamOptions(_Wire):
     include_usage: bool = False
     continuous_usage_stats: bool = False
+
+    @field_validator("continuous_usage_stats")
+    @classmethod
+    def _no_continuous_usage(cls, value: bool) -> bool:
+        if value:
+            raise ValueError("usage in every chunk is not supported; include_usage sends it once, at the end")
+        return value
 
 
 class TextPart(_Wire):
@@ -37,11 +102,92 @@ class TextPart(_Wire):
     text: str
 
 
+def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
+    """Ollama-shaped `options` as the fields they stand for; a field given at the top wins."""
+    data = dict(data)
+    for name, value in data.pop("options").items():
+        if name in OLLAMA_RESOURCE_OPTIONS:
+            continue
+        if name not in OLLAMA_OPTIONS:
+            raise bad_request(f"options.{name}: not supported", param=f"options.{name}", code="unsupported_field")
+        field = OLLAMA_OPTIONS[name]
+        if field not in data or (field == "max_tokens" and data.get(field) is None):
+            data[field] = value
+    return data
+
+
+def check_schema(schema: Any, param: str) -> None:
+    """A JSON Schema the server can constrain to, or a 400 naming where it is."""
+    if not isinstance(schema, dict):
+        raise bad_request(f"{param}: must be a JSON Schema object", param=param, code="invalid_schema")
+    try:
+        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        where = "".join(f"[{p!r}]" for p in exc.path)
+        raise bad_request(
+            f"{param}: not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else ""),
+            param=param,
+            code="invalid_schema",
+        ) from None
+
+
+class FunctionCallIn(_Wire):
+    name: str
+    arguments: str = ""
+
+
+class ToolCallIn(_Wire):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class FunctionDefinition(_Wire):
+    name: str = Field(..., pattern=r"^[a-zA-Z0-9_-]{1,64}$")
+    description: Optional[str] = None
+    parameters: Optional[dict[str, Any]] = None
+    strict: Optional[bool] = None
+
+
+class ToolDefinition(_Wire):
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
+class NamedFunction(_Wire):
+    name: str
+
+
+class NamedToolChoice(_Wire):
+    type: Literal["function"]
+    function: NamedFunction
+
+
+class JsonSchemaFormat(_Wire):
+    name: str = "output"
+    description: Optional[str] = None
+    schema_: Optional[dict[str, Any]] = Field(None, alias="schema")
+    strict: Optional[bool] = None
+
+
+class ResponseFormat(_Wire):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: Optional[JsonSchemaFormat] = None
+
+    @model_validator(mode="after")
+    def _schema_given(self) -> "ResponseFormat":
+        if self.type == "json_schema" and (self.json_schema is None or self.json_schema.schema_ is None):
+            raise ValueError("json_schema.schema: required when type is json_schema")
+        return self
+
+
 class ChatMessage(_Wire):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: Union[str, list[TextPart], None] = None
     name: Optional[str] = None
     reasoning_content: Optional[str] = None
+    tool_calls: Optional[list[ToolCallIn]] = None
+    tool_call_id: Optional[str] = None
 
     @field_validator("content", mode="before")
     @classmethod
@@ -60,8 +206,16 @@ class ChatMessage(_Wire):
             return self.content
         return "".join(part.text for part in self.content)
 
+    def neutral(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"role": "system" if self.role == "developer" else self.role, "content": self.text()}
+        if self.tool_calls:
+            out["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        if self.tool_call_id is not None:
+            out["tool_call_id"] = self.tool_call_id
+        return out
 
-class _SamplingFields(_Wire):
+
+class _SamplingFields(_Request):
     model: Optional[str] = None
     temperature: Optional[float] = Field(None, ge=0, le=2)
     top_p: Optional[float] = Field(None, gt=0, le=1)
@@ -124,12 +278,47 @@ class ChatCompletionRequest(_SamplingFields):
     reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
     # Beyond OpenAI (docs/PROTOCOL.md): answer from a knowledge base.
     retrieval: Optional["RetrievalOption"] = None
+    tools: Optional[list[ToolDefinition]] = None
+    tool_choice: Union[Literal["none", "auto", "required"], NamedToolChoice, None] = None
+    parallel_tool_calls: Optional[bool] = None
+    response_format: Optional[ResponseFormat] = None
+    logprobs: Optional[bool] = None
+    top_logprobs: Optional[int] = Field(None, ge=0, le=20)
+    # Only text comes out of this server; ["text"] is accepted, anything else is a 400.
+    modalities: Optional[list[Literal["text"]]] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "ChatCompletionRequest":
+        if self.top_logprobs and not self.logprobs:
+            raise bad_request("top_logprobs: requires logprobs: true", param="top_logprobs")
+        for i, tool in enumerate(self.tools or ()):
+            if tool.function.parameters is not None:
+                check_schema(tool.function.parameters, f"tools[{i}].function.parameters")
+        fmt = self.response_format
+        if fmt is not None and fmt.json_schema is not None and fmt.type == "json_schema":
+            check_schema(fmt.json_schema.schema_, "response_format.json_schema.schema")
+        return self
+
+    def _tool_choice(self) -> ToolChoice:
+        choice = self.tool_choice
+        if choice is None:
+            return ToolChoice("auto" if self.tools else "none")
+        if isinstance(choice, NamedToolChoice):
+            return ToolChoice("function", choice.function.name)
+        return ToolChoice(choice)
+
+    def _response_format(self) -> Optional[NeutralResponseFormat]:
+        fmt = self.response_format
+        if fmt is None or fmt.type == "text":
+            return None
+        if fmt.type == "json_object":
+            return NeutralResponseFormat("json_object")
+        assert fmt.json_schema is not None
+        return NeutralResponseFormat("json_schema", fmt.json_schema.schema_, fmt.json_schema.name)
 
     def to_serving(self) -> ChatRequest:
         return ChatRequest(
-            messages=[
-                {"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in self.messages
-            ],
+            messages=[m.neutral() for m in self.messages],
             sampling=self.sampling(self.max_completion_tokens or self.max_tokens),
             model=self.model,
             n=self.n,
@@ -138,6 +327,11 @@ class ChatCompletionRequest(_SamplingFields):
             ignore_eos=self.ignore_eos,
             limit_param="max_completion_tokens" if self.max_completion_tokens else "max_tokens",
             retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
+            tools=[t.function.model_dump(exclude_none=True, exclude={"strict"}) for t in self.tools or ()],
+            tool_choice=self._tool_choice(),
+            parallel_tool_calls=self.parallel_tool_calls is not False,
+            response_format=self._response_format(),
+            logprobs=(self.top_logprobs or 0) if self.logprobs else None,
         )
 
 
@@ -153,6 +347,10 @@ class CompletionRequest(_SamplingFields):
     suffix: Optional[str] = None
     echo: bool = False
     fim_files: list[FimFile] = Field(default_factory=list)
+    # The legacy shape: the N most likely tokens at each position (0: only the sampled one).
+    logprobs: Optional[int] = Field(None, ge=0, le=20)
+    # Only as many as `n`: this server returns every choice it generates.
+    best_of: Optional[int] = None
 
     @field_validator("prompt", mode="before")
     @classmethod
@@ -165,6 +363,15 @@ class CompletionRequest(_SamplingFields):
     def _echo_without_suffix(self) -> "CompletionRequest":
         if self.echo and self.suffix is not None:
             raise ValueError("echo: cannot be combined with suffix")
+        if self.truncate_prompt_tokens is not None:
+            raise bad_request(
+                "truncate_prompt_tokens: only chat requests take it (a history window)", param="truncate_prompt_tokens"
+            )
+        if self.best_of is not None and self.best_of != self.n:
+            raise bad_request(
+                "best_of: only equal to n is supported (this server returns every choice it generates)",
+                param="best_of",
+            )
         return self
 
     def to_serving(self) -> TextRequest:
@@ -177,6 +384,7 @@ class CompletionRequest(_SamplingFields):
             files=[(f.path, f.content) for f in self.fim_files],
             echo=self.echo,
             ignore_eos=self.ignore_eos,
+            logprobs=self.logprobs,
         )
 
 
@@ -206,16 +414,92 @@ class UsageInfo(_Out):
         )
 
 
+class TopLogprob(_Out):
+    token: str
+    logprob: float
+    bytes: Optional[list[int]]
+
+
+class TokenLogprobOut(_Out):
+    token: str
+    logprob: float
+    bytes: Optional[list[int]]
+    top_logprobs: list[TopLogprob]
+
+
+class ChatLogprobs(_Out):
+    content: list[TokenLogprobOut]
+
+    @classmethod
+    def of(cls, entries: list[TokenLogprob]) -> "ChatLogprobs":
+        return cls(
+            content=[
+                TokenLogprobOut(
+                    token=e.token,
+                    logprob=e.logprob,
+                    bytes=e.bytes,
+                    top_logprobs=[TopLogprob(token=t.token, logprob=t.logprob, bytes=t.bytes) for t in e.top],
+                )
+                for e in entries
+            ]
+        )
+
+
+class CompletionLogprobs(_Out):
+    """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text."""
+
+    tokens: list[str]
+    token_logprobs: list[float]
+    top_logprobs: list[dict[str, float]]
+    text_offset: list[int]
+
+    @classmethod
+    def of(cls, entries: list[TokenLogprob], offset: int = 0) -> "CompletionLogprobs":
+        offsets = []
+        for e in entries:
+            offsets.append(offset)
+            offset += len(e.token)
+        return cls(
+            tokens=[e.token for e in entries],
+            token_logprobs=[e.logprob for e in entries],
+            top_logprobs=[{t.token: t.logprob for t in e.top} for e in entries],
+            text_offset=offsets,
+        )
+
+
+class FunctionCallOut(_Out):
+    name: Optional[str] = None
+    arguments: str
+
+
+class ToolCallDelta(_Out):
+    index: int
+    id: Optional[str] = None
+    type: Optional[Literal["function"]] = None
+    function: FunctionCallOut
+
+
+class ToolCallOut(_Out):
+    id: str
+    type: Literal["function"]
+    function: FunctionCallOut
+
+    @classmethod
+    def of(cls, call: ToolCall) -> "ToolCallOut":
+        return cls(id=call.id, type="function", function=FunctionCallOut(name=call.name, arguments=call.arguments))
+
+
 class DeltaMessage(_Out):
     role: Optional[Literal["assistant"]] = None
     content: Optional[str] = None
     reasoning_content: Optional[str] = None
+    tool_calls: Optional[list[ToolCallDelta]] = None
 
 
 class ChunkChoice(_Out):
     index: int
     delta: DeltaMessage
-    logprobs: None
+    logprobs: Optional[ChatLogprobs]
     finish_reason: Optional[str]
 
 
@@ -231,14 +515,25 @@ class ChatCompletionChunk(_Out):
 
 class AssistantMessage(_Out):
     role: Literal["assistant"]
-    content: str
+    content: Optional[str]
     reasoning_content: Optional[str] = None
+    tool_calls: Optional[list[ToolCallOut]] = None
+
+    @classmethod
+    def of(cls, result: ChoiceResult) -> "AssistantMessage":
+        # OpenAI answers a tool call with `content: null` when the model wrote nothing else.
+        message = cls(role="assistant", content=None if result.tool_calls and not result.text else result.text)
+        if result.reasoning:
+            message.reasoning_content = result.reasoning
+        if result.tool_calls:
+            message.tool_calls = [ToolCallOut.of(c) for c in result.tool_calls]
+        return message
 
 
 class ChatChoice(_Out):
     index: int
     message: AssistantMessage
-    logprobs: None
+    logprobs: Optional[ChatLogprobs]
     finish_reason: Optional[str]
 
 
@@ -255,7 +550,7 @@ class ChatCompletionResponse(_Out):
 class CompletionChoice(_Out):
     index: int
     text: str
-    logprobs: None
+    logprobs: Optional[CompletionLogprobs]
     finish_reason: Optional[str]
 
 

@@ -168,6 +168,26 @@ class UpstreamEngine(Engine):
             body["ignore_eos"] = True
         if request.extra.get("reasoning_effort"):
             body["reasoning_effort"] = request.extra["reasoning_effort"]
+        # Tools, structured output and logprobs go on as OpenAI's fields: the upstream does them.
+        if request.tools:
+            body["tools"] = [{"type": "function", "function": t} for t in request.tools]
+            choice = request.tool_choice
+            body["tool_choice"] = (
+                {"type": "function", "function": {"name": choice.name}} if choice.mode == "function" else choice.mode
+            )
+            body["parallel_tool_calls"] = request.parallel_tool_calls
+        fmt = request.response_format
+        if fmt is not None:
+            body["response_format"] = (
+                {"type": "json_object"} if fmt.schema is None else
+                {"type": "json_schema", "json_schema": {"name": fmt.name or "output", "schema": fmt.schema, "strict": True}}
+            )
+        if request.logprobs is not None:
+            if request.messages is not None:
+                body["logprobs"] = True
+                body["top_logprobs"] = request.logprobs
+            else:
+                body["logprobs"] = request.logprobs
         return body
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:

@@ -6,7 +6,7 @@ from typing import Any, AsyncIterator, Optional
 
 import aiohttp
 
-from gateway.engines.base import Delta
+from gateway.engines.base import Delta, TokenLogprob, ToolCallPiece
 
 DONE = object()
 
@@ -68,17 +68,23 @@ class Chunks:
         if self.cached_tokens is None and isinstance(timings, dict) and "cache_n" in timings:
             self.cached_tokens = timings["cache_n"]  # llama.cpp's server
         text = reasoning = ""
+        calls: list[ToolCallPiece] = []
+        logprobs: list[TokenLogprob] = []
         for choice in chunk.get("choices") or ():
             if self.chat:
                 delta = choice.get("delta") or {}
                 text += delta.get("content") or ""
                 # vLLM says `reasoning` (formerly `reasoning_content`); llama.cpp `reasoning_content`.
                 reasoning += delta.get("reasoning_content") or delta.get("reasoning") or ""
+                calls += [_tool_call_piece(c) for c in delta.get("tool_calls") or ()]
             else:
                 text += choice.get("text") or ""
+            logprobs += _logprobs(choice.get("logprobs"))
             if choice.get("finish_reason"):
                 self.finish_reason = choice["finish_reason"]
-        return Delta(text=text, reasoning=reasoning) if text or reasoning else None
+        if text or reasoning or calls or logprobs:
+            return Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
+        return None
 
     def final(self) -> Delta:
         return Delta(
@@ -87,3 +93,37 @@ class Chunks:
             completion_tokens=self.completion_tokens,
             cached_tokens=self.cached_tokens,
         )
+
+
+def _tool_call_piece(call: dict) -> ToolCallPiece:
+    """A streamed tool-call delta in OpenAI's shape as a neutral piece."""
+    function = call.get("function") or {}
+    return ToolCallPiece(
+        index=call.get("index", 0),
+        id=call.get("id") or None,
+        name=function.get("name") or None,
+        arguments=function.get("arguments") or "",
+    )
+
+
+def _logprobs(block: Optional[dict]) -> list[TokenLogprob]:
+    """OpenAI's chat shape (`content: [...]`, llama.cpp's completions too) or the legacy
+    completions shape (`tokens`, `token_logprobs`, `top_logprobs`)."""
+    if not block:
+        return []
+    if "content" in block:
+        out = []
+        for e in block.get("content") or ():
+            item = TokenLogprob(e.get("token", ""), float(e.get("logprob", 0.0)), e.get("bytes"))
+            item.top = [TokenLogprob(t.get("token", ""), float(t.get("logprob", 0.0)), t.get("bytes"))
+                        for t in e.get("top_logprobs") or ()]
+            out.append(item)
+        return out
+    tops = block.get("top_logprobs") or []
+    out = []
+    for i, (token, logprob) in enumerate(zip(block.get("tokens") or (), block.get("token_logprobs") or ())):
+        item = TokenLogprob(token, float(logprob if logprob is not None else 0.0), list(token.encode()))
+        alternatives = tops[i] if i < len(tops) and isinstance(tops[i], dict) else {}
+        item.top = [TokenLogprob(t, float(lp), list(t.encode())) for t, lp in alternatives.items()]
+        out.append(item)
+    return out

@@ -18,6 +18,7 @@ from gateway.engines import base
 from gateway.engines.vllm.preflight import (
     engine_config, engine_kwargs, model_display_name, one_line, visible_gpu_count,
 )
+from gateway.engines.vllm import tools
 from gateway.engines.vllm.stats import GpuMemory, StatsState, make_stat_logger_factory
 from gateway.engines.vllm.tokenizer import INLINE_TOKENIZE_CHARS, VllmTokenizer
 
@@ -52,6 +53,7 @@ class VllmEngine(base.Engine):
         self._ready_s: Optional[float] = None
         self._tp = 0
         self._lock = threading.Lock()
+        self._tool_parser: Any = None  # vLLM's parser class for tool_choice "auto"
 
     # -- lifecycle
 
@@ -102,6 +104,15 @@ class VllmEngine(base.Engine):
         self._harmony = harmony.is_harmony_model(getattr(mc, "hf_config", None))
         if self._harmony:
             await asyncio.to_thread(harmony.get_encoding)  # vocabulary check now, not at first request
+        else:
+            parser = tools.detect_parser(self.settings.vllm.tool_call_parser,
+                                         getattr(getattr(mc, "hf_config", None), "model_type", None))
+            if parser is not None:
+                try:
+                    self._tool_parser = tools.parser_class(parser)
+                except ValueError as exc:
+                    raise base.EngineDeadError(str(exc)) from None
+                log.info("tool calls (tool_choice auto) read by vLLM's %r parser", parser)
         try:
             self._defaults = dict(mc.get_diff_sampling_param() or {})
         except Exception:
@@ -154,15 +165,50 @@ class VllmEngine(base.Engine):
                 from gateway.prompts import harmony
 
                 return harmony.render_chat(request.messages,
-                                           reasoning_effort=request.extra.get("reasoning_effort"))
-            kwargs = {}
+                                           reasoning_effort=request.extra.get("reasoning_effort"),
+                                           tools=request.tools or None, prefill=self._harmony_prefill(request))
+            kwargs: dict[str, Any] = {}
             for key in ("chat_template_kwargs",):
                 if isinstance(request.extra.get(key), dict):
                     kwargs.update(request.extra[key])
+            if request.tools:
+                kwargs["tools"] = [{"type": "function", "function": t} for t in request.tools]
             text = tok.render_chat_sync(request.messages, **kwargs)
             return tok.encode_sync(text, special=True, add_bos=False, release_gil=release_gil)
         # Completions: the text as given (FIM already rendered), BOS added as vLLM's server does.
         return tok.encode_sync(request.prompt or "", special=True, add_bos=True, release_gil=release_gil)
+
+    def _harmony_prefill(self, request: base.GenerationRequest) -> str:
+        """gpt-oss answers that must take a shape start with their header already written: a
+        forced call (the model writes only the arguments) or the final text (structured output)."""
+        from gateway.prompts import harmony
+
+        choice = request.tool_choice
+        if request.tools and choice.forced:
+            if choice.mode == "function":
+                return harmony.call_header(choice.name or "")
+            if len(request.tools) == 1:
+                return harmony.call_header(request.tools[0]["name"])
+            raise base.RequestError(
+                "tool_choice: required with several tools is not supported for gpt-oss; name the function",
+                param="tool_choice",
+            )
+        if request.response_format is not None:
+            return harmony.FINAL_HEADER
+        return ""
+
+    def _constraint(self, request: base.GenerationRequest) -> Any:
+        """vLLM structured-outputs parameters for a forced call or a response_format, or None."""
+        if request.tools and request.tool_choice.forced:
+            if self._harmony:  # the header names the function; the model writes its arguments
+                name = request.tool_choice.name if request.tool_choice.mode == "function" else request.tools[0]["name"]
+                tool = next(t for t in request.tools if t["name"] == name)
+                return tools.structured_outputs(tool.get("parameters") or {"type": "object"})
+            return tools.structured_outputs(tools.ForcedToolCall(request).schema)
+        fmt = request.response_format
+        if fmt is not None:
+            return tools.structured_outputs(fmt.schema, json_object=fmt.schema is None)
+        return None
 
     def _sampling(self, request: base.GenerationRequest, prompt_len: int) -> Any:
         from vllm.sampling_params import RequestOutputKind, SamplingParams
@@ -211,6 +257,13 @@ class VllmEngine(base.Engine):
             kw["skip_special_tokens"] = False
         if stop_ids:
             kw["stop_token_ids"] = list(dict.fromkeys(list(kw.get("stop_token_ids") or []) + stop_ids))
+        constraint = self._constraint(request)
+        if constraint is not None:
+            kw["structured_outputs"] = constraint
+        if request.logprobs is not None:
+            if self._harmony and request.messages is not None:
+                raise base.RequestError("logprobs: not supported for gpt-oss (harmony) answers", param="logprobs")
+            kw["logprobs"] = request.logprobs
         try:
             return SamplingParams(**kw)
         except (ValueError, TypeError) as exc:
@@ -232,10 +285,25 @@ class VllmEngine(base.Engine):
             prompt_ids = self._prompt_ids(request)
         params = self._sampling(request, len(prompt_ids))
         parser = None
+        forced = auto = None
         if self._harmony and request.messages is not None:
             from gateway.prompts import harmony
 
             parser = harmony.HarmonyStreamParser()
+            prefill = self._harmony_prefill(request)
+            if prefill:
+                parser.prime(harmony.prefill_ids(prefill))
+        elif request.tools and request.tool_choice.forced:
+            forced = tools.ForcedToolCall(request)
+        elif request.tools and request.tool_choice.mode == "auto":
+            if self._tool_parser is None:
+                raise base.RequestError(
+                    "tool_choice: auto needs vLLM's tool-call parser for this model; set vllm.tool_call_parser "
+                    "(or send tool_choice required, a named function, or none)",
+                    param="tool_choice",
+                )
+            assert self._tok is not None
+            auto = tools.AutoToolCalls(self._tool_parser, self._tok.hf, request)
 
         stream = llm.generate({"prompt_token_ids": prompt_ids}, params, request.request_id)
         n_out = 0
@@ -244,10 +312,20 @@ class VllmEngine(base.Engine):
             async for out in stream:
                 c = out.outputs[0]
                 n_out += len(c.token_ids)
+                calls: list[base.ToolCallPiece] = []
                 if parser is not None:
                     text, reasoning = parser.feed(c.token_ids)
+                    calls = [base.ToolCallPiece(p.index, p.id, p.name, p.arguments) for p in parser.take_calls()]
+                elif forced is not None:
+                    text, reasoning, calls = "", "", forced.feed(c.text)
+                elif auto is not None:
+                    (text, calls), reasoning = auto.feed(c.text, list(c.token_ids)), ""
                 else:
                     text, reasoning = c.text, ""
+                logprobs = (
+                    tools.logprob_entries(list(c.token_ids), c.logprobs, request.logprobs)
+                    if request.logprobs is not None else []
+                )
                 if out.finished:
                     finished = True
                     if parser is not None:
@@ -256,13 +334,20 @@ class VllmEngine(base.Engine):
                     reason = c.finish_reason or "stop"
                     if reason == "abort":
                         self._aborted += 1
+                    if parser is not None:
+                        called = parser.call_count
+                    else:
+                        reader = forced or auto
+                        called = reader.calls if reader is not None else 0
+                    if called and reason == "stop":
+                        reason = "tool_calls"
                     yield base.Delta(
-                        text=text, reasoning=reasoning, finish_reason=reason,
+                        text=text, reasoning=reasoning, finish_reason=reason, tool_calls=calls, logprobs=logprobs,
                         prompt_tokens=len(prompt_ids), completion_tokens=n_out,
                         cached_tokens=out.num_cached_tokens,
                     )
-                elif text or reasoning:
-                    yield base.Delta(text=text, reasoning=reasoning)
+                elif text or reasoning or calls or logprobs:
+                    yield base.Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
         except VllmDead as exc:
             self._mark_dead("engine core died")
             raise base.EngineDeadError("the vLLM engine died; restart the server") from exc

@@ -26,6 +26,10 @@ class VllmSettings(Section):
     distributed_executor_backend: Optional[Literal["mp", "ray", "uni", "external_launcher"]] = None
     # Any other AsyncEngineArgs field, passed through as-is.
     engine_args: dict[str, Any] = Field(default_factory=dict)
+    # vLLM's tool-call parser for tool_choice "auto" (hermes, llama3_json, mistral, ...); empty:
+    # detected from the model's type where known; "none": tools only with forced choice.
+    # gpt-oss needs none (harmony).
+    tool_call_parser: Optional[str] = None
 
     @field_validator("tensor_parallel_size")
     @classmethod

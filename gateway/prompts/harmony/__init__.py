@@ -8,18 +8,23 @@ What the engine uses:
 - `render_chat(messages, reasoning_effort=...)` -> prompt token ids (system + developer + turns,
   ending with `<|start|>assistant`), `stop_token_ids()` (`<|return|>`, `<|call|>`);
 - `HarmonyStreamParser.feed(token_ids)` -> `(text, reasoning)`: the `final` channel (and
-  `commentary` without a recipient) is content, the `analysis` channel is reasoning.
+  `commentary` without a recipient) is content, the `analysis` channel is reasoning; messages to
+  `functions.<name>` are tool calls, taken as `CallPiece`s with `take_calls()`;
+- `render_chat(..., tools=[...])` puts function tools in the developer message; `prefill`
+  (`call_header(name)`, `FINAL_HEADER`) starts the answer for a named call or structured output.
 Nothing here imports torch or vLLM; openai-harmony is imported when first used.
 """
 from __future__ import annotations
 
-from gateway.prompts.harmony.parser import HarmonyStreamParser
-from gateway.prompts.harmony.render import is_harmony_model, render_chat, render_chat_text
+from gateway.prompts.harmony.parser import CallPiece, HarmonyStreamParser
+from gateway.prompts.harmony.render import (
+    FINAL_HEADER, call_header, is_harmony_model, prefill_ids, render_chat, render_chat_text,
+)
 from gateway.prompts.harmony.vocab import (
     HarmonyUnavailable, ensure_vocab, get_encoding, special_tokens, stop_token_ids,
 )
 
 __all__ = [
-    "HarmonyStreamParser", "HarmonyUnavailable", "ensure_vocab", "get_encoding", "is_harmony_model",
+    "FINAL_HEADER", "CallPiece", "HarmonyStreamParser", "call_header", "prefill_ids", "HarmonyUnavailable", "ensure_vocab", "get_encoding", "is_harmony_model",
     "render_chat", "render_chat_text", "special_tokens", "stop_token_ids",
 ]

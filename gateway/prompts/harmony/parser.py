@@ -1,9 +1,22 @@
 """Streamed gpt-oss output (token ids) -> (content, reasoning), by harmony channel."""
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any, Iterable, Optional
 
 from gateway.prompts.harmony.vocab import get_encoding
+
+
+@dataclass
+class CallPiece:
+    """A piece of tool call number `index`: the first carries its id and name, later ones more
+    of its arguments (JSON text)."""
+
+    index: int
+    id: Optional[str] = None
+    name: Optional[str] = None
+    arguments: str = ""
 
 # Tokens the model may spend on a message header before we decide it is not speaking harmony
 # (a random-weight test model, a wrong checkpoint) and show its raw output instead.
@@ -30,6 +43,20 @@ class HarmonyStreamParser:
         self._stops = set(self._enc.stop_tokens())
         self._raw_tokens: list[int] = []
         self._raw_shown = 0
+        # Tool calls: messages addressed to `functions.<name>`, taken with take_calls().
+        self._calls: list[CallPiece] = []
+        self.call_count = 0
+        self._in_message = False
+        self._in_call = False
+
+    def prime(self, token_ids: Iterable[int]) -> None:
+        """Feed the answer's prefilled header (tokens the model did not write): no output."""
+        for t in token_ids:
+            self._parser.process(t)
+
+    def take_calls(self) -> list[CallPiece]:
+        calls, self._calls = self._calls, []
+        return calls
 
     def _decode_raw(self, tokens: Iterable[int], final: bool = False) -> str:
         """Raw-mode text: all raw tokens decoded so far, minus what was already shown; a trailing
@@ -64,8 +91,21 @@ class HarmonyStreamParser:
             if state == self._oh.StreamState.CONTENT:
                 self._header_tokens = 0
                 self._pending.clear()
+                recipient = self._parser.current_recipient or ""
+                if not self._in_message:
+                    self._in_message = True
+                    self._in_call = recipient.startswith("functions.")
+                    if self._in_call:
+                        self._emitted_any = True
+                        self._calls.append(CallPiece(
+                            self.call_count, id=f"call_{uuid.uuid4().hex[:24]}",
+                            name=recipient.removeprefix("functions."),
+                        ))
+                        self.call_count += 1
                 delta = self._parser.last_content_delta
-                if delta:
+                if delta and self._in_call:
+                    self._calls.append(CallPiece(self.call_count - 1, arguments=delta))
+                elif delta:
                     self._emitted_any = True
                     channel = self._parser.current_channel
                     if channel == "analysis":
@@ -73,10 +113,12 @@ class HarmonyStreamParser:
                     elif channel == "final" or (channel in (None, "commentary") and not self._parser.current_recipient):
                         text.append(delta)
             elif state == self._oh.StreamState.HEADER:
+                self._in_message = False
                 self._header_tokens += 1
                 if self._header_tokens > _MAX_HEADER_TOKENS and not self._emitted_any:
                     self._switch_raw(None)
             else:
+                self._in_message = False
                 self._header_tokens = 0
                 self._pending.clear()
         if self._raw and self._pending:

@@ -50,11 +50,15 @@ def build_messages(
     reasoning_effort: Optional[str] = None,
     start_date: Optional[str] = None,
     model_identity: Optional[str] = None,
+    tools: Optional[list[dict[str, Any]]] = None,
 ) -> list[Any]:
     """OpenAI chat messages -> harmony Messages (system, developer, then the turns).
 
     OpenAI `system`/`developer` messages become the developer message's instructions (as vLLM does
-    for gpt-oss); assistant turns go to the `final` channel; tool results are tool messages.
+    for gpt-oss); `tools` ({"name", "description", "parameters"}) become the developer message's
+    function tools (the `functions` namespace); assistant turns go to the `final` channel, their
+    tool calls to `commentary` addressed to `functions.<name>`; tool results are messages from
+    `functions.<name>`, the name found through their `tool_call_id`.
     """
     import openai_harmony as oh
 
@@ -72,10 +76,18 @@ def build_messages(
         _text_of(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
     ]
     instructions = [i for i in instructions if i]
-    if instructions:
-        dev = oh.DeveloperContent.new().with_instructions("\n\n".join(instructions))
+    if instructions or tools:
+        dev = oh.DeveloperContent.new()
+        if instructions:
+            dev = dev.with_instructions("\n\n".join(instructions))
+        if tools:
+            dev = dev.with_function_tools([
+                oh.ToolDescription.new(t["name"], t.get("description") or "", parameters=t.get("parameters"))
+                for t in tools
+            ])
         out.append(oh.Message.from_role_and_content(oh.Role.DEVELOPER, dev))
 
+    call_names: dict[str, str] = {}  # tool_call_id -> function name, for the results
     for m in messages:
         role = m.get("role")
         text = _text_of(m.get("content"))
@@ -84,24 +96,54 @@ def build_messages(
         if role == "user":
             out.append(oh.Message.from_role_and_content(oh.Role.USER, text))
         elif role == "assistant":
+            calls = m.get("tool_calls") or []
             if text:
-                out.append(oh.Message.from_role_and_content(oh.Role.ASSISTANT, text).with_channel("final"))
+                # Text before a call is the model's preamble (commentary), else its final answer.
+                channel = "commentary" if calls else "final"
+                out.append(oh.Message.from_role_and_content(oh.Role.ASSISTANT, text).with_channel(channel))
+            for call in calls:
+                fn = call.get("function") or {}
+                call_names[call.get("id", "")] = fn.get("name", "")
+                msg = oh.Message.from_role_and_content(oh.Role.ASSISTANT, fn.get("arguments") or "{}")
+                out.append(
+                    msg.with_channel("commentary")
+                    .with_recipient(f"functions.{fn.get('name', '')}")
+                    .with_content_type("<|constrain|>json")
+                )
         elif role == "tool":
-            name = m.get("name") or "functions.tool"
-            msg = oh.Message.from_author_and_content(oh.Author.new(oh.Role.TOOL, name), text)
+            name = call_names.get(m.get("tool_call_id") or "") or m.get("name") or "tool"
+            author = name if name.startswith("functions.") else f"functions.{name}"
+            msg = oh.Message.from_author_and_content(oh.Author.new(oh.Role.TOOL, author), text)
             out.append(msg.with_channel("commentary").with_recipient("assistant"))
         else:
             raise ValueError(f"messages: unsupported role {role!r}")
     return out
 
 
-def render_chat(messages: list[dict[str, Any]], **kwargs: Any) -> list[int]:
-    """Prompt token ids for `messages`, ending where the assistant's answer starts."""
+def render_chat(messages: list[dict[str, Any]], *, prefill: str = "", **kwargs: Any) -> list[int]:
+    """Prompt token ids for `messages`, ending where the assistant's answer starts; `prefill`
+    (harmony header text, see `call_header` / `FINAL_HEADER`) starts the answer for the model."""
     import openai_harmony as oh
 
     enc = get_encoding()
     conv = oh.Conversation.from_messages(build_messages(messages, **kwargs))
-    return list(enc.render_conversation_for_completion(conv, oh.Role.ASSISTANT))
+    ids = list(enc.render_conversation_for_completion(conv, oh.Role.ASSISTANT))
+    return ids + (prefill_ids(prefill) if prefill else [])
+
+
+# The answer's header when the answer must be the final text (structured output: the JSON
+# constraint starts right after it, with no analysis before).
+FINAL_HEADER = "<|channel|>final<|message|>"
+
+
+def call_header(name: str) -> str:
+    """The answer's header of a call to function `name` (a named tool_choice): the model writes
+    only the arguments."""
+    return f"<|channel|>commentary to=functions.{name} <|constrain|>json<|message|>"
+
+
+def prefill_ids(text: str) -> list[int]:
+    return list(get_encoding().encode(text, allowed_special="all"))
 
 
 def render_chat_text(messages: list[dict[str, Any]], **kwargs: Any) -> str:

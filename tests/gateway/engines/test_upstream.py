@@ -379,3 +379,28 @@ def test_upstream_without_tokenize_needs_a_tokenizer(replicas, tmp_path):
     done = _serve("--config", str(config))
     assert done.returncode == 2, done.stderr
     assert "upstream.tokenizer" in done.stderr.strip().splitlines()[-1]
+
+
+async def test_tools_structured_output_and_logprobs_go_through(client):
+    """The upstream does tools, response_format and logprobs; the front passes them on and
+    brings back tool calls (streamed in pieces) and logprobs."""
+    import json
+
+    tool = {"type": "function", "function": {"name": "get_weather", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 24}}, "required": ["city"],
+        "additionalProperties": False}}}
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    model = (await client.models.list()).data[0].id
+    reply = await client.chat.completions.create(
+        model=model, messages=ask, tools=[tool], tool_choice="required", max_tokens=40, temperature=0)
+    (call,) = reply.choices[0].message.tool_calls
+    assert reply.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
+    assert set(json.loads(call.function.arguments)) == {"city"}
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    reply = await client.chat.completions.create(
+        model=model, messages=ask, max_tokens=20, temperature=0, logprobs=True, top_logprobs=2,
+        response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": schema}})
+    assert isinstance(json.loads(reply.choices[0].message.content)["ok"], bool)
+    entries = reply.choices[0].logprobs.content
+    assert entries and all(len(e.top_logprobs) == 2 and e.logprob <= 0 for e in entries)

@@ -69,7 +69,7 @@ async def test_n_choices_and_extras(client):
         messages=[{"role": "developer", "content": "Answer in one word."}, {"role": "user", "content": "Sky colour?"}],
         max_completion_tokens=6,
         n=2,
-        extra_body={"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1, "some_future_field": {"x": 1}},
+        extra_body={"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1},
         presence_penalty=0.5,
         frequency_penalty=0.2,
         top_p=0.9,

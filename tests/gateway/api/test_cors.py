@@ -1,0 +1,45 @@
+"""server.cors_origins: preflights answered and headers set for the listed origins only."""
+from __future__ import annotations
+
+import json
+
+import aiohttp
+import pytest
+
+ALLOWED = "http://localhost:5173"
+
+
+@pytest.fixture(scope="module")
+def cors_gateway(start_gateway):
+    return start_gateway(env={"OSS_SIDECAR_SERVER__CORS_ORIGINS": json.dumps([ALLOWED])})
+
+
+async def test_listed_origin_gets_preflight_and_headers(cors_gateway):
+    preflight = {
+        "Origin": ALLOWED,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type",
+    }
+    async with aiohttp.ClientSession() as session:
+        async with session.options(cors_gateway.base_url + "/chat/completions", headers=preflight) as resp:
+            assert resp.status == 204
+            assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+            assert "POST" in resp.headers["Access-Control-Allow-Methods"]
+            assert resp.headers["Access-Control-Allow-Headers"] == "authorization, content-type"
+        body = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 2, "stream": True}
+        async with session.post(cors_gateway.base_url + "/chat/completions", json=body, headers={"Origin": ALLOWED}) as resp:
+            assert resp.status == 200
+            assert resp.headers["Access-Control-Allow-Origin"] == ALLOWED
+            await resp.read()
+
+
+async def test_other_origins_get_no_cors(cors_gateway, gateway):
+    async with aiohttp.ClientSession() as session:
+        for gw, origin in ((cors_gateway, "http://evil.example"), (gateway, ALLOWED)):
+            headers = {"Origin": origin, "Access-Control-Request-Method": "POST"}
+            async with session.options(gw.base_url + "/chat/completions", headers=headers) as resp:
+                assert resp.status in (404, 405)
+                assert "Access-Control-Allow-Origin" not in resp.headers
+            async with session.get(gw.base_url + "/models", headers={"Origin": origin}) as resp:
+                assert resp.status == 200
+                assert "Access-Control-Allow-Origin" not in resp.headers
