@@ -12,11 +12,13 @@ from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
 
-from gateway.api import openai, ops
+from gateway import http_guards
+from gateway.api import openai, ops, openapi
 from gateway.api.app_keys import METRICS, SERVING
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
+from gateway.lifecycle import LIFECYCLE, Lifecycle
 from gateway.prompts.fim import detect_family, get_family
 from gateway.serving import Serving
 from gateway.settings import Settings
@@ -120,10 +122,16 @@ def create_app(
     engine: Optional[Engine] = None,
     progress: Optional[ProgressCallback] = None,
 ) -> web.Application:
-    middlewares = [api_errors]
+    lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
+    # Order matters: errors render everything below; the guards answer before any key check
+    # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
+    middlewares = [api_errors, *http_guards.middlewares(settings.server)]
     if settings.server.api_keys:
         middlewares.append(api_key_check(settings.server.api_keys))
+    middlewares.append(lifecycle.middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
+    app.on_response_prepare.append(http_guards.add_response_headers)
+    app[LIFECYCLE] = lifecycle
     metrics = Metrics()
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
     app[METRICS] = metrics
@@ -132,6 +140,7 @@ def create_app(
     for wire in WIRE_FORMATS:
         app.add_routes(wire.routes)
     app.add_routes(ops.routes)
+    app.add_routes(openapi.routes)
     if ops.STATIC_DIR.is_dir():
         app.router.add_static("/static/", ops.STATIC_DIR)
 

@@ -54,6 +54,8 @@ async def stats(request: web.Request) -> web.Response:
         "requests": {
             "running": serving.admission.running,
             "waiting": serving.admission.waiting,
+            # Admission slots held: one per running sequence (prompts × n).
+            "held_slots": serving.admission.held,
             "concurrency_limit": serving.admission.max_concurrency,
             "queue_limit": serving.admission.max_queue,
         },
