@@ -19,6 +19,7 @@ from . import actions
 from .ask import ASK_METHOD, ask
 from .completion import CompletionService
 from .session import Session
+from .stdio import position_params, serve_stdio
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def show_markdown(ls: SidecarServer, *args: Any) -> None:
 
 
 @server.feature(ASK_METHOD)
+@position_params
 async def ask_handler(ls: SidecarServer, params: Any) -> dict[str, str]:
     return await ask(ls.session, ls.workspace, ls.progress, params)
 
@@ -125,6 +127,7 @@ def stats_handler(ls: SidecarServer, params: Any) -> dict:
 
 
 @server.feature(CONTEXT_METHOD)
+@position_params
 def context_handler(ls: SidecarServer, params: Any) -> dict:
     """What a completion at ``{"textDocument": {"uri"}, "position"}`` would send the model."""
     return ls.completion.debug_context(params)
@@ -143,7 +146,7 @@ def serve(tcp: str | None = None) -> None:
         host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        sys.exit(serve_stdio(server))  # strict framing: see stdio.py
 
 
 if __name__ == "__main__":
