@@ -52,6 +52,13 @@ _MODELS: list[type[BaseModel]] = [
 ]
 
 
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string", "minLength": 1}, "event": {"type": "string"}},
+}
+
+
 def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
@@ -73,7 +80,8 @@ def _generation(summary: str, request: type[BaseModel], response: type[BaseModel
                     "description": "the answer; with `stream: true`, server-sent events of chunks ending in `data: [DONE]`",
                     "content": {
                         "application/json": {"schema": _ref(response)},
-                        "text/event-stream": {"schema": {"type": "string"}},
+                        # Each event: `data:` holds one chunk as JSON, or `[DONE]` last.
+                        "text/event-stream": {"schema": _SSE_EVENT},
                     },
                 },
                 **_error_responses(tuple(_ERRORS)),
