@@ -14,6 +14,8 @@ loop (or the middleware, for other requests) turns that cancellation into the er
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from typing import Callable, Optional
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from gateway.errors import ApiError
 
 LIFECYCLE = web.AppKey("lifecycle", "Lifecycle")
 _GUARD = "request_guard"
+_STREAM_BUFFER = 8192  # bytes: user-space write buffer high-water mark and SO_SNDBUF of a stream
 
 
 def _timed_out(limit: float) -> ApiError:
@@ -73,11 +76,29 @@ class RequestGuard:
             uncancel()
         return self.reason
 
+    def streaming(self, response: web.StreamResponse) -> None:
+        """A stream starts: small send buffers, so a reader that stops reading blocks our
+        writes after a few kilobytes (not after megabytes of kernel autotuned buffer) and the
+        write timeout sees it. SSE chunks are a few hundred bytes; this costs no throughput."""
+        self.response = response
+        transport = self._request.transport
+        if transport is None:
+            return
+        transport.set_write_buffer_limits(high=_STREAM_BUFFER)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _STREAM_BUFFER)
+
     async def write(self, response: web.StreamResponse, data: bytes) -> None:
         """response.write, but a client that takes nothing for write_timeout_s is cut off."""
         timer = self._loop.call_later(self._write_timeout, self._stall)
         try:
             await response.write(data)
+            # aiohttp itself waits for the client only every 64 KiB; wait at our buffer's size.
+            transport = self._request.transport
+            if transport is not None and transport.get_write_buffer_size() > _STREAM_BUFFER:
+                await self._request.writer.drain()
         finally:
             timer.cancel()
 
@@ -121,12 +142,13 @@ class Lifecycle:
                 reason = guard.taken()
                 if reason is None:
                     raise
-                self.ended_total += 1
                 if guard.response is not None and guard.response.prepared:
                     return guard.response  # a stream that already said why it ended
                 raise reason from None
             finally:
                 guard.close()
+                if guard.reason is not None:
+                    self.ended_total += 1
                 self.guards.discard(guard)
                 if not self.guards:
                     self._idle.set()

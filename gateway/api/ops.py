@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from gateway.api.app_keys import METRICS, SERVING
+from gateway.lifecycle import LIFECYCLE
 
 routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -62,7 +63,13 @@ async def stats(request: web.Request) -> web.Response:
         "last": vars(serving.stats.last) if serving.stats.last else None,
         "average": serving.stats.average(),
         "engine_counters": {},
-        "gateway_counters": dict(serving.stats.counters),
+        "gateway_counters": {
+            **serving.stats.counters,
+            # Streams cut off because the client stopped reading (server.write_timeout_s), and
+            # requests ended by server.request_timeout_s or by shutdown.
+            "streams_stalled_total": request.app[LIFECYCLE].stalled_total,
+            "requests_ended_total": request.app[LIFECYCLE].ended_total,
+        },
     }
     if serving.status == "ready":
         engine_stats = await engine.stats()

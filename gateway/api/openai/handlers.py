@@ -64,7 +64,7 @@ async def _stream(
     guard = request_guard(request)
     write = response.write if guard is None else functools.partial(guard.write, response)
     if guard is not None:
-        guard.response = response
+        guard.streaming(response)
     try:
         async for event in run:
             payload = chunk(event)
