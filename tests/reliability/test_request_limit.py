@@ -17,7 +17,7 @@ LONG = {"messages": [{"role": "user", "content": "Tell a long story."}], "max_to
 
 @pytest.fixture(scope="module")
 def gw(start_gateway):
-    return start_gateway(env={"OSS_SIDECAR_SERVER__REQUEST_TIMEOUT_S": "6"})
+    return start_gateway(env={"OSS_SIDECAR_SERVER__REQUEST_TIMEOUT_S": "10"})
 
 
 def _idle(gw) -> bool:
@@ -50,7 +50,7 @@ def test_requests_past_the_limit_are_ended_with_an_error(gw):
                     thread.start()
     elapsed = time.monotonic() - started
     thread.join(60)
-    assert 5.5 <= elapsed < 30, elapsed
+    assert 9.5 <= elapsed < 40, elapsed
     assert events[-1] == "[DONE]"
     assert '"request_timeout"' in events[-2] and "server.request_timeout_s" in events[-2]
     assert outcome.get("status") == 504 and outcome["body"]["code"] == "request_timeout", outcome

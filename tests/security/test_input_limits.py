@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -16,7 +17,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
