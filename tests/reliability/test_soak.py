@@ -7,7 +7,6 @@ process's RSS is within 10 % of its post-warm-up value: llama.cpp's prompt cache
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import socket

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from raw_http import closed_by_server, post_bytes, stalled_reader, wait_for
+from raw_http import closed_by_server, stalled_reader, wait_for
 
 LIMITS = {
     "OSS_SIDECAR_SERVER__HEADER_TIMEOUT_S": "1",
