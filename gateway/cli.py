@@ -128,8 +128,15 @@ async def _serve(settings, engine) -> int:
     await asyncio.wait([ready, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     code = 0
     if app[LOAD_ERROR]:
-        print(f"oss-sidecar: the model failed to load: {app[LOAD_ERROR][0]}", file=sys.stderr)
-        code = 1
+        from gateway.settings import ConfigError
+
+        error = app[LOAD_ERROR][0]
+        if isinstance(error, ConfigError):  # found only once the engine could look (an upstream's API)
+            print(f"oss-sidecar: config error: {error}", file=sys.stderr)
+            code = EXIT_CONFIG
+        else:
+            print(f"oss-sidecar: the model failed to load: {error}", file=sys.stderr)
+            code = 1
     elif not stop.is_set():
         print(
             f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Health: {url}/health   Metrics: {url}/metrics",

@@ -2,6 +2,7 @@
 numbers behind /v1/stats (time to first token, tokens per second, running averages)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -79,3 +80,21 @@ class Metrics:
             "oss_sidecar_device_memory_total_bytes", "Memory per device", ["device"], registry=r
         )
         self.ready = Gauge("oss_sidecar_ready", "1 when the model is loaded and the engine healthy", registry=r)
+
+
+# An engine counter's key: a metric name, optionally with Prometheus labels ('name{server="..."}').
+_COUNTER_KEY = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})?$')
+
+
+def engine_counters_text(counters: dict[str, float]) -> bytes:
+    """The engine's own counters (EngineStats.counters) as Prometheus text, `oss_sidecar_engine_*`.
+
+    Keys that are not metric names (with optional labels) are left out of /metrics; /v1/stats
+    shows every key.
+    """
+    lines = []
+    for key in sorted(counters):
+        match = _COUNTER_KEY.match(key)
+        if match:
+            lines.append(f"oss_sidecar_engine_{match.group(1)}{match.group(2) or ''} {float(counters[key])!r}")
+    return ("\n".join(lines) + "\n").encode() if lines else b""

@@ -14,6 +14,12 @@ if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
+# Fresh virtual environments (tests/packaging, tests/docs) need `python3 -m venv`, which Debian
+# ships apart from Python (python3-venv).
+if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+fi
+
 # The VS Code extension: npm ci, build, lint, unit tests, .vsix.
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from gateway.api.app_keys import METRICS, SERVING
 from gateway.lifecycle import LIFECYCLE
+from gateway.telemetry import engine_counters_text
 
 routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -26,6 +27,7 @@ async def metrics(request: web.Request) -> web.Response:
     m.running.set(serving.admission.running)
     m.waiting.set(serving.admission.waiting)
     m.ready.set(1 if serving.current_status() == "ready" else 0)
+    engine_counters = b""
     if serving.status == "ready":
         stats = await serving.engine.stats()
         m.engine_running.set(stats.running)
@@ -35,9 +37,11 @@ async def metrics(request: web.Request) -> web.Response:
         for device in stats.devices:
             m.device_memory_used.labels(device["name"]).set(device["used_bytes"])
             m.device_memory_total.labels(device["name"]).set(device["total_bytes"])
+        engine_counters = engine_counters_text(stats.counters)
     # The gateway's own registry, then the process-wide one: process_* and python_* metrics,
     # and vLLM's vllm:* metrics, which vLLM always registers there.
-    body = generate_latest(m.registry) + generate_latest(REGISTRY)
+    # The engine's own counters (llama.cpp's, or each upstream server's state, load and latency).
+    body = generate_latest(m.registry) + engine_counters + generate_latest(REGISTRY)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -388,7 +388,7 @@ def _doctor(settings: "Settings") -> list[tuple[bool, str]]:
 
         lines.append((True, f"xllamacpp {xllamacpp.__version__} (embedded engine)"))
     except ImportError:
-        lines.append((False, "xllamacpp is missing: pip install ."))
+        lines.append((False, "xllamacpp is missing: pip install . (in the oss-sidecar source folder)"))
     try:
         path = default_model_path()
         verify_default_model(path)

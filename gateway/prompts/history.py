@@ -22,6 +22,10 @@ class FittedHistory:
 
 
 async def count_prompt(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
+    # A remote tokenizer counts a chat in one call (vLLM's /tokenize with messages).
+    count_chat = getattr(tokenizer, "count_chat", None)
+    if count_chat is not None:
+        return await count_chat(messages)
     return await tokenizer.count(await tokenizer.apply_chat_template(messages))
 
 

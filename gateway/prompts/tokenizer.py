@@ -35,6 +35,10 @@ class Tokenizer(abc.ABC):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         """The prompt text the model sees for `messages`, with the generation prompt added."""
 
+    async def count_chat(self, messages: list[dict[str, Any]]) -> int:
+        """Tokens of the prompt the model sees for `messages` (a remote tokenizer may count in one call)."""
+        return await self.count(await self.apply_chat_template(messages))
+
     @abc.abstractmethod
     async def special_tokens(self) -> set[str]:
         """Control/special token strings of the vocabulary (FIM family detection)."""

@@ -50,9 +50,9 @@ BASE_CONFIG = {"model_type": "llama", "architectures": ["LlamaForCausalLM"], "hi
 def _gpu_skip_reason() -> Optional[str]:
     try:
         if importlib.util.find_spec("vllm") is None:
-            return "vLLM is not installed (pip install 'oss-sidecar[vllm]')"
+            return "vLLM is not installed (pip install '.[vllm]' in the oss-sidecar source folder)"
     except (ImportError, ValueError):
-        return "vLLM is not installed (pip install 'oss-sidecar[vllm]')"
+        return "vLLM is not installed (pip install '.[vllm]' in the oss-sidecar source folder)"
     try:
         import torch
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.engines import vllm as vllm_engine
+from gateway.engines.vllm import preflight
 from gateway.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +31,7 @@ def test_engine_kwargs_pass_settings_through_and_engine_args_last():
                  quantization="fp8", kv_cache_dtype="fp8", enable_prefix_caching=False, enforce_eager=True,
                  load_format="dummy", distributed_executor_backend="mp",
                  engine_args={"max_num_batched_tokens": 8192, "max_num_seqs": 32})
-    kw = vllm_engine.engine_kwargs(s, visible_gpus=2)
+    kw = preflight.engine_kwargs(s, visible_gpus=2)
     assert kw["model"] == "/models/demo-8b"
     assert kw["served_model_name"] == ["/models/demo-8b"]
     assert kw["tensor_parallel_size"] == 2  # auto = all visible GPUs
@@ -43,7 +43,7 @@ def test_engine_kwargs_pass_settings_through_and_engine_args_last():
 
 
 def test_engine_kwargs_defaults_leave_optional_ones_to_vllm():
-    kw = vllm_engine.engine_kwargs(settings(tensor_parallel_size=1), visible_gpus=4)
+    kw = preflight.engine_kwargs(settings(tensor_parallel_size=1), visible_gpus=4)
     assert kw["tensor_parallel_size"] == 1
     assert kw["enable_prefix_caching"] is True and kw["gpu_memory_utilization"] == 0.92
     for key in ("max_model_len", "quantization", "distributed_executor_backend"):
@@ -53,15 +53,15 @@ def test_engine_kwargs_defaults_leave_optional_ones_to_vllm():
 def test_preflight_needs_a_model():
     s = load_settings(None, {"engine": "vllm"}, environ={})
     with pytest.raises(RuntimeError, match="--model"):
-        vllm_engine.preflight(s)
+        preflight.preflight(s)
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed here")
 def test_preflight_without_vllm_says_how_to_install():
     with pytest.raises(RuntimeError) as err:
-        vllm_engine.preflight(settings())
+        preflight.preflight(settings())
     msg = str(err.value)
-    assert "\n" not in msg and "pip install 'oss-sidecar[vllm]'" in msg
+    assert "\n" not in msg and preflight.INSTALL_HINT in msg
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed here")
@@ -72,8 +72,8 @@ def test_cli_serve_engine_vllm_exits_2_with_one_line(tmp_path):
         env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)})
     assert out.returncode == 2, out.stderr
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and "pip install 'oss-sidecar[vllm]'" in lines[0], out.stderr
+    assert len(lines) == 1 and preflight.INSTALL_HINT in lines[0], out.stderr
 
 
 def test_one_line_error_from_multiline_exception():
-    assert vllm_engine._one_line(ValueError("first line\nsecond")) == "first line"
+    assert preflight.one_line(ValueError("first line\nsecond")) == "first line"

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from gateway.engines.vllm import VllmTokenizer
+from gateway.engines.vllm.tokenizer import VllmTokenizer
 
 from .conftest import tokenizer_dir
 

@@ -18,7 +18,7 @@ function gatewayUrl(): string {
 export async function activate(context: vscode.ExtensionContext): Promise<void> {
   const output = vscode.window.createOutputChannel("oss-sidecar", { log: true });
   const config = () => vscode.workspace.getConfiguration(SECTION);
-  const statusBar = new StatusBar(config().get<boolean>("inlineCompletion.enabled", true), output);
+  const statusBar = new StatusBar(config().get<boolean>("inlineCompletion.enabled", true), output, context.extensionUri);
 
   const showMarkdown = (args: MarkdownArgs) => {
     const panel = AskPanel.show(context.extensionUri);

@@ -1,5 +1,4 @@
-// Where the help buttons point: README sections (merged from docs/EDITORS.md).
-export const REPOSITORY = "https://github.com/oss-sidecar/oss-sidecar";
-export const HELP_NOT_INSTALLED = `${REPOSITORY}#oss-sidecar-is-not-installed`;
-export const HELP_UNREACHABLE = `${REPOSITORY}#the-gateway-is-unreachable`;
-export const HELP_EXTENSION = `${REPOSITORY}#vs-code-extension`;
+// Where the help buttons point: the extension's own README (shipped inside the .vsix), opened in
+// VS Code's Markdown preview. Its "Troubleshooting" section covers both notices. (The project has
+// no public web page to link to.)
+export const HELP_README = "README.md";

@@ -2,7 +2,7 @@
 // message once, when its state is entered.
 import * as vscode from "vscode";
 
-import { HELP_NOT_INSTALLED, HELP_UNREACHABLE } from "./links";
+import { HELP_README } from "./links";
 import { Event, initialState, noticeFor, reduce, State, view } from "./status";
 
 /** The same help message is not repeated sooner than this (a gateway that comes and goes). */
@@ -13,7 +13,11 @@ export class StatusBar implements vscode.Disposable {
   private readonly lastNotice = new Map<string, number>();
   private readonly item: vscode.StatusBarItem;
 
-  constructor(inlineEnabled: boolean, private readonly output: vscode.LogOutputChannel) {
+  constructor(
+    inlineEnabled: boolean,
+    private readonly output: vscode.LogOutputChannel,
+    private readonly extensionUri: vscode.Uri,
+  ) {
     this.state = initialState(inlineEnabled);
     this.item = vscode.window.createStatusBarItem("ossSidecar.status", vscode.StatusBarAlignment.Right, 100);
     this.item.name = "oss-sidecar";
@@ -54,24 +58,20 @@ export class StatusBar implements vscode.Disposable {
   async showNotice(notice: "notInstalled" | "unreachable" | "failed" = this.noticeKind()): Promise<void> {
     const detail = this.state.message ? ` (${this.state.message})` : "";
     let text: string;
-    let help: string;
     const buttons: string[] = [];
     if (notice === "notInstalled") {
-      text = `oss-sidecar is not installed or not on PATH${detail}. Install it (pip install oss-sidecar) or set "ossSidecar.server.path".`;
-      help = HELP_NOT_INSTALLED;
+      text = `oss-sidecar is not installed or not on PATH${detail}. Install it (pip install . in the oss-sidecar source folder) or set "ossSidecar.server.path".`;
       buttons.push("How to install", "Open settings");
     } else if (notice === "unreachable") {
       text = `oss-sidecar: the gateway is unreachable${detail}. Start it with "oss-sidecar serve" or fix "ossSidecar.gatewayUrl".`;
-      help = HELP_UNREACHABLE;
       buttons.push("How to fix", "Open settings");
     } else {
       text = `oss-sidecar: the language server failed${detail}.`;
-      help = HELP_NOT_INSTALLED;
       buttons.push("Show log", "How to fix", "Restart");
     }
     const choice = await vscode.window.showWarningMessage(text, ...buttons);
     if (choice === "How to install" || choice === "How to fix") {
-      await vscode.env.openExternal(vscode.Uri.parse(help));
+      await vscode.commands.executeCommand("markdown.showPreview", vscode.Uri.joinPath(this.extensionUri, HELP_README));
     } else if (choice === "Open settings") {
       await vscode.commands.executeCommand("workbench.action.openSettings", "ossSidecar");
     } else if (choice === "Show log") {

@@ -1,0 +1,59 @@
+"""The embedded engine in-process, with the real default model: the engine protocol itself."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.engines.base import GenerationRequest, SamplingParams
+from gateway.engines.default_model import ModelFileError
+from gateway.engines.llamacpp import LlamaCppEngine
+from gateway.settings import load_settings
+
+
+@pytest.fixture(scope="module")
+async def engine():
+    settings = load_settings(environ={"OSS_SIDECAR_LLAMACPP__N_PARALLEL": "2",
+                                      "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "1024"})
+    eng = LlamaCppEngine(settings)
+    eng.check_model()
+    await eng.start()
+    yield eng
+    await eng.stop()
+
+
+def test_missing_model_file_fails_the_quick_check(tmp_path):
+    settings = load_settings(environ={"OSS_SIDECAR_MODEL__PATH": str(tmp_path / "none.gguf")})
+    with pytest.raises(ModelFileError, match="model.path"):
+        LlamaCppEngine(settings).check_model()
+
+
+async def test_protocol_facts(engine):
+    assert engine.capacity == 2 and engine.device_kind == "cpu"
+    assert engine.model_name == "SmolLM2-135M-Instruct.Q4_1"
+    assert engine.tokenizer.context_length == 1024
+    assert {"<|im_start|>", "<|im_end|>"} <= await engine.tokenizer.special_tokens()
+
+
+async def test_generate_streams_text_then_counts(engine):
+    request = GenerationRequest("t-1", SamplingParams(max_tokens=6, temperature=0),
+                                messages=[{"role": "user", "content": "Say hi."}])
+    deltas = [d async for d in engine.generate(request)]
+    assert all(d.finish_reason is None for d in deltas[:-1]) and "".join(d.text for d in deltas).strip()
+    final = deltas[-1]
+    assert final.finish_reason == "length" and final.completion_tokens == 6 and final.prompt_tokens > 5
+
+
+async def test_closing_the_stream_aborts_in_the_engine(engine):
+    before = (await engine.stats()).counters["requests_aborted_total"]
+    request = GenerationRequest("t-2", SamplingParams(max_tokens=200, temperature=0), prompt="Once upon a time")
+    stream = engine.generate(request)
+    await stream.__anext__()
+    await stream.aclose()
+    # llama.cpp sees the stop flag at its next token callback
+    for _ in range(50):
+        stats = await engine.stats()
+        if stats.counters["requests_aborted_total"] > before:
+            break
+        await asyncio.sleep(0.05)
+    assert stats.counters["requests_aborted_total"] == before + 1
