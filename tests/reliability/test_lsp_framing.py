@@ -51,7 +51,7 @@ class RawServer:
             if line == b"\r\n":
                 return json.loads(out.read(length))
 
-    def answer(self, request_id, timeout: float = 15):
+    def answer(self, request_id, timeout: float = 60):
         while True:
             message = self._read(timeout)
             if message is None or (message.get("id") == request_id and "method" not in message):
