@@ -4,7 +4,9 @@ The gateway's embedded llama.cpp listener is private (a Unix socket behind a key
 benchmark starts this peer instead: the same model and slot settings through xllamacpp, on a
 loopback TCP port, in its own process. It prints `listening on <url>` once it serves.
 
-    python bench/llamacpp_peer.py --n-parallel 4 [--context-per-slot 8192] [--model FILE.gguf]
+    python bench/llamacpp_peer.py --n-parallel 4 [--context-per-slot 8192] [--n-threads N] [--model FILE.gguf]
+
+tests/gateway/engines/test_upstream.py uses it too, as a foreign upstream.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def main() -> None:
     parser.add_argument("--model", help="GGUF file; default: the gateway's default model")
     parser.add_argument("--n-parallel", type=int, default=4)
     parser.add_argument("--context-per-slot", type=int, default=8192)
+    parser.add_argument("--n-threads", type=int, default=0, help="CPU threads; 0: llama.cpp's choice")
     args = parser.parse_args()
 
     params = xl.CommonParams()
@@ -35,6 +38,8 @@ def main() -> None:
     params.endpoint_metrics = True
     params.verbosity = -1
     params.hostnames = ["127.0.0.1"]
+    if args.n_threads:
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = args.n_threads
     server = xl.Server(params)
     print(f"listening on {server.listening_address}", flush=True)
     stop = threading.Event()
