@@ -8,7 +8,9 @@ The document is opened without the region, then each edit is replayed at its tim
 
 * **language server**: ``didChange`` + an automatic ``textDocument/inlineCompletion`` per
   keystroke, as VS Code sends them; the server debounces, cancels what gets superseded and
-  answers repeated/typed-along positions from its cache;
+  answers repeated/typed-along positions from its cache. Run again through
+  ``textDocument/completion`` (a client without inline completion, asking on every keystroke as
+  editors do while the list is ``isIncomplete``): the same pipeline behind another reply shape;
 * **naive client**: one ``/v1/completions`` per keystroke with the same context window and
   token limit, no debounce, never cancelled.
 
@@ -20,6 +22,7 @@ its next token). Wasted = all tokens − tokens of shown completions.
     python bench/typing_trace.py                       # starts its own gateway
     python bench/typing_trace.py --gateway-url http://127.0.0.1:8000
     python bench/typing_trace.py --generate            # rewrite the trace from its source file
+    python bench/typing_trace.py --methods completion  # only the textDocument/completion path
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ import aiohttp  # noqa: E402
 from lsprotocol import types  # noqa: E402
 from pygls.lsp.client import LanguageClient  # noqa: E402
 
+from lsp import protocol  # noqa: E402
 from lsp.context import build_context  # noqa: E402
 from lsp.postprocess import postprocess  # noqa: E402
 
@@ -162,9 +166,6 @@ class BenchClient(LanguageClient):
         def _show(params):
             print("server:", params.message, file=sys.stderr)
 
-        @self.feature("ossSidecar/status")
-        def _status(params):
-            pass
 
 
 def _plain(value):
@@ -175,13 +176,39 @@ def _plain(value):
     return value
 
 
-async def run_language_server(trace: dict, url: str, options: dict, speed: float) -> dict:
+def _capabilities(method: str) -> types.ClientCapabilities:
+    """A client like VS Code (inline completion) or like Neovim 0.7 / Emacs (completion only)."""
+    if method == "inline":
+        document = types.TextDocumentClientCapabilities(
+            inline_completion=types.InlineCompletionClientCapabilities()
+        )
+    else:
+        document = types.TextDocumentClientCapabilities(completion=types.CompletionClientCapabilities())
+    return types.ClientCapabilities(text_document=document)
+
+
+def _request(method: str, doc: "Doc"):
+    uri = types.TextDocumentIdentifier(uri=URI)
+    if method == "inline":
+        return types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(
+            text_document=uri,
+            position=doc.position(),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        )
+    return types.TEXT_DOCUMENT_COMPLETION, types.CompletionParams(
+        text_document=uri,
+        position=doc.position(),
+        context=types.CompletionContext(trigger_kind=types.CompletionTriggerKind.TriggerForIncompleteCompletions),
+    )
+
+
+async def run_language_server(trace: dict, url: str, options: dict, speed: float, method: str = "inline") -> dict:
     client = BenchClient()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     await client.start_io(sys.executable, "-m", "gateway.cli", "lsp", cwd=str(ROOT), env=env)
     await client.initialize_async(
         types.InitializeParams(
-            capabilities=types.ClientCapabilities(),
+            capabilities=_capabilities(method),
             process_id=os.getpid(),
             initialization_options={"gatewayUrl": url, **options},
         )
@@ -214,19 +241,8 @@ async def run_language_server(trace: dict, url: str, options: dict, speed: float
         msg_id = f"c{n}"
         version = doc.version
         sent = time.monotonic()
-        fut = asyncio.ensure_future(
-            client.protocol.send_request_async(
-                types.TEXT_DOCUMENT_INLINE_COMPLETION,
-                types.InlineCompletionParams(
-                    text_document=types.TextDocumentIdentifier(uri=URI),
-                    position=doc.position(),
-                    context=types.InlineCompletionContext(
-                        trigger_kind=types.InlineCompletionTriggerKind.Automatic
-                    ),
-                ),
-                msg_id=msg_id,
-            )
-        )
+        name, params = _request(method, doc)
+        fut = asyncio.ensure_future(client.protocol.send_request_async(name, params, msg_id=msg_id))
 
         def done(f, msg_id=msg_id, version=version, sent=sent):
             if f.cancelled() or f.exception() is not None:
@@ -240,14 +256,14 @@ async def run_language_server(trace: dict, url: str, options: dict, speed: float
         pending.append(fut)
     await asyncio.wait(pending, timeout=60)
     typing_s = time.monotonic() - t0
-    server_stats = _plain(await client.protocol.send_request_async("ossSidecar/stats", {"replyTokens": True}))
+    server_stats = _plain(await client.protocol.send_request_async(protocol.STATS, {"replyTokens": True}))
     await client.shutdown_async(None)
     client.exit(None)
     await client.stop()
     replies = server_stats.pop("reply_tokens", {})
     shown_tokens = sum(replies.get(s["id"], 0) for s in shown)
     return {
-        "client": "language server",
+        "client": f"language server, {'textDocument/inlineCompletion' if method == 'inline' else 'textDocument/completion'}",
         "keystrokes": len(trace["edits"]),
         "gateway_requests": server_stats["gateway_calls"],
         "shown": len(shown),
@@ -411,6 +427,9 @@ async def main() -> None:
     ap.add_argument("--budget", type=int, default=256, help="contextBudgetTokens")
     ap.add_argument("--speed", type=float, default=1.0, help="typing speed factor")
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument(
+        "--methods", default="inline,completion", help="language-server paths to run: inline, completion or both"
+    )
     ap.add_argument("--drain-s", type=float, default=240, help="wait this long for the naive backlog")
     ap.add_argument("--generate", action="store_true", help="regenerate the trace file and exit")
     args = ap.parse_args()
@@ -436,13 +455,16 @@ async def main() -> None:
     }
     try:
         rows = []
-        await wait_idle(url)
-        print("language server run ...", file=sys.stderr)
-        p0 = engine_prompt_tokens(url)
-        ls = await run_language_server(trace, url, options, args.speed)
-        await wait_idle(url)
-        ls["prompt_tokens"] = engine_prompt_tokens(url) - p0
-        rows.append(ls)
+        servers = []
+        for method in [m.strip() for m in args.methods.split(",") if m.strip()]:
+            await wait_idle(url)
+            print(f"language server run ({method}) ...", file=sys.stderr)
+            p0 = engine_prompt_tokens(url)
+            ls = await run_language_server(trace, url, options, args.speed, method)
+            await wait_idle(url)
+            ls["prompt_tokens"] = engine_prompt_tokens(url) - p0
+            rows.append(ls)
+            servers.append(ls)
         naive = None
         if not args.skip_naive:
             print("naive client run ...", file=sys.stderr)
@@ -462,23 +484,29 @@ async def main() -> None:
         )
         print()
         print(table(rows, naive_wasted))
-        s = ls["server"]
         print()
         print(
-            "| language-server overhead | p50 | p90 | max | samples |\n"
-            "| --- | ---: | ---: | ---: | ---: |\n"
-            f"| ms, request → gateway call + answer → reply, completions answered by the gateway | {fmt(s['overhead_ms']['p50'], 2)} | {fmt(s['overhead_ms']['p90'], 2)} "
-            f"| {fmt(s['overhead_ms']['max'], 2)} | {s['overhead_ms']['count']} |\n"
-            "| ms, request → gateway call only, every call (cancelled ones too) and cache hits "
-            f"| {fmt(s['prepare_ms']['p50'], 2)} | {fmt(s['prepare_ms']['p90'], 2)} "
-            f"| {fmt(s['prepare_ms']['max'], 2)} | {s['prepare_ms']['count']} |"
+            "| language-server overhead (ms) | p50 | p90 | max | samples |\n"
+            "| --- | ---: | ---: | ---: | ---: |"
         )
+        for ls in servers:
+            s = ls["server"]
+            print(
+                f"| {ls['client']}: request → gateway call + answer → reply, completions answered by the gateway "
+                f"| {fmt(s['overhead_ms']['p50'], 2)} | {fmt(s['overhead_ms']['p90'], 2)} "
+                f"| {fmt(s['overhead_ms']['max'], 2)} | {s['overhead_ms']['count']} |\n"
+                f"| {ls['client']}: request → gateway call only, every call (cancelled ones too) and cache hits "
+                f"| {fmt(s['prepare_ms']['p50'], 2)} | {fmt(s['prepare_ms']['p90'], 2)} "
+                f"| {fmt(s['prepare_ms']['max'], 2)} | {s['prepare_ms']['count']} |"
+            )
         print()
-        print(
-            f"language server: {s['requests']} requests, {s['gateway_calls']} sent to the gateway, "
-            f"{s['superseded']} superseded and cancelled, {s['cache_hits']} answered from the cache, "
-            f"{s['errors']} errors; gateway answer p50 {fmt(s['gateway_ms']['p50'])} ms"
-        )
+        for ls in servers:
+            s = ls["server"]
+            print(
+                f"{ls['client']}: {s['requests']} requests, {s['gateway_calls']} sent to the gateway, "
+                f"{s['superseded']} superseded and cancelled, {s['cache_hits']} answered from the cache, "
+                f"{s['errors']} errors; gateway answer p50 {fmt(s['gateway_ms']['p50'])} ms"
+            )
     finally:
         if proc is not None:
             proc.terminate()

@@ -13,14 +13,20 @@ from typing import AsyncIterator, Callable, Optional
 from aiohttp import web
 
 from gateway import http_guards
-from gateway.api import openai, ops, openapi
-from gateway.api.app_keys import METRICS, SERVING
+from gateway.api import ollama, openai, openapi, ops
+from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
+from gateway.embeddings import create_embedding_model
+from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
 from gateway.lifecycle import LIFECYCLE, Lifecycle
+from gateway.knowledge.retrieval import Knowledge
+from gateway.knowledge.store import KnowledgeStore
+from gateway.knowledge.store import data_dir as knowledge_dir
 from gateway.prompts.fim import detect_family, get_family
 from gateway.serving import Serving
+from gateway.serving.embeddings import Embeddings
 from gateway.settings import Settings
 from gateway.telemetry import Metrics
 
@@ -33,7 +39,7 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
 
 
 # Wire formats: each brings its routes, the path prefix it owns, and its own error body.
-WIRE_FORMATS = (openai,)
+WIRE_FORMATS = (openai, ollama)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
@@ -79,7 +85,8 @@ def api_key_check(keys: list[str]) -> Callable:
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        if request.path.startswith("/v1/") and request.headers.get("Authorization") not in accepted:
+        guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        if guarded and request.headers.get("Authorization") not in accepted:
             raise ApiError(
                 401,
                 "missing or incorrect API key: send it as 'Authorization: Bearer <key>'",
@@ -117,10 +124,23 @@ async def _load_engine(app: web.Application, progress: Optional[ProgressCallback
         app[READY].set()
 
 
+async def _load_embeddings(embeddings: Embeddings) -> None:
+    try:
+        await embeddings.model.start()
+        embeddings.status = "ready"
+        embeddings.metrics.embedding_ready.set(1)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        embeddings.status = "failed"
+        log.error("the embedding model failed to load: %s", exc)
+
+
 def create_app(
     settings: Settings,
     engine: Optional[Engine] = None,
     progress: Optional[ProgressCallback] = None,
+    embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
     lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
     # Order matters: errors render everything below; the guards answer before any key check
@@ -135,6 +155,11 @@ def create_app(
     metrics = Metrics()
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
     app[METRICS] = metrics
+    if settings.embeddings.enabled:
+        app[EMBEDDINGS] = Embeddings(settings, embedding_model or create_embedding_model(settings.embeddings), metrics)
+    app[SERVING].knowledge = Knowledge(
+        KnowledgeStore(knowledge_dir(settings.knowledge.data_dir)), app.get(EMBEDDINGS), settings.knowledge.max_top_k
+    )
     app[READY] = asyncio.Event()
     app[LOAD_ERROR] = []
     for wire in WIRE_FORMATS:
@@ -152,5 +177,16 @@ def create_app(
             await task
         await app[SERVING].engine.stop()
 
+    async def embeddings_lifetime(app: web.Application) -> AsyncIterator[None]:
+        embeddings = app.get(EMBEDDINGS)
+        task = asyncio.create_task(_load_embeddings(embeddings)) if embeddings else None
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await embeddings.model.stop()
+
     app.cleanup_ctx.append(engine_lifetime)
+    app.cleanup_ctx.append(embeddings_lifetime)
     return app

@@ -1,4 +1,4 @@
-"""oss-sidecar serve | lsp | config | doctor — argument parsing only."""
+"""oss-sidecar serve | lsp | index | config | doctor — argument parsing only."""
 from __future__ import annotations
 
 import argparse
@@ -33,6 +33,7 @@ def _serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
     put("server.port", args.port)
     put("server.api_keys", args.api_key)
     put("server.served_model_name", args.served_model_name)
+    put("server.ollama_port", args.ollama_port)
     put("admission.max_concurrency", args.max_concurrency)
     put("admission.max_queue", args.max_queue)
     put("logging.level", args.log_level)
@@ -73,6 +74,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         engine = create_engine(settings)
         engine.check_model()
+        if settings.embeddings.enabled:
+            from gateway.embeddings import create_embedding_model
+
+            create_embedding_model(settings.embeddings).check_model()
     except (EngineUnavailable, ConfigError) as exc:
         print(f"oss-sidecar: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -102,17 +107,21 @@ async def _serve(settings, engine) -> int:
         access_log=None if not settings.logging.access_log else logging.getLogger("aiohttp.access"),
     )
     await runner.setup()
-    site = web.TCPSite(runner, server.host, server.port)
-    try:
-        await site.start()
-    except OSError as exc:
-        print(f"oss-sidecar: cannot listen on {server.host}:{server.port}: {exc.strerror}", file=sys.stderr)
-        await runner.cleanup()
-        return 1
+    # The same app on a second port when server.ollama_port is set: Ollama clients look there.
+    ports = [server.port] + ([server.ollama_port] if server.ollama_port else [])
+    for listen_port in ports:
+        try:
+            await web.TCPSite(runner, server.host, listen_port).start()
+        except OSError as exc:
+            print(f"oss-sidecar: cannot listen on {server.host}:{listen_port}: {exc.strerror}", file=sys.stderr)
+            await runner.cleanup()
+            return 1
     port = runner.addresses[0][1]
     host = server.host if server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = f"http://{host}:{port}"
     print(f"oss-sidecar: listening on {url} (model loading; GET {url}/health says when it is ready)", flush=True)
+    if settings.server.ollama_port:
+        print(f"oss-sidecar: Ollama API also on http://{host}:{settings.server.ollama_port}/api", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -139,7 +148,8 @@ async def _serve(settings, engine) -> int:
             code = 1
     elif not stop.is_set():
         print(
-            f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Health: {url}/health   Metrics: {url}/metrics",
+            f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Ollama API: {url}/api   "
+            f"Health: {url}/health   Metrics: {url}/metrics",
             flush=True,
         )
         await stop.wait()
@@ -170,6 +180,16 @@ def cmd_lsp(args: argparse.Namespace) -> int:
 
     serve(tcp=args.tcp)
     return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    from gateway.knowledge.command import run_index
+
+    settings = _load(args)
+    if not args.paths and not args.delete:
+        print("oss-sidecar index: give files or folders to index (or --delete)", file=sys.stderr)
+        return EXIT_CONFIG
+    return run_index(settings, args.paths, args.collection, args.delete)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -210,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--api-key", action="append", help="require this Bearer key (repeatable)")
     serve.add_argument("--served-model-name")
+    serve.add_argument("--ollama-port", type=int, help="also listen here (Ollama's own is 11434)")
     serve.add_argument("--max-concurrency", type=int)
     serve.add_argument("--max-queue", type=int)
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
@@ -218,6 +239,17 @@ def build_parser() -> argparse.ArgumentParser:
     lsp = sub.add_parser("lsp", help="run the language server (stdio by default)")
     lsp.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
     lsp.set_defaults(func=cmd_lsp)
+
+    index = sub.add_parser(
+        "index", help="index files into a knowledge base (Chroma) for retrieval-augmented chat"
+    )
+    index.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (text, Markdown, rst, PDF, source)")
+    index.add_argument("--collection", required=True, help="the knowledge base's name (3-512 of a-z A-Z 0-9 . _ -)")
+    index.add_argument(
+        "--delete", action="store_true", help="remove these paths from the knowledge base; with no path, delete it"
+    )
+    index.add_argument("--config", help="YAML settings file (the embeddings and knowledge sections)")
+    index.set_defaults(func=cmd_index)
 
     config = sub.add_parser("config", help="print the effective configuration")
     config.add_argument("--config")

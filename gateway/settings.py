@@ -13,7 +13,9 @@ from typing import Any, Literal, Mapping, Optional, Union
 import yaml
 from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
+from gateway.embeddings.settings import EmbeddingsSettings
 from gateway.engines.registry import DEFAULT_ENGINE, engine_specs
+from gateway.knowledge.settings import KnowledgeSettings
 from gateway.settings_section import Section
 
 ENV_PREFIX = "OSS_SIDECAR_"
@@ -26,11 +28,14 @@ class ConfigError(Exception):
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    # Bearer keys. Required before the server listens beyond loopback.
+    # Bearer keys for /v1/* and /api/*. Required before the server listens beyond loopback.
     api_keys: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
     served_model_name: Optional[str] = None
+    # A second port with the same app, for Ollama clients that look at Ollama's own port
+    # (11434) by default. Empty: off.
+    ollama_port: Optional[int] = Field(None, ge=1, le=65535)
     # Host names accepted in the Host header besides loopback names and the listened address
     # (DNS rebinding defence); others get 403. E.g. [my-box.lan].
     allowed_hosts: list[str] = Field(default_factory=list)
@@ -97,6 +102,8 @@ class _SettingsBase(Section):
             raise ValueError(
                 f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
             )
+        if self.server.ollama_port is not None and self.server.ollama_port == self.server.port:
+            raise ValueError(f"server.ollama_port: must differ from server.port ({self.server.port})")
         return self
 
 
@@ -112,6 +119,8 @@ def _settings_model() -> type[_SettingsBase]:
     }
     for spec in engines.values():
         fields[spec.name] = (spec.settings, Field(default_factory=spec.settings))
+    fields["embeddings"] = (EmbeddingsSettings, Field(default_factory=EmbeddingsSettings))
+    fields["knowledge"] = (KnowledgeSettings, Field(default_factory=KnowledgeSettings))
     fields["logging"] = (LoggingSettings, Field(default_factory=LoggingSettings))
     return create_model("Settings", __base__=_SettingsBase, __module__=__name__, **fields)
 

@@ -80,6 +80,17 @@ class Metrics:
             "oss_sidecar_device_memory_total_bytes", "Memory per device", ["device"], registry=r
         )
         self.ready = Gauge("oss_sidecar_ready", "1 when the model is loaded and the engine healthy", registry=r)
+        # The embedding model (/v1/embeddings and the knowledge base).
+        self.embedding_requests = Counter(
+            "oss_sidecar_embedding_requests", "Embedding requests answered", registry=r
+        )
+        self.embedding_inputs = Counter("oss_sidecar_embedding_inputs", "Inputs embedded", registry=r)
+        self.embedding_tokens = Counter("oss_sidecar_embedding_prompt_tokens", "Tokens embedded", registry=r)
+        self.embedding_duration = Histogram(
+            "oss_sidecar_embedding_duration_seconds", "Time to embed one request's inputs",
+            buckets=_LATENCY_BUCKETS, registry=r,
+        )
+        self.embedding_ready = Gauge("oss_sidecar_embedding_ready", "1 when the embedding model is loaded", registry=r)
 
 
 # An engine counter's key: a metric name, optionally with Prometheus labels ('name{server="..."}').

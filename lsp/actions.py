@@ -1,25 +1,33 @@
-"""Code actions on a selection: ``textDocument/codeAction`` + ``codeAction/resolve``.
+"""Code actions on a selection: what is offered, and what running one produces.
 
-Listing is instant and model-free; the model runs only when the editor resolves the action the
-user picked (LSP's resolve support, as lsp-ai does). Edits come back as a ``WorkspaceEdit``
-(versioned ``documentChanges`` when the client supports them, so a stale edit is refused);
-Explain comes back as the ``ossSidecar.showMarkdown`` command (docs/PROTOCOL.md).
+Listing is instant and model-free. The model runs when the user picks an action: inside
+``codeAction/resolve`` for clients that declare resolve support for the properties the action
+needs, otherwise through the ``ossSidecar.runAction`` command the listed action carries
+(``runner.py`` runs it in the background and applies the result). Edits come back as a
+``WorkspaceEdit`` (versioned ``documentChanges`` when the client supports them, so a stale edit is
+refused); Explain comes back as the ``ossSidecar.showMarkdown`` command (docs/PROTOCOL.md).
+
+Ranges are clamped to the document (``positions.py``) before anything else, so a linewise
+selection whose end lies past its last line's end edits exactly the selected lines. A range that
+is empty once clamped (a cursor) gets no actions, except ``AI: Fix`` when the client sends
+diagnostics there.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
+from .positions import clamp_range, offset_at, position_at
 from .prompts import SYSTEM, code_context, describe, extract_code
+from .protocol import RUN_ACTION, SHOW_MARKDOWN, ActionData, ShowMarkdownArgs
 from .session import Session
 
 log = logging.getLogger(__name__)
-
-SHOW_MARKDOWN = "ossSidecar.showMarkdown"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,29 +89,48 @@ def _kind_allowed(kind: str, only: list[str] | None) -> bool:
     return any(kind == o or kind.startswith(o + ".") for o in only)
 
 
+def resolvable(capabilities: Any, action: Action) -> bool:
+    """Whether the client resolves this action itself: it declared ``codeAction/resolve``
+    support for the property the result goes in (``edit``, or ``command`` for Explain)."""
+    try:
+        properties = capabilities.text_document.code_action.resolve_support.properties
+    except AttributeError:
+        return False
+    return ("command" if action.edit == "none" else "edit") in (properties or ())
+
+
 def list_actions(
-    session: Session, params: types.CodeActionParams
+    session: Session,
+    doc: TextDocument | None,
+    capabilities: Any,
+    params: types.CodeActionParams,
 ) -> list[types.CodeAction] | None:
     if not session.settings.features.code_actions:
         return None
-    rng = params.range
     diagnostics = list(params.context.diagnostics or [])
-    if rng.start == rng.end:
+    if doc is None:
+        log.warning("code actions asked for a document that is not open: %s", params.text_document.uri)
+        return None
+    start, end = clamp_range(doc, params.range)
+    empty = start == end
+    rng = types.Range(start=position_at(doc, start), end=position_at(doc, end))
+    if empty:
         if not diagnostics:
             return None  # nothing selected: no lightbulb on every cursor move
-        # a cursor on a diagnostic: act on the diagnostic's lines
-        rng = types.Range(
-            start=types.Position(line=min(d.range.start.line for d in diagnostics), character=0),
-            end=types.Position(line=max(d.range.end.line for d in diagnostics) + 1, character=0),
-        )
+        # a cursor on a diagnostic: act on the diagnostic's whole lines
+        first = min(d.range.start.line for d in diagnostics)
+        last = max(d.range.end.line for d in diagnostics)
+        start = offset_at(doc, types.Position(line=first, character=0))
+        end = offset_at(doc, types.Position(line=last + 1, character=0))
+        rng = types.Range(start=position_at(doc, start), end=position_at(doc, end))
     only = [str(getattr(k, "value", k)) for k in (params.context.only or [])]
     out = []
     for action in ACTIONS:
-        if action.id != "fix" and params.range.start == params.range.end:
+        if action.id != "fix" and empty:
             continue
         if not _kind_allowed(action.kind, only):
             continue
-        data = {
+        data: ActionData = {
             "id": action.id,
             "uri": params.text_document.uri,
             "range": {
@@ -118,6 +145,10 @@ def list_actions(
                 kind=action.kind,
                 diagnostics=diagnostics if action.id == "fix" and diagnostics else None,
                 data=data,
+                # without resolve support the command is the only way to run it
+                command=None
+                if resolvable(capabilities, action)
+                else types.Command(title=action.title, command=RUN_ACTION, arguments=[data]),
             )
         )
     return out
@@ -131,23 +162,38 @@ def _range(data: dict[str, Any]) -> types.Range:
     )
 
 
-async def resolve_action(
-    session: Session, workspace, client_capabilities, action: types.CodeAction
-) -> types.CodeAction:
-    data = action.data if isinstance(action.data, dict) else None
-    if not data or data.get("id") not in BY_ID:
-        return action
+@dataclasses.dataclass
+class Outcome:
+    """What running an action produced: an edit, an answer to show, or why there is neither."""
+
+    action: Action
+    edit: types.WorkspaceEdit | None = None
+    markdown: str | None = None
+    problem: str | None = None
+
+
+def action_of(data: Any) -> Action | None:
+    return BY_ID.get(data.get("id")) if isinstance(data, dict) else None
+
+
+async def run(
+    session: Session,
+    workspace,
+    client_capabilities,
+    data: dict[str, Any],
+    on_piece: Callable[[str], None] | None = None,
+) -> Outcome:
+    """Ask the model for the action ``data`` describes and turn its answer into an outcome."""
     spec = BY_ID[data["id"]]
     settings = session.settings
     try:
         doc = workspace.get_text_document(data["uri"])
-        rng = _range(data)
-        start = doc.offset_at_position(rng.start)
-        end = doc.offset_at_position(rng.end)
+        start, end = clamp_range(doc, _range(data))
     except Exception:
-        log.warning("cannot resolve %s: unknown document or range", spec.id, exc_info=True)
-        return action
+        log.warning("cannot run %s: unknown document or range", spec.id, exc_info=True)
+        return Outcome(spec, problem=f"the document {data.get('uri')} is not open")
     text = doc.source
+    version = doc.version
     before, selection, after = code_context(text, start, end, settings.context_budget_tokens)
     diagnostics = data.get("diagnostics") or []
     instruction = spec.instruction.format(
@@ -163,28 +209,40 @@ async def resolve_action(
             + instruction,
         },
     ]
-    answer = await session.chat(messages)
+    answer = await session.chat(messages, on_piece)
     if answer is None:
-        return action
+        return Outcome(spec, problem="the gateway did not answer")
     if spec.edit == "none":
-        action.command = types.Command(
-            title=spec.title,
-            command=SHOW_MARKDOWN,
-            arguments=[{"title": spec.title.removeprefix("AI: "), "markdown": answer}],
-        )
-        return action
+        return Outcome(spec, markdown=answer)
     code = extract_code(answer)
     if not code.strip():
-        return action
+        return Outcome(spec, problem="the model's answer held no code")
     if spec.edit == "replace":
         new_text = code + ("\n" if selection.endswith("\n") and not code.endswith("\n") else "")
-        edit_range = rng
+        edit_range = types.Range(start=position_at(doc, start), end=position_at(doc, end))
     else:  # insert after the selection
         new_text = ("\n" if selection.endswith("\n") else "\n\n") + code + "\n"
-        edit_range = types.Range(start=rng.end, end=rng.end)
+        at = position_at(doc, end)
+        edit_range = types.Range(start=at, end=at)
     edit = types.TextEdit(range=edit_range, new_text=new_text)
-    action.edit = _workspace_edit(client_capabilities, doc.uri, doc.version, edit)
+    return Outcome(spec, edit=_workspace_edit(client_capabilities, doc.uri, version, edit))
+
+
+def fill(action: types.CodeAction, outcome: Outcome) -> types.CodeAction:
+    """A resolved action from an outcome (``codeAction/resolve``)."""
+    if outcome.edit is not None:
+        action.edit = outcome.edit
+    elif outcome.markdown is not None:
+        action.command = show_markdown_command(outcome.action, outcome.markdown)
     return action
+
+
+def show_markdown_command(spec: Action, markdown: str) -> types.Command:
+    return types.Command(
+        title=spec.title,
+        command=SHOW_MARKDOWN,
+        arguments=[ShowMarkdownArgs(title=spec.title.removeprefix("AI: "), markdown=markdown)],
+    )
 
 
 def _workspace_edit(capabilities, uri: str, version: int | None, edit: types.TextEdit):

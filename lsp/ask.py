@@ -14,12 +14,12 @@ from typing import Any
 from lsprotocol import types
 
 from .config import to_plain
+from .positions import offset_at
 from .prompts import SYSTEM, code_context, describe
+from .protocol import AskPartialResult, AskResult
 from .session import Session
 
 log = logging.getLogger(__name__)
-
-ASK_METHOD = "ossSidecar/ask"
 
 
 def _get(obj: Any, key: str, default: Any = None) -> Any:
@@ -32,7 +32,7 @@ def _position(obj: Any) -> types.Position:
     return types.Position(line=int(_get(obj, "line", 0)), character=int(_get(obj, "character", 0)))
 
 
-async def ask(session: Session, workspace, send_progress, params: Any) -> dict[str, str]:
+async def ask(session: Session, workspace, send_progress, params: Any) -> AskResult:
     params = to_plain(params) or {}
     if not session.settings.features.ask:
         return {"markdown": ""}
@@ -47,8 +47,9 @@ async def ask(session: Session, workspace, send_progress, params: Any) -> dict[s
             doc = workspace.get_text_document(uri)
             start = end = 0
             if rng is not None:
-                start = doc.offset_at_position(_position(_get(rng, "start")))
-                end = doc.offset_at_position(_position(_get(rng, "end")))
+                start = offset_at(doc, _position(_get(rng, "start")))
+                end = offset_at(doc, _position(_get(rng, "end")))
+                start, end = min(start, end), max(start, end)
             before, selection, after = code_context(
                 doc.source, start, end, settings.context_budget_tokens
             )
@@ -67,7 +68,8 @@ async def ask(session: Session, workspace, send_progress, params: Any) -> dict[s
     def on_piece(piece: str) -> None:
         pieces.append(piece)
         if token is not None:
-            send_progress(types.ProgressParams(token=token, value={"markdown": piece}))
+            value: AskPartialResult = {"markdown": piece}
+            send_progress(types.ProgressParams(token=token, value=value))
 
     answer = await session.chat(messages, on_piece)
     # On a gateway failure the result is what arrived before it.

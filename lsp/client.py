@@ -5,7 +5,9 @@ its connection* (``resp.close()``), which is what tells the gateway to abort the
 request. Completions are requested as streams for the same reason: a streaming handler notices
 a closed connection at its next chunk, whatever the server framework does with idle sockets.
 
-Errors never escape as anything but ``GatewayError`` (unreachable, timeout, HTTP error).
+Errors never escape as anything but ``GatewayError``, each named for what happened: nothing
+listens at the URL (``unreachable``), a timeout, a refused request (4xx), a gateway failure
+(5xx), a dropped connection, or an answer that is not what the API promises.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import socket
 import time
 from typing import Any, AsyncIterator
 
@@ -23,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class GatewayError(Exception):
-    """The gateway could not answer. ``unreachable`` is True for connection-level failures."""
+    """The gateway could not answer. ``unreachable`` is True only when nothing listens at the
+    URL (connection refused, unknown host): the one case where starting the gateway helps."""
 
     def __init__(self, message: str, *, unreachable: bool = False, status: int | None = None):
         super().__init__(message)
@@ -56,6 +60,11 @@ class GatewayClient:
         self._session: aiohttp.ClientSession | None = None
         self._model: ModelInfo | None = None
 
+    @property
+    def model(self) -> ModelInfo | None:
+        """What ``/v1/models`` said last time it was asked; None before the first answer."""
+        return self._model
+
     # -- plumbing -----------------------------------------------------------------------------
 
     def _headers(self) -> dict[str, str]:
@@ -85,7 +94,39 @@ class GatewayClient:
             message = body["error"]["message"]
         except Exception:
             message = resp.reason or "error"
-        return GatewayError(f"gateway answered {resp.status}: {message}", status=resp.status)
+        if resp.status < 500:
+            what = f"gateway refused the request ({resp.status})"
+        else:
+            what = f"gateway failed ({resp.status})"
+        return GatewayError(f"{what}: {message}", status=resp.status)
+
+    def _failure(self, exc: BaseException, waited: str) -> GatewayError:
+        """A transport-level exception as the error it really is.
+
+        Order matters: in Python 3.11 ``asyncio.TimeoutError`` is ``TimeoutError``, an
+        ``OSError``, and aiohttp's timeouts are also ``ClientConnectionError``s."""
+        if isinstance(exc, GatewayError):
+            return exc
+        if isinstance(exc, asyncio.TimeoutError):
+            return GatewayError(f"gateway at {self.base_url} did not answer within {waited}")
+        if isinstance(exc, aiohttp.ClientConnectorError):
+            cause = exc.os_error
+            if isinstance(cause, ConnectionRefusedError):
+                return GatewayError(
+                    f"gateway unreachable at {self.base_url}: nothing listens there "
+                    "(connection refused)",
+                    unreachable=True,
+                )
+            return GatewayError(
+                f"cannot connect to the gateway at {self.base_url}: {cause or exc}",
+                unreachable=isinstance(cause, socket.gaierror),
+            )
+        if isinstance(exc, (aiohttp.ClientConnectionError, ConnectionError, OSError)):
+            return GatewayError(
+                f"connection to the gateway at {self.base_url} was lost: "
+                f"{exc or type(exc).__name__}"
+            )
+        return GatewayError(f"bad answer from the gateway at {self.base_url}: {exc}")
 
     async def _stream(
         self, path: str, body: dict[str, Any], timeout_s: float
@@ -130,12 +171,10 @@ class GatewayClient:
                         msg = err.get("message") if isinstance(err, dict) else str(err)
                         raise GatewayError(f"gateway error mid-stream: {msg}")
                     yield event
-        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
-            raise GatewayError(f"gateway unreachable at {self.base_url}: {exc}", unreachable=True) from exc
-        except asyncio.TimeoutError as exc:
-            raise GatewayError(f"gateway did not answer within {timeout_s:g} s") from exc
-        except (aiohttp.ClientError, ValueError) as exc:
-            raise GatewayError(f"bad answer from the gateway: {exc}") from exc
+        except GatewayError:
+            raise
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise self._failure(exc, f"{timeout_s:g} s") from exc
         finally:
             if resp is not None:
                 # close(), not release(): an unfinished stream must drop the connection so the
@@ -164,12 +203,8 @@ class GatewayClient:
                         raise
         except GatewayError:
             raise
-        except (aiohttp.ClientConnectionError, ConnectionError, OSError) as exc:
-            raise GatewayError(f"gateway unreachable at {self.base_url}: {exc}", unreachable=True) from exc
-        except asyncio.TimeoutError as exc:
-            raise GatewayError("gateway did not list its models within 5 s") from exc
-        except (aiohttp.ClientError, ValueError) as exc:
-            raise GatewayError(f"bad answer from the gateway: {exc}") from exc
+        except (aiohttp.ClientError, OSError, ValueError) as exc:
+            raise self._failure(exc, "5 s (listing its models)") from exc
         data = body.get("data") or [{}]
         first = data[0] if isinstance(data[0], dict) else {}
         self._model = ModelInfo(

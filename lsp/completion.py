@@ -1,4 +1,6 @@
-"""Inline completion (``textDocument/inlineCompletion``): the request's path through the server.
+"""Completion: the request's path through the server, for ``textDocument/inlineCompletion``
+(ghost text) and ``textDocument/completion`` (the fallback for clients without inline completion,
+shaped by ``completion_items.py``). Both take the same path:
 
 1. the context (prefix/suffix windows, neighbour snippets) is cut from the document
    (``context.py``); a cached answer for it, or for the user typing along an earlier answer,
@@ -11,6 +13,7 @@
 
 A superseded request is answered with an empty list, not an error: the editor already asked
 again. A request the client itself cancelled gets the LSP ``RequestCancelled`` error.
+Positions past a line's end are clamped (``positions.py``).
 
 The server's own time per request (``overhead``: arrival → HTTP call, excluding the debounce
 sleep, plus gateway answer → reply) is kept in ``CompletionStats`` for the benchmark.
@@ -25,13 +28,17 @@ import statistics
 import time
 
 from lsprotocol import types
+from pygls.workspace import TextDocument
 
 from .cache import CompletionCache
 from .client import CompletionResult, GatewayError
+from .completion_items import completion_list
 from .config import to_plain
 from .context import CompletionContext, build_context
 from .debounce import Debouncer
+from .positions import offset_at
 from .postprocess import postprocess
+from .protocol import DebugContextResult
 from .session import Session
 
 log = logging.getLogger(__name__)
@@ -79,6 +86,19 @@ def _quantile(samples: list[float], q: float) -> float | None:
 
 
 EMPTY = types.InlineCompletionList(items=[])
+
+
+@dataclasses.dataclass
+class Suggestion:
+    """What the pipeline produced for a position: the text to offer ("" for nothing)."""
+
+    text: str
+    ctx: CompletionContext | None = None
+    doc: TextDocument | None = None
+    offset: int = 0  # of the cursor in doc.source
+
+
+NOTHING = Suggestion(text="")
 REPLY_TOKENS_KEPT = 5000
 
 
@@ -119,13 +139,31 @@ class CompletionService:
     async def inline_completion(
         self, params: types.InlineCompletionParams, msg_id=None
     ) -> types.InlineCompletionList:
+        manual = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+        found = await self._suggest(params.text_document.uri, params.position, manual, msg_id)
+        if not found.text:
+            return EMPTY
+        self.stats.items_returned += 1
+        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=found.text)])
+
+    async def completion(self, params: types.CompletionParams, msg_id=None) -> types.CompletionList:
+        """The same suggestion as a completion item; ``isIncomplete`` so the editor asks again
+        as the user types. Any trigger counts as automatic (debounced): editors send
+        ``Invoked`` for typing and for an explicit request alike."""
+        found = await self._suggest(params.text_document.uri, params.position, False, msg_id)
+        if not found.text:
+            return completion_list(None)
+        self.stats.items_returned += 1
+        return completion_list(found)
+
+    async def _suggest(self, uri: str, position: types.Position, manual: bool, msg_id) -> Suggestion:
         arrived = time.monotonic()
         self.stats.requests += 1
         if not self.session.settings.features.inline_completion:
-            return EMPTY
+            return NOTHING
         self._supersede()
-        task = asyncio.ensure_future(self._complete(params, arrived, msg_id))
-        self._inflight, self._inflight_uri = task, params.text_document.uri
+        task = asyncio.ensure_future(self._complete(uri, position, manual, arrived, msg_id))
+        self._inflight, self._inflight_uri = task, uri
         try:
             return await task
         except asyncio.CancelledError:
@@ -133,7 +171,7 @@ class CompletionService:
             if id(task) in self._superseded and not (
                 current is not None and getattr(current, "cancelling", lambda: 0)()
             ):
-                return EMPTY
+                return NOTHING
             self.stats.cancelled_by_client += 1
             raise
         finally:
@@ -142,25 +180,24 @@ class CompletionService:
                 self._inflight, self._inflight_uri = None, None
 
     async def _complete(
-        self, params: types.InlineCompletionParams, arrived: float, msg_id=None
-    ) -> types.InlineCompletionList:
+        self, uri: str, position: types.Position, manual: bool, arrived: float, msg_id=None
+    ) -> Suggestion:
         settings = self.session.settings
         workspace = self._workspace()
-        uri = params.text_document.uri
         try:
             doc = workspace.get_text_document(uri)
             text = doc.source
-            offset = doc.offset_at_position(params.position)
+            offset = offset_at(doc, position)
         except Exception:
-            log.warning("inline completion for an unknown document %s", uri, exc_info=True)
-            return EMPTY
+            log.warning("completion for an unknown document %s", uri, exc_info=True)
+            return NOTHING
         client = self.session.client
         try:
             info = await client.model_info()
         except GatewayError as exc:
             self.stats.errors += 1
             self.session.gateway_failed(exc)
-            return EMPTY
+            return NOTHING
         neighbours = ()
         if info.fim_supports_files:
             neighbours = [
@@ -186,11 +223,10 @@ class CompletionService:
         if cached is not None:
             self.stats.cache_hits += 1
             self._note_reply(msg_id, 0)
-            reply = self._reply(cached, ctx)
+            reply = Suggestion(cached, ctx, doc, offset)
             self._keep(self.stats.prepare_ms, (time.monotonic() - arrived) * 1000.0)
             return reply
 
-        manual = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
         delay = self.debouncer.delay_ms(
             settings.debounce_ms,
             adaptive=settings.adaptive_debounce,
@@ -222,7 +258,7 @@ class CompletionService:
         except GatewayError as exc:
             self.stats.errors += 1
             self.session.gateway_failed(exc)
-            return EMPTY
+            return NOTHING
         finally:
             self.stats.tokens_generated += result.tokens
             if result.sent_at:
@@ -236,7 +272,7 @@ class CompletionService:
 
         shown = postprocess(result.text, ctx)
         self.cache.put(key, ctx.prefix, ctx.suffix, shown)
-        reply = self._reply(shown, ctx)
+        reply = Suggestion(shown, ctx, doc, offset)
         self._note_reply(msg_id, result.tokens)
         done = time.monotonic()
         self._keep(self.stats.gateway_ms, (result.answered_at - result.sent_at) * 1000.0)
@@ -261,17 +297,17 @@ class CompletionService:
         while len(replies) > REPLY_TOKENS_KEPT:
             replies.pop(next(iter(replies)))
 
-    def debug_context(self, params) -> dict:
+    def debug_context(self, params) -> DebugContextResult:
         """The prompt pieces for a position (``ossSidecar/debugContext``), without a request."""
         params = to_plain(params)
-        get = lambda o, k: o.get(k)  # noqa: E731
+        get = lambda o, k: o.get(k)
         uri = get(get(params, "textDocument"), "uri")
         pos = get(params, "position")
         doc = self._workspace().get_text_document(uri)
-        offset = doc.offset_at_position(
-            types.Position(line=int(get(pos, "line")), character=int(get(pos, "character")))
+        offset = offset_at(
+            doc, types.Position(line=int(get(pos, "line")), character=int(get(pos, "character")))
         )
-        model = self.session.client._model
+        model = self.session.client.model
         neighbours = ()
         if model is not None and model.fim_supports_files:
             neighbours = [
@@ -289,13 +325,6 @@ class CompletionService:
             "midLine": ctx.mid_line,
             "estimatedTokens": ctx.estimated_tokens,
         }
-
-    def _reply(self, text: str, ctx: CompletionContext) -> types.InlineCompletionList:
-        if not text or not text.strip():
-            return EMPTY
-        self.stats.items_returned += 1
-        return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text)])
-
 
 def _path_of(uri: str) -> str:
     from pygls.uris import to_fs_path

@@ -38,6 +38,8 @@ class Settings:
     completion_timeout_ms: int = 10_000
     chat_max_tokens: int = 512
     chat_timeout_ms: int = 120_000
+    # a codeAction/resolve answers within this, else hands the run to ossSidecar.runAction
+    resolve_timeout_ms: int = 4_000
 
     @property
     def base_url(self) -> str:
@@ -92,6 +94,7 @@ _FIELDS = (
     ("completionTimeoutMs", "completion_timeout_ms", "positive int"),
     ("chatMaxTokens", "chat_max_tokens", "positive int"),
     ("chatTimeoutMs", "chat_timeout_ms", "positive int"),
+    ("resolveTimeoutMs", "resolve_timeout_ms", "non-negative int"),
 )
 
 

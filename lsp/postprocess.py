@@ -15,6 +15,19 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def no_doubled_indent(text: str, ctx: CompletionContext) -> str:
+    """Leading blanks of the first line are dropped when the cursor already follows blanks.
+
+    Models tokenize ``" return"`` as one token, so after a 4-space indent they often answer
+    ``" return a * b"``: inserted as is, the line would get five spaces (and the scope rule
+    below would measure the block from the wrong column).
+    """
+    if ctx.line_prefix[-1:] in (" ", "\t"):
+        first, newline, rest = text.partition("\n")
+        return first.lstrip(" \t") + newline + rest
+    return text
+
+
 def limit_scope(text: str, ctx: CompletionContext) -> str:
     """Keep the completion inside the current scope.
 
@@ -96,7 +109,7 @@ def drop_blank(text: str, ctx: CompletionContext) -> str:
     return "" if text.strip() == "" else text
 
 
-RULES = (limit_scope, trim_suffix_overlap, trim_trailing_whitespace, drop_blank)
+RULES = (no_doubled_indent, limit_scope, trim_suffix_overlap, trim_trailing_whitespace, drop_blank)
 
 
 def postprocess(text: str, ctx: CompletionContext) -> str:

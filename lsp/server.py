@@ -1,8 +1,10 @@
 """The oss-sidecar language server: capabilities and handler registration only.
 
 Each handler is a thin function that hands the request to its module:
-inline completion → completion.py, code actions → actions.py, Ask AI → ask.py,
-settings → config.py (through session.py). ``serve()`` is what ``oss-sidecar lsp`` runs.
+completion (inline, and ``textDocument/completion`` for clients without inline completion) →
+completion.py, code actions → actions.py (listing) and runner.py (running one), Ask AI → ask.py,
+settings → config.py (through session.py). The custom names live in protocol.py.
+``serve()`` is what ``oss-sidecar lsp`` runs.
 """
 
 from __future__ import annotations
@@ -13,18 +15,18 @@ import sys
 from typing import Any
 
 from lsprotocol import types
+from pygls.exceptions import FeatureAlreadyRegisteredError
 from pygls.lsp.server import LanguageServer
 
-from . import actions
-from .ask import ASK_METHOD, ask
+from . import actions, protocol
+from .ask import ask
 from .completion import CompletionService
+from .runner import ActionRunner
 from .session import Session
 from .stdio import position_params, serve_stdio
 
 log = logging.getLogger(__name__)
 
-STATS_METHOD = "ossSidecar/stats"
-CONTEXT_METHOD = "ossSidecar/debugContext"
 VERSION = "0.1.0"
 
 
@@ -37,6 +39,7 @@ class SidecarServer(LanguageServer):
         )
         self.session = Session(self._notify, self.window_show_message)
         self.completion = CompletionService(self.session, lambda: self.workspace)
+        self.runner = ActionRunner(self)
 
     def _notify(self, method: str, params: Any) -> None:
         self.protocol.notify(method, params)
@@ -48,6 +51,19 @@ server = SidecarServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: SidecarServer, params: types.InitializeParams) -> None:
     ls.session.configure(params.initialization_options)
+    ls.session.status_notifications = protocol.wants_status(params.capabilities)
+    # Clients with ghost text get no completion items (no duplicates); the others get the same
+    # suggestion through textDocument/completion. pygls builds the capabilities after this.
+    if not _has_inline_completion(params.capabilities):
+        try:
+            ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions())(completion)
+        except FeatureAlreadyRegisteredError:  # an earlier connection of this process (TCP)
+            log.debug("textDocument/completion is already registered")
+
+
+def _has_inline_completion(capabilities: types.ClientCapabilities) -> bool:
+    document = capabilities.text_document
+    return document is not None and document.inline_completion is not None
 
 
 @server.feature(types.INITIALIZED)
@@ -87,6 +103,12 @@ async def inline_completion(
     return await ls.completion.inline_completion(params, ls.protocol.msg_id)
 
 
+async def completion(ls: SidecarServer, params: types.CompletionParams) -> types.CompletionList:
+    if _has_inline_completion(ls.client_capabilities):
+        return types.CompletionList(is_incomplete=False, items=[])
+    return await ls.completion.completion(params, ls.protocol.msg_id)
+
+
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
@@ -95,28 +117,38 @@ async def inline_completion(
     ),
 )
 def code_action(ls: SidecarServer, params: types.CodeActionParams):
-    return actions.list_actions(ls.session, params)
+    # only open documents: the model works on what the editor shows
+    doc = ls.workspace.text_documents.get(params.text_document.uri)
+    return actions.list_actions(ls.session, doc, ls.client_capabilities, params)
 
 
 @server.feature(types.CODE_ACTION_RESOLVE)
 async def code_action_resolve(ls: SidecarServer, action: types.CodeAction) -> types.CodeAction:
-    return await actions.resolve_action(ls.session, ls.workspace, ls.client_capabilities, action)
+    return await ls.runner.resolve(action)
 
 
-@server.command(actions.SHOW_MARKDOWN)
+def _command_arguments(args: tuple) -> list:
+    return args[0] if len(args) == 1 and isinstance(args[0], list) else list(args)
+
+
+@server.command(protocol.SHOW_MARKDOWN)
 def show_markdown(ls: SidecarServer, *args: Any) -> None:
-    arguments = args[0] if len(args) == 1 and isinstance(args[0], list) else list(args)
-    actions.show_markdown(ls.session, ls.window_show_message, arguments)
+    actions.show_markdown(ls.session, ls.window_show_message, _command_arguments(args))
 
 
-@server.feature(ASK_METHOD)
+@server.command(protocol.RUN_ACTION)
+def run_action(ls: SidecarServer, *args: Any) -> None:
+    ls.runner.execute(_command_arguments(args))
+
+
+@server.feature(protocol.ASK)
 @position_params
-async def ask_handler(ls: SidecarServer, params: Any) -> dict[str, str]:
+async def ask_handler(ls: SidecarServer, params: Any) -> protocol.AskResult:
     return await ask(ls.session, ls.workspace, ls.progress, params)
 
 
-@server.feature(STATS_METHOD)
-def stats_handler(ls: SidecarServer, params: Any) -> dict:
+@server.feature(protocol.STATS)
+def stats_handler(ls: SidecarServer, params: Any) -> protocol.StatsResult:
     """Diagnostics for benchmarks: counters and the server's own time per completion.
 
     ``{"replyTokens": true}`` adds the engine tokens behind each reply, by request id."""
@@ -126,9 +158,9 @@ def stats_handler(ls: SidecarServer, params: Any) -> dict:
     return ls.completion.stats.as_dict(with_replies=bool(options.get("replyTokens")))
 
 
-@server.feature(CONTEXT_METHOD)
+@server.feature(protocol.DEBUG_CONTEXT)
 @position_params
-def context_handler(ls: SidecarServer, params: Any) -> dict:
+def context_handler(ls: SidecarServer, params: Any) -> protocol.DebugContextResult:
     """What a completion at ``{"textDocument": {"uri"}, "position"}`` would send the model."""
     return ls.completion.debug_context(params)
 

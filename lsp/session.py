@@ -1,7 +1,9 @@
 """Per-connection state shared by the handlers: settings, gateway client, health reporting.
 
 Health: the first gateway failure after a success shows one ``window/showMessage`` and sends
-``ossSidecar/status {"state": "unreachable"}``; later failures only log. The next success sends
+``ossSidecar/status {"state": "unreachable"}`` (that notification only to clients that opted in
+with the experimental capability in ``protocol.py``: others would warn about an unknown
+notification); later failures only log. The next success sends
 ``ready`` again (and an info message), so a gateway that comes back is picked up without
 restarting anything.
 """
@@ -16,10 +18,9 @@ from lsprotocol import types
 
 from .client import GatewayClient, GatewayError
 from .config import Settings
+from .protocol import STATUS, StatusParams
 
 log = logging.getLogger(__name__)
-
-STATUS_METHOD = "ossSidecar/status"
 
 
 class Session:
@@ -34,6 +35,8 @@ class Session:
         self.client = GatewayClient(self.settings.base_url)
         self.gateway_down = False
         self._thinking = 0
+        # set at initialize from the client's capabilities (protocol.wants_status)
+        self.status_notifications = False
 
     def configure(self, payload: Any) -> Settings:
         """Apply a configuration payload; a new URL or key gets a new client."""
@@ -52,11 +55,13 @@ class Session:
     # -- status -----------------------------------------------------------------------------
 
     def status(self, state: str, message: str | None = None) -> None:
-        params: dict[str, Any] = {"state": state}
+        if not self.status_notifications:
+            return
+        params: StatusParams = {"state": state}  # type: ignore[typeddict-item]
         if message:
             params["message"] = message
         try:
-            self._notify(STATUS_METHOD, params)
+            self._notify(STATUS, params)
         except Exception:  # a closed transport must not break a handler
             log.debug("could not send status", exc_info=True)
 

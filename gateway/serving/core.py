@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, AsyncIterator, Optional
 from gateway.admission import Admission, Overloaded
 from gateway.engines.base import Engine, GenerationRequest, PromptTooLongError, SamplingParams
 from gateway.errors import ApiError, bad_request
+from gateway.knowledge.retrieval import Knowledge
 from gateway.prompts.fim import FimFamily, render_fim
 from gateway.prompts.history import fit_history
 from gateway.serving.requests import ChatRequest, TextRequest
+from gateway.serving.retrieval import augment
 from gateway.serving.run import Choice, Run, too_long
 from gateway.telemetry import Metrics, RequestStats
 
@@ -35,6 +37,7 @@ class Serving:
         self.stats = RequestStats()
         self.status = "loading"  # loading | ready | dead | failed
         self.fim_family: Optional[FimFamily] = None
+        self.knowledge: Optional[Knowledge] = None  # the knowledge bases, for retrieval
         # More at once than the engine runs in parallel would only queue inside it, where a
         # queue is neither bounded nor visible: the engine's capacity is the default and the cap.
         capacity = engine.capacity
@@ -50,11 +53,15 @@ class Serving:
     async def chat(self, req: ChatRequest, request_id: str) -> AsyncIterator[Run]:
         self.check_ready()
         self.check_model(req.model)
+        sources = []
+        if req.retrieval is not None:
+            req, sources = await augment(self.knowledge, req)
         sequences = self.check_sequences(1, req.n)
         async with self._admitted(sequences):
             choices, dropped = await self._prepare_chat(req, request_id)
             async with self._run(choices) as run:
                 run.dropped_messages = dropped
+                run.sources = sources
                 yield run
 
     @contextlib.asynccontextmanager

@@ -8,6 +8,14 @@ from gateway.engines.base import SamplingParams
 
 
 @dataclass
+class Retrieval:
+    """Answer from a knowledge base: its `top_k` chunks nearest to the last user message."""
+
+    collection: str
+    top_k: int = 4
+
+
+@dataclass
 class ChatRequest:
     # {"role", "content"} with text content; roles as the chat template knows them.
     messages: list[dict[str, Any]]
@@ -21,6 +29,7 @@ class ChatRequest:
     ignore_eos: bool = False
     # The wire field that set the output limit, named in errors about it.
     limit_param: str = "max_tokens"
+    retrieval: Optional[Retrieval] = None
 
 
 @dataclass

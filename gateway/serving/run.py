@@ -41,6 +41,16 @@ class _Tally:
     pieces: int = 0
 
 
+@dataclass
+class Timing:
+    """When a run handed its prompt to the engine, got its first output, and finished
+    (time.perf_counter() seconds; None until it happens)."""
+
+    started: float
+    first_output: Optional[float] = None
+    finished: Optional[float] = None
+
+
 def too_long(exc: PromptTooLongError) -> ApiError:
     return bad_request(str(exc), param=exc.param, code="context_length_exceeded")
 
@@ -52,10 +62,10 @@ class Run:
         self._serving = serving
         self.choices = choices
         self.dropped_messages = 0  # history turns left out to fit the window
+        self.sources: list = []  # knowledge-base chunks the prompt cites (retrieval)
         self._tallies = {c.index: _Tally() for c in choices}
         self._echo = {c.index: c.echo_prefix for c in choices if c.echo_prefix}
-        self._t0 = time.perf_counter()
-        self._t_first: Optional[float] = None
+        self.timing = Timing(started=time.perf_counter())
         self._stream: Optional[AsyncIterator[tuple[int, Delta]]] = None
         self._first: Optional[tuple[int, Delta]] = None
         self._finals = 0
@@ -95,8 +105,8 @@ class Run:
     def _account(self, index: int, delta: Delta) -> ChoiceEvent:
         tally = self._tallies[index]
         if delta.text or delta.reasoning:
-            if self._t_first is None:
-                self._t_first = time.perf_counter()
+            if self.timing.first_output is None:
+                self.timing.first_output = time.perf_counter()
             tally.pieces += 1
             if delta.text:
                 tally.text.append(delta.text)
@@ -108,6 +118,8 @@ class Run:
             tally.prompt_tokens = delta.prompt_tokens or 0
             tally.completion_tokens = delta.completion_tokens or 0
             tally.cached_tokens = delta.cached_tokens or 0
+            if self._finals == len(self.choices):
+                self.timing.finished = time.perf_counter()
         text = self._echo.pop(index, "") + delta.text if self._echo else delta.text
         return ChoiceEvent(index, text, delta.reasoning, delta.finish_reason)
 
@@ -123,6 +135,8 @@ class Run:
         if self._closed:
             return
         self._closed = True
+        if self.timing.finished is None:
+            self.timing.finished = time.perf_counter()
         if self._stream is not None:
             await self._stream.aclose()
         self._record()
@@ -146,13 +160,14 @@ class Run:
             serving.metrics.aborted.inc()
             return
         now = time.perf_counter()
-        serving.metrics.e2e.observe(now - self._t0)
+        t0, t_first = self.timing.started, self.timing.first_output
+        serving.metrics.e2e.observe(now - t0)
         ttft = None
         tps = None
-        if self._t_first is not None:
-            ttft = (self._t_first - self._t0) * 1000
+        if t_first is not None:
+            ttft = (t_first - t0) * 1000
             serving.metrics.ttft.observe(ttft / 1000)
-            decode_s = now - self._t_first
+            decode_s = now - t_first
             if usage.completion_tokens > 1 and decode_s > 0:
                 tps = (usage.completion_tokens - len(self.choices)) / decode_s
         serving.stats.record(TurnNumbers(usage.prompt_tokens, usage.completion_tokens, ttft, tps))

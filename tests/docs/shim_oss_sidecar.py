@@ -100,6 +100,8 @@ def run_until(cmd: list, ready, timeout: float, stdin=subprocess.DEVNULL) -> int
 def serve(args: list) -> int:
     port = free_port()
     args = with_port(args, "--port", str(port))
+    if any(a == "--ollama-port" or a.startswith("--ollama-port=") for a in args):
+        args = with_port(args, "--ollama-port", str(free_port()))  # the second port, free too
     cmd = [REAL, *args]
     if engine_is_vllm(args) and not vllm_installed():
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)

@@ -16,14 +16,10 @@ Sources (paths in each project's public repository):
 - CodeGPT for JetBrains (carlrobertoh/CodeGPT, now ProxyAI), "Custom OpenAI" provider:
   src/main/kotlin/ee/carlrobert/codegpt/settings/service/custom/template/
   CustomServiceChatCompletionTemplate.kt and CustomServiceCodeCompletionTemplate.kt.
-- twinny (twinnydotdev/twinny): src/extension/completion/request-body.ts (createStreamRequestBodyFim),
-  src/extension/provider-options.ts (createStreamRequestBody, chat), src/extension/utils.ts
-  (getFimDataFromProvider, getChatDataFromProvider, safeParseJsonResponse),
-  src/extension/completion/stream.ts (CompletionStream: stops at a line boundary and aborts).
+(twinny, Continue's ollama provider and CodeGPT's Ollama provider: tests/e2e/test_ollama_plugins.py.)
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -335,87 +331,6 @@ async def test_codegpt_custom_openai_code_completion(gateway, http, model_id, te
 
 
 # --------------------------------------------------------------------------------------------
-# twinny
-# --------------------------------------------------------------------------------------------
-
-def twinny_parse(line: str) -> Optional[dict]:
-    """utils.ts safeParseJsonResponse: text after 'data:' parsed as JSON, anything else ignored."""
-    try:
-        if line.startswith("data:"):
-            return json.loads(line.split("data:")[1])
-        return json.loads(line)
-    except (json.JSONDecodeError, IndexError):
-        return None
-
-
-def twinny_fim_data(data: Optional[dict]) -> Optional[str]:
-    """utils.ts getFimDataFromProvider for the OpenAI-compatible provider: an Ollama 'response'
-    first, then choices[0].text / delta.content / message.content."""
-    if not data:
-        return None
-    if isinstance(data.get("response"), str):
-        return data["response"]
-    choice = (data.get("choices") or [None])[0] or {}
-    for value in (choice.get("text"), (choice.get("delta") or {}).get("content"), (choice.get("message") or {}).get("content")):
-        if isinstance(value, str):
-            return value
-    return None
-
-
-@pytest.mark.parametrize("provider", ["openai-compatible", "lmstudio"])
-async def test_twinny_fim(gateway, http, model_id, provider):
-    # fimApiPath "/v1/completions"; createStreamRequestBodyFim(provider, prompt, options)
-    prompt = f"<fim_prefix>{CODE_PREFIX}<fim_suffix>{CODE_SUFFIX}<fim_middle>"  # twinny's starcoder template
-    stop = ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<|endoftext|>", "<file_sep>"]
-    if provider == "openai-compatible":
-        # Ollama-shaped options: a plain OpenAI server sees no max_tokens at all
-        body = {"model": model_id, "prompt": prompt, "stream": True, "keep_alive": "5m", "options": {"temperature": 0.2, "num_predict": 32, "stop": stop}}
-    else:
-        body = {"model": model_id, "prompt": prompt, "stream": True, "temperature": 0.2, "max_tokens": 32, "stop": stop}
-    text = ""
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer "}
-    async with http.post(gateway.base_url + "/completions", json=body, headers=headers) as resp:
-        assert resp.status == 200, await resp.text()
-        async for line in lines(resp):
-            piece = twinny_fim_data(twinny_parse(line))
-            if piece:
-                text += piece
-            # CompletionStream (single line): done once a non-blank line is complete -> abort()
-            if "\n" in text.lstrip("\n") and text.strip():
-                break
-    assert_clean(text, stop)
-    # Whether twinny hung up first or the model stopped first, nothing keeps generating for a
-    # client that is gone (the openai-compatible body has no token limit at all).
-    for _ in range(100):
-        if gateway.stats()["requests"]["running"] == 0:
-            break
-        await asyncio.sleep(0.1)
-    else:
-        pytest.fail(f"a generation is still running after twinny closed the stream: {gateway.stats()['requests']}")
-
-
-async def test_twinny_chat(gateway, http, model_id):
-    # provider-options.ts createStreamRequestBody (LiteLLM / OpenAI-compatible default)
-    body = {
-        "model": model_id,
-        "stream": True,
-        "max_tokens": 24,
-        "messages": [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": "Hi!"}],
-        "temperature": 0.2,
-    }
-    headers = {"Content-Type": "application/json", "Authorization": "Bearer "}
-    text = ""
-    async with http.post(gateway.base_url + "/chat/completions", json=body, headers=headers) as resp:
-        assert resp.status == 200, await resp.text()
-        async for line in lines(resp):
-            data = twinny_parse(line)
-            # getChatDataFromProvider (default): choices[0].delta.content, '' otherwise
-            if data and data.get("choices"):
-                text += (data["choices"][0].get("delta") or {}).get("content") or ""
-    assert text.strip()
-
-
-# --------------------------------------------------------------------------------------------
 # This project's VS Code extension: its side of the language-server contract
 # --------------------------------------------------------------------------------------------
 
@@ -437,7 +352,13 @@ def test_vscode_extension_lsp_contract(gateway):
     proc = subprocess.run(
         [node, "out/test/integration/lspContract.js"],
         cwd=EXTENSION,
-        env={**os.environ, "OSS_SIDECAR_GATEWAY": gateway.url, "OSS_SIDECAR_PYTHON": sys.executable},
+        env={
+            **os.environ,
+            "OSS_SIDECAR_GATEWAY": gateway.url,
+            "OSS_SIDECAR_PYTHON": sys.executable,
+            # this checkout's server, not whichever one `pip install -e` pointed at
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(EXTENSION.parent), os.environ.get("PYTHONPATH")])),
+        },
         capture_output=True,
         text=True,
         timeout=280,

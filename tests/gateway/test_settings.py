@@ -73,6 +73,8 @@ def test_precedence_yaml_env_cli(tmp_path):
         ({"OSS_SIDECAR_SERVER__HOST": "0.0.0.0"}, "server.api_keys"),
         ({"OSS_SIDECAR_LLAMACPP__N_PARALEL": "2"}, "llamacpp.n_paralel"),
         ({"OSS_SIDECAR_VLLM__TENSOR_PARALLEL_SIZE": "0"}, "vllm.tensor_parallel_size"),
+        ({"OSS_SIDECAR_SERVER__OLLAMA_PORT": "8000"}, "server.ollama_port"),
+        ({"OSS_SIDECAR_SERVER__OLLAMA_PORT": "70000"}, "server.ollama_port"),
     ],
 )
 def test_bad_value_names_the_key(env, expected):

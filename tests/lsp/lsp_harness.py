@@ -13,6 +13,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from lsp import protocol
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,15 +43,37 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _fix_code_action_union(converter) -> None:
+    """lsprotocol 2025.0.0 structures any ``Command | CodeAction`` that has a ``command`` key as a
+    ``Command``, so a code action carrying a command arrives mangled. A command's ``command`` is a
+    string, a code action's is an object: decide on that instead (the JSON on the wire is right)."""
+
+    def hook(obj: Any, _: type) -> types.Command | types.CodeAction:
+        if isinstance(obj.get("command"), str):
+            return converter.structure(obj, types.Command)
+        return converter.structure(obj, types.CodeAction)
+
+    converter.register_structure_hook(types.Command | types.CodeAction, hook)
+    from typing import Union
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], hook)
+
+
 class SidecarClient(LanguageClient):
     """Collects what the server sends on its own: messages, status, progress."""
 
     def __init__(self) -> None:
         super().__init__("oss-sidecar-tests", "0")
+        _fix_code_action_union(self.protocol._converter)
         self.messages: list[types.ShowMessageParams] = []
         self.statuses: list[dict] = []
         self.progress: dict[Any, list[dict]] = {}
         self.status_event = asyncio.Event()
+        self.applied: list[types.ApplyWorkspaceEditParams] = []
+        self.shown_documents: list[types.ShowDocumentParams] = []
+        self.progress_tokens: list[Any] = []
+        # what workspace/applyEdit answers; a test can refuse edits
+        self.apply_result = types.ApplyWorkspaceEditResult(applied=True)
 
         @self.feature(types.WINDOW_SHOW_MESSAGE)
         def _show(params: types.ShowMessageParams) -> None:
@@ -59,14 +83,31 @@ class SidecarClient(LanguageClient):
         def _log(params) -> None:
             pass
 
-        @self.feature("ossSidecar/status")
+        @self.feature(protocol.STATUS)
         def _status(params) -> None:
             self.statuses.append(_plain(params))
             self.status_event.set()
 
         @self.feature(types.PROGRESS)
         def _progress(params: types.ProgressParams) -> None:
-            self.progress.setdefault(params.token, []).append(_plain(params.value))
+            value = params.value
+            if not isinstance(value, dict) and hasattr(value, "kind"):
+                value = {"kind": value.kind, "message": getattr(value, "message", None)}
+            self.progress.setdefault(params.token, []).append(_plain(value))
+
+        @self.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def _create(params: types.WorkDoneProgressCreateParams) -> None:
+            self.progress_tokens.append(params.token)
+
+        @self.feature(types.WORKSPACE_APPLY_EDIT)
+        def _apply(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+            self.applied.append(params)
+            return self.apply_result
+
+        @self.feature(types.WINDOW_SHOW_DOCUMENT)
+        def _show_document(params: types.ShowDocumentParams) -> types.ShowDocumentResult:
+            self.shown_documents.append(params)
+            return types.ShowDocumentResult(success=True)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -129,7 +170,7 @@ class SidecarClient(LanguageClient):
 
     async def context_at(self, uri: str, line: int, character: int) -> dict:
         result = await self.request(
-            "ossSidecar/debugContext",
+            protocol.DEBUG_CONTEXT,
             {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}},
         )
         return _plain(result)
@@ -143,29 +184,40 @@ class SidecarClient(LanguageClient):
         await asyncio.wait_for(wait(), timeout)
 
 
-def capabilities() -> types.ClientCapabilities:
+def capabilities(inline: bool = True, resolve: bool = True) -> types.ClientCapabilities:
+    """A client like VS Code; ``inline=False`` / ``resolve=False`` make it one like Neovim 0.7
+    or eglot, without inline completion / without ``codeAction/resolve``."""
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(
             position_encodings=[types.PositionEncodingKind.Utf16]
         ),
         workspace=types.WorkspaceClientCapabilities(
+            apply_edit=True,
             workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
             did_change_configuration=types.DidChangeConfigurationClientCapabilities(
                 dynamic_registration=False
             ),
         ),
         text_document=types.TextDocumentClientCapabilities(
-            inline_completion=types.InlineCompletionClientCapabilities(),
+            inline_completion=types.InlineCompletionClientCapabilities() if inline else None,
+            completion=None if inline else types.CompletionClientCapabilities(),
             code_action=types.CodeActionClientCapabilities(
-                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit", "command"]),
+                resolve_support=types.ClientCodeActionResolveOptions(properties=["edit", "command"])
+                if resolve
+                else None,
             ),
         ),
-        window=types.WindowClientCapabilities(work_done_progress=True),
+        window=types.WindowClientCapabilities(
+            work_done_progress=True,
+            show_document=types.ShowDocumentClientCapabilities(support=True),
+        ),
+        # opts in to ossSidecar/status
+        experimental={protocol.EXPERIMENTAL_KEY: {protocol.STATUS_CAPABILITY: True}},
     )
 
 
 @contextlib.asynccontextmanager
-async def sidecar(gateway_url: str, **options: Any):
+async def sidecar(gateway_url: str, caps: types.ClientCapabilities | None = None, **options: Any):
     """A running language server connected to ``gateway_url``; yields (client, init result)."""
     client = SidecarClient()
     env = dict(os.environ)
@@ -184,7 +236,7 @@ async def sidecar(gateway_url: str, **options: Any):
         result = await asyncio.wait_for(
             client.initialize_async(
                 types.InitializeParams(
-                    capabilities=capabilities(),
+                    capabilities=caps or capabilities(),
                     process_id=os.getpid(),
                     root_uri=ROOT.as_uri(),
                     initialization_options=init_options,

@@ -6,6 +6,7 @@ from lsp.context import CompletionContext
 from lsp.postprocess import (
     drop_blank,
     limit_scope,
+    no_doubled_indent,
     postprocess,
     trim_suffix_overlap,
     trim_trailing_whitespace,
@@ -21,6 +22,29 @@ def ctx(line_prefix: str, line_suffix: str = "", following: str = "") -> Complet
         line_prefix=line_prefix,
         line_suffix=line_suffix,
     )
+
+
+@pytest.mark.parametrize(
+    "text, context, expected",
+    [
+        # after a 4-space indent the model's " return" token would make five
+        (" return a * b", ctx("    "), "return a * b"),
+        ("\treturn x\n    y", ctx("\t"), "return x\n    y"),
+        # after "x = " a leading space would double the blank
+        (" 5", ctx("x = "), "5"),
+        # no blank before the cursor: the model's space is the separator, kept
+        (" = 5", ctx("x"), " = 5"),
+        # only the first line is affected
+        ("a\n    b", ctx("    "), "a\n    b"),
+    ],
+)
+def test_no_doubled_indent(text, context, expected):
+    assert no_doubled_indent(text, context) == expected
+
+
+def test_pipeline_measures_the_block_from_the_cursor_column():
+    # " return a" after 4 spaces, then a sibling line at 4: kept, not cut as a dedent
+    assert postprocess(" x = 1\n    y = 2\nz()", ctx("    ")) == "x = 1\n    y = 2"
 
 
 @pytest.mark.parametrize(

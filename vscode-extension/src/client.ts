@@ -13,16 +13,23 @@ import {
 } from "vscode-languageclient/node";
 
 import { findExecutable } from "./executable";
+import {
+  ASK,
+  AskParams as AskRequestParams,
+  AskPartialResult,
+  AskResult,
+  experimentalCapabilities,
+  SHOW_MARKDOWN,
+  ShowMarkdownArgs,
+  STATUS,
+  StatusParams,
+} from "./protocol";
 import { SECTION, ServerOptions, serverCommand, toDidChangeConfiguration, toServerOptions } from "./settings";
 import { Event } from "./status";
 
-export const SHOW_MARKDOWN = "ossSidecar.showMarkdown";
 const API_KEY_SECRET = "ossSidecar.apiKey";
 
-export interface MarkdownArgs {
-  title?: string;
-  markdown?: string;
-}
+export type MarkdownArgs = ShowMarkdownArgs;
 
 export interface AskParams {
   document: vscode.TextDocument;
@@ -112,6 +119,15 @@ export class SidecarClient implements vscode.Disposable {
       { command: resolved, args, options: { cwd: folder, env: process.env } },
       clientOptions,
     );
+    // Opt in to ossSidecar/status: the server sends it only to clients that say they show it.
+    client.registerFeature({
+      fillClientCapabilities: (capabilities) => {
+        capabilities.experimental = { ...(capabilities.experimental as object | undefined), ...experimentalCapabilities() };
+      },
+      initialize: () => undefined,
+      getState: () => ({ kind: "static" }),
+      clear: () => undefined,
+    });
     this.client = client;
     this.subscriptions.push(
       client.onDidChangeState((e) => {
@@ -124,7 +140,7 @@ export class SidecarClient implements vscode.Disposable {
           this.dispatch({ type: "started" }); // also after an automatic restart
         }
       }),
-      client.onNotification("ossSidecar/status", (params: { state?: string; message?: string }) =>
+      client.onNotification(STATUS, (params: StatusParams) =>
         this.dispatch({ type: "server", state: String(params?.state), message: params?.message }),
       ),
     );
@@ -191,22 +207,19 @@ export class SidecarClient implements vscode.Disposable {
       throw new Error("the oss-sidecar language server is not running");
     }
     const partialResultToken = `ossSidecar-ask-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-    const progress = client.onProgress(new ProgressType<{ markdown?: string }>(), partialResultToken, (value) => {
+    const progress = client.onProgress(new ProgressType<AskPartialResult>(), partialResultToken, (value) => {
       if (typeof value?.markdown === "string") {
         onPiece(value.markdown);
       }
     });
     try {
-      const result = await client.sendRequest<{ markdown?: string } | null>(
-        "ossSidecar/ask",
-        {
-          textDocument: { uri: client.code2ProtocolConverter.asUri(params.document.uri) },
-          range: client.code2ProtocolConverter.asRange(params.range),
-          question: params.question,
-          partialResultToken,
-        },
-        token,
-      );
+      const request: AskRequestParams = {
+        textDocument: { uri: client.code2ProtocolConverter.asUri(params.document.uri) },
+        range: client.code2ProtocolConverter.asRange(params.range),
+        question: params.question,
+        partialResultToken,
+      };
+      const result = await client.sendRequest<AskResult | null>(ASK, request, token);
       return result?.markdown ?? "";
     } finally {
       progress.dispose();

@@ -55,6 +55,7 @@ async def _stream(
     headers: dict[str, str],
     chunk: Callable[[ChoiceEvent], Optional[BaseModel]],
     usage_chunk: Optional[Callable[[], BaseModel]],
+    first: Optional[BaseModel] = None,
 ) -> web.StreamResponse:
     """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
     response = web.StreamResponse(
@@ -66,6 +67,8 @@ async def _stream(
     if guard is not None:
         guard.streaming(response)
     try:
+        if first is not None:
+            await response.write(_sse(first))
         async for event in run:
             payload = chunk(event)
             if payload is not None:
@@ -121,7 +124,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 usage = p.UsageInfo.of(run.usage())
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[], usage=usage, **common)
 
-            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None)
+            sources = None
+            if run.sources:
+                sources = p.ChatCompletionChunk(
+                    object="chat.completion.chunk", choices=[], sources=[x.dump() for x in run.sources], **common
+                )
+            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None, sources)
         choices = []
         for result in await run.results():
             message = p.AssistantMessage(role="assistant", content=result.text)
@@ -138,6 +146,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             choices=choices,
             usage=p.UsageInfo.of(run.usage()),
         )
+        if run.sources:
+            body.sources = [x.dump() for x in run.sources]
         return _json(body, headers)
 
 
@@ -182,4 +192,9 @@ async def list_models(request: web.Request) -> web.Response:
         fim_family=family.name if family else None,
         fim_supports_files=bool(family and family.supports_files),
     )
-    return web.json_response(p.ModelList(object="list", data=[model]).dump())
+    body = p.ModelList(object="list", data=[model]).dump()
+    # Imported here: the embeddings handler module builds on this one.
+    from gateway.api.openai.embeddings import embedding_model_cards
+
+    body["data"] += [card.dump() for card in embedding_model_cards(request)]
+    return web.json_response(body)

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.engines.base import SamplingParams
 from gateway.errors import ApiError
-from gateway.serving import ChatRequest, TextRequest, Usage
+from gateway.serving import ChatRequest, Retrieval, TextRequest, Usage
+from gateway.serving.embeddings import EmbeddingRequest
 
 # Upper bound on choices per request: n fans out to that many engine sequences.
 MAX_N = 16
@@ -125,6 +126,8 @@ class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: Optional[int] = Field(None, ge=1, le=INT32_MAX)
     reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
+    # Beyond OpenAI (docs/PROTOCOL.md): answer from a knowledge base.
+    retrieval: Optional["RetrievalOption"] = None
 
     def to_serving(self) -> ChatRequest:
         return ChatRequest(
@@ -138,6 +141,7 @@ class ChatCompletionRequest(_SamplingFields):
             reasoning_effort=self.reasoning_effort,
             ignore_eos=self.ignore_eos,
             limit_param="max_completion_tokens" if self.max_completion_tokens else "max_tokens",
+            retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
         )
 
 
@@ -226,6 +230,7 @@ class ChatCompletionChunk(_Out):
     model: str
     choices: list[ChunkChoice]
     usage: Optional[UsageInfo] = None
+    sources: Optional[list[dict[str, Any]]] = None  # retrieval: the first chunk's
 
 
 class AssistantMessage(_Out):
@@ -248,6 +253,7 @@ class ChatCompletionResponse(_Out):
     model: str
     choices: list[ChatChoice]
     usage: UsageInfo
+    sources: Optional[list[dict[str, Any]]] = None  # retrieval: the chunks [ref N] cites
 
 
 class CompletionChoice(_Out):
@@ -295,3 +301,77 @@ def error_body(exc: ApiError) -> dict[str, Any]:
 def error_event(exc: ApiError) -> bytes:
     """An error after the stream's headers went out, as one more SSE event."""
     return f"data: {json.dumps(error_body(exc))}\n\n".encode()
+
+
+# ---- embeddings (/v1/embeddings) ----------------------------------------------------------
+class EmbeddingCreateRequest(_Wire):
+    """OpenAI's embeddings request, with vLLM's truncate_prompt_tokens."""
+
+    input: Union[str, list[str], list[int], list[list[int]]]
+    model: Optional[str] = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: Optional[int] = Field(None, ge=1)
+    truncate_prompt_tokens: Optional[int] = Field(None, ge=1)
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _input_shape(cls, value: Any) -> Any:
+        # Checked by hand: pydantic's union would turn ["1"] into token 1.
+        def ids(items: Any) -> bool:
+            return isinstance(items, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in items)
+
+        ok = isinstance(value, str) or (
+            isinstance(value, list)
+            and value != []
+            and (all(isinstance(v, str) for v in value) or ids(value) or all(ids(v) for v in value))
+        )
+        if not ok:
+            raise ValueError(
+                "must be a string, a non-empty list of strings, a list of token ids, or a list of token-id lists"
+            )
+        return value
+
+    def to_serving(self) -> EmbeddingRequest:
+        value = self.input
+        if isinstance(value, str):
+            inputs: list = [value]
+        elif value and all(isinstance(v, int) for v in value):
+            inputs = [list(value)]  # one input given as token ids
+        else:
+            inputs = list(value)
+        return EmbeddingRequest(
+            inputs=inputs, model=self.model, dimensions=self.dimensions,
+            truncate_prompt_tokens=self.truncate_prompt_tokens,
+        )
+
+
+class EmbeddingData(_Out):
+    object: Literal["embedding"]
+    index: int
+    embedding: Union[list[float], str]  # str: base64 of little-endian float32
+
+
+class EmbeddingUsage(_Out):
+    prompt_tokens: int
+    total_tokens: int
+
+
+class EmbeddingResponse(_Out):
+    object: Literal["list"]
+    data: list[EmbeddingData]
+    model: str
+    usage: EmbeddingUsage
+
+
+class EmbeddingModelCard(ModelCard):
+    # Beyond OpenAI (docs/PROTOCOL.md): the vector size of an embedding model.
+    dimensions: int
+
+
+# ---- retrieval (the knowledge base; docs/PROTOCOL.md) -------------------------------------
+class RetrievalOption(_Wire):
+    collection: str = Field(..., min_length=1)
+    top_k: int = Field(4, ge=1)
+
+
+ChatCompletionRequest.model_rebuild()

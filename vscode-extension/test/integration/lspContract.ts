@@ -3,8 +3,11 @@
 // requests and the same transport (vscode-jsonrpc, under vscode-languageclient) as the
 // extension. Not part of `npm test` (it needs Python and a gateway): tests/e2e/test_plugins.py
 // runs it with OSS_SIDECAR_GATEWAY (the gateway URL) and OSS_SIDECAR_PYTHON (the interpreter).
+// It also checks that src/protocol.ts declares the server's own protocol exactly as
+// lsp/protocol.py does (`python -m lsp.protocol`).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import * as path from "node:path";
 import {
   CancellationTokenSource,
   CodeActionRequest,
@@ -22,6 +25,7 @@ import {
 } from "vscode-languageserver-protocol/node";
 
 import { mergeAnswer } from "../../src/answer";
+import { ASK, experimentalCapabilities, PROTOCOL, RUN_ACTION, SHOW_MARKDOWN, STATUS } from "../../src/protocol";
 import { ConfigReader, serverCommand, toDidChangeConfiguration, toServerOptions } from "../../src/settings";
 
 function config(values: Record<string, unknown>): ConfigReader {
@@ -40,8 +44,17 @@ async function withTimeout<T>(what: string, ms: number, promise: Promise<T>): Pr
   }
 }
 
+/** The two declarations of the custom protocol agree: names, capability, field sets. */
+function checkProtocolAgrees(python: string): void {
+  // out/test/integration/lspContract.js -> the repository root
+  const root = path.resolve(__dirname, "..", "..", "..", "..");
+  const declared = JSON.parse(execFileSync(python, ["-m", "lsp.protocol"], { cwd: root, encoding: "utf8" })) as unknown;
+  assert.deepStrictEqual(JSON.parse(JSON.stringify(PROTOCOL)), declared, "src/protocol.ts and lsp/protocol.py differ");
+}
+
 async function main(): Promise<void> {
   const gatewayUrl = process.env.OSS_SIDECAR_GATEWAY ?? "http://127.0.0.1:8000";
+  checkProtocolAgrees(process.env.OSS_SIDECAR_PYTHON || "python3");
   const settings = config({
     gatewayUrl: `${gatewayUrl}/v1/`, // pasted the way other plugins want it; normalized
     maxTokens: 16,
@@ -56,7 +69,7 @@ async function main(): Promise<void> {
     new StreamMessageWriter(child.stdin),
   );
   const statuses: string[] = [];
-  connection.onNotification("ossSidecar/status", (params: { state: string }) => {
+  connection.onNotification(STATUS, (params: { state: string }) => {
     statuses.push(params.state);
   });
   connection.onNotification("window/logMessage", () => undefined);
@@ -81,6 +94,7 @@ async function main(): Promise<void> {
           },
         },
         window: { workDoneProgress: true },
+        experimental: experimentalCapabilities(), // as the extension declares it
       },
       initializationOptions: toServerOptions(settings, null),
     }),
@@ -89,6 +103,9 @@ async function main(): Promise<void> {
   assert.ok(init.capabilities.codeActionProvider, "the server offers code actions");
   const commands = init.capabilities.executeCommandProvider?.commands ?? [];
   report.commands = commands;
+  assert.ok(commands.includes(SHOW_MARKDOWN) && commands.includes(RUN_ACTION), JSON.stringify(commands));
+  // VS Code has inline completion: no duplicate completion items
+  assert.equal(init.capabilities.completionProvider, undefined, "no textDocument/completion for VS Code");
   await connection.sendNotification(InitializedNotification.type, {});
 
   const uri = "file:///tmp/oss_sidecar_contract.py";
@@ -132,7 +149,7 @@ async function main(): Promise<void> {
   const result = await withTimeout(
     "ossSidecar/ask",
     120_000,
-    connection.sendRequest<{ markdown: string }>("ossSidecar/ask", {
+    connection.sendRequest<{ markdown: string }>(ASK, {
       textDocument: { uri },
       range,
       question: "Explain what this code does.",
@@ -163,7 +180,7 @@ async function main(): Promise<void> {
       "cancelled ask",
       60_000,
       connection.sendRequest(
-        "ossSidecar/ask",
+        ASK,
         { textDocument: { uri }, range, question: "Write unit tests for this code.", partialResultToken: token2 },
         source.token,
       ),

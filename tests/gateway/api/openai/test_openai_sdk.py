@@ -15,8 +15,8 @@ def client(gateway):
 
 async def test_models_lists_the_served_model(client):
     models = await client.models.list()
-    assert len(models.data) == 1
-    assert models.data[0].id.startswith("SmolLM2-135M-Instruct")
+    # The chat model first, then the embedding model (tests/gateway/test_embeddings.py).
+    assert [m.id for m in models.data] == [MODEL, "all-MiniLM-L6-v2"]
 
 
 async def test_chat_non_stream_answers_with_usage(client):

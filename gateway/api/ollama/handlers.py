@@ -1,0 +1,283 @@
+"""Ollama-compatible endpoints: decode Ollama's requests into the serving core's neutral ones,
+encode its events as Ollama's JSON answers and NDJSON streams (one object per line, the last
+with `done: true`, the reason and the numbers)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from typing import Any, Callable, Optional, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.api import json_body
+from gateway.api.app_keys import SERVING
+from gateway.api.ollama import protocol as p
+from gateway.errors import ApiError, from_validation_error
+from gateway.serving import Run, Serving
+
+routes = web.RouteTableDef()
+M = TypeVar("M", bound=BaseModel)
+TAG = "latest"
+# The served model's modified_at: when this server started serving it.
+STARTED_AT = p.now()
+
+
+def error_response(exc: ApiError) -> web.Response:
+    return web.json_response(p.error_body(exc), status=exc.status, headers=exc.headers)
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    raw = await request.read()  # raises 413 past client_max_size
+    if not raw.strip():
+        raise ApiError(400, "missing request body")
+    try:  # depth checked before parsing, lone surrogates replaced (gateway/api/json_body.py)
+        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+    except json_body.JsonBodyError as exc:
+        raise ApiError(400, str(exc)) from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        if first["type"] == "extra_forbidden":
+            field = ".".join(str(x) for x in first["loc"])
+            raise ApiError(400, f"unknown field: {field}", param=field) from None
+        raise from_validation_error(err) from None
+
+
+def _served_name(serving: Serving, name: str) -> Optional[str]:
+    """The served model a client's `name[:tag]` means, or None. The served model answers to its
+    id (and the other names the OpenAI API accepts), with no tag or the tag `latest`."""
+    base, _, tag = name.rpartition(":") if ":" in name else (name, "", "")
+    if tag and tag != TAG:
+        return None
+    return base if base in serving.model_names() else None
+
+
+def _model(serving: Serving, name: str, *, required: str = "") -> None:
+    """Ollama's answers for a missing or unknown model name; readiness first, as serving does."""
+    serving.check_ready()
+    if not name and required:
+        raise ApiError(400, required, param="model")
+    if _served_name(serving, name) is None:
+        raise ApiError(404, f"model '{name}' not found", param="model")
+
+
+def _display_name(serving: Serving) -> str:
+    return f"{serving.served_model_name}:{TAG}"
+
+
+def _digest(serving: Serving) -> str:
+    # An identifier of what is served (Ollama's is its manifest's sha256); not a hash of the weights.
+    return hashlib.sha256(f"{serving.engine.name}:{serving.served_model_name}".encode()).hexdigest()
+
+
+def _details(serving: Serving) -> p.ModelDetails:
+    ready = serving.current_status() == "ready"
+    return p.ModelDetails(context_length=serving.engine.tokenizer.context_length if ready else None)
+
+
+def _capabilities(serving: Serving) -> list[str]:
+    # "insert": the model has FIM tokens (suffix still works without them, through the fallback).
+    return ["completion", "insert"] if serving.fim_family else ["completion"]
+
+
+def _dump(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _json(obj: dict[str, Any], status: int = 200) -> web.Response:
+    return web.Response(body=_dump(obj), status=status, content_type="application/json", charset="utf-8")
+
+
+def _metrics(run: Run, t_request: float) -> dict[str, int]:
+    timing, usage = run.timing, run.usage()
+    finished = timing.finished or time.perf_counter()
+    first = timing.first_output or finished
+
+    def ns(seconds: float) -> int:
+        return max(0, int(seconds * 1e9))
+
+    return p.Metrics(
+        total_duration=ns(finished - t_request),
+        # Ollama counts the wait for a loaded runner here; the gateway's model is loaded, so
+        # it is the wait for an admission slot and the prompt's preparation.
+        load_duration=ns(timing.started - t_request),
+        prompt_eval_count=usage.prompt_tokens,
+        prompt_eval_duration=ns(first - timing.started),
+        eval_count=usage.completion_tokens,
+        eval_duration=ns(finished - first),
+    ).model_dump()
+
+
+async def _answer(
+    request: web.Request,
+    run: Run,
+    model: str,
+    streaming: bool,
+    piece: Callable[[str, str], dict[str, Any]],
+    t_request: float,
+) -> web.StreamResponse:
+    """The run as NDJSON lines or as one object. `piece(text, thinking)` is the body of a line
+    without the common fields; `model` is the name the client asked for, as Ollama echoes it."""
+    if not streaming:
+        results = await run.results()
+        result = results[0]
+        body = {"model": model, "created_at": p.now(), **piece(result.text, result.reasoning), "done": True,
+                "done_reason": result.finish_reason or "stop", **_metrics(run, t_request)}
+        return _json(body)
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    finish: Optional[str] = None
+    try:
+        async for event in run:
+            if event.finish_reason is not None:
+                finish = event.finish_reason
+            if event.text or event.reasoning:
+                line = {"model": model, "created_at": p.now(), **piece(event.text, event.reasoning), "done": False}
+                await response.write(_dump(line) + b"\n")
+        last = {"model": model, "created_at": p.now(), **piece("", ""), "done": True,
+                "done_reason": finish or "stop", **_metrics(run, t_request)}
+        await response.write(_dump(last) + b"\n")
+    except ApiError as exc:  # failed after the headers went out: Ollama's error line
+        await response.write(_dump(p.error_body(exc)) + b"\n")
+    except ConnectionError:
+        return response  # the client left; the run was closed (and aborted) above
+    await response.write_eof()
+    return response
+
+
+def _request_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@routes.post("/api/generate")
+async def generate(request: web.Request) -> web.StreamResponse:
+    t_request = time.perf_counter()
+    serving: Serving = request.app[SERVING]
+    req = await parse_body(request, p.GenerateRequest)
+    options = p.Options(req.options)
+    req.refusals()
+    _model(serving, req.model)
+    show_thinking = req.show_thinking
+
+    def piece(text: str, thinking: str) -> dict[str, Any]:
+        out: dict[str, Any] = {"response": text}
+        if thinking and show_thinking:
+            out["thinking"] = thinking
+        return out
+
+    if not req.prompt and not req.suffix:
+        # Ollama's "load the model" request: it is loaded already.
+        return _json({"model": req.model, "created_at": p.now(), "response": "", "done": True, "done_reason": "load"})
+    family = serving.fim_family
+    # `suffix` is fill-in-the-middle, rendered here, with or without `raw` (Ollama drops the
+    # suffix in raw mode; CodeGPT's Ollama provider sends both and means FIM).
+    # A prompt the client already rendered with this model's FIM tokens (twinny does) and no
+    # system prompt is sent as is, with the family's stop tokens: the chat template would garble it.
+    templated = bool(
+        family and not req.suffix and not req.system and any(t in req.prompt for t in family.detect_tokens)
+    )
+    if req.raw or req.suffix or templated:
+        text = req.to_text(options, list(family.stop) if templated else [])
+        opened = serving.complete(text, _request_id("gen"))
+    else:
+        window = options.context_window(serving.engine.tokenizer.context_length)
+        opened = serving.chat(req.to_chat(options, window), _request_id("gen"))
+    async with opened as run:
+        return await _answer(request, run, req.model, req.streaming, piece, t_request)
+
+
+@routes.post("/api/chat")
+async def chat(request: web.Request) -> web.StreamResponse:
+    t_request = time.perf_counter()
+    serving: Serving = request.app[SERVING]
+    req = await parse_body(request, p.ChatRequestBody)
+    options = p.Options(req.options)
+    req.refusals()
+    _model(serving, req.model, required="model is required")
+    show_thinking = req.show_thinking
+
+    def piece(text: str, thinking: str) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if thinking and show_thinking:
+            message["thinking"] = thinking
+        return {"message": message}
+
+    if not req.messages:
+        return _json({"model": req.model, "created_at": p.now(), "message": {"role": "assistant", "content": ""},
+                      "done": True, "done_reason": "load"})
+    window = options.context_window(serving.engine.tokenizer.context_length)
+    async with serving.chat(req.to_chat(options, window), _request_id("chat")) as run:
+        return await _answer(request, run, req.model, req.streaming, piece, t_request)
+
+
+@routes.get("/api/version")
+async def version(request: web.Request) -> web.Response:
+    return _json({"version": p.OLLAMA_VERSION})
+
+
+@routes.get("/api/tags")
+async def tags(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    if serving.current_status() != "ready":
+        return _json({"models": []})
+    name = _display_name(serving)
+    model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
+             "digest": _digest(serving), "details": _details(serving).model_dump(exclude_none=True),
+             "capabilities": _capabilities(serving)}
+    return _json({"models": [model]})
+
+
+@routes.post("/api/show")
+async def show(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    req = await parse_body(request, p.ShowRequest)
+    name = req.model or req.name
+    _model(serving, name, required="model is required")
+    context = serving.engine.tokenizer.context_length
+    return _json({
+        "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
+        "parameters": f"num_ctx                        {context}",
+        "template": _template(serving),
+        "details": _details(serving).model_dump(exclude_none=True),
+        # Clients read the context length from the key that ends in ".context_length".
+        "model_info": {"general.architecture": "", "general.basename": serving.served_model_name,
+                       "general.context_length": context},
+        "capabilities": _capabilities(serving),
+        "modified_at": STARTED_AT,
+    })
+
+
+def _template(serving: Serving) -> str:
+    """What the prompt becomes, in the syntax of Ollama's templates. Clients look for `.Suffix`
+    in it to learn that the server renders fill-in-the-middle itself (Continue does), so it
+    appears only when the model has FIM tokens; without suffix the model's chat template applies."""
+    family = serving.fim_family
+    chat = "{{ if .System }}{{ .System }} {{ end }}{{ .Prompt }}"
+    if family is None:
+        return chat
+    return "{{- if .Suffix }}" + family.render("{{ .Prompt }}", "{{ .Suffix }}") + "{{- else }}" + chat + "{{- end }}"
+
+
+@routes.get("/api/ps")
+async def ps(request: web.Request) -> web.Response:
+    serving: Serving = request.app[SERVING]
+    if serving.current_status() != "ready":
+        return _json({"models": []})
+    stats = await serving.engine.stats()
+    size = sum(int(d.get("used_bytes", 0)) for d in stats.devices)
+    name = _display_name(serving)
+    return _json({"models": [{
+        "name": name, "model": name, "size": size, "digest": _digest(serving),
+        "details": _details(serving).model_dump(exclude_none=True),
+        # The model stays loaded for the server's lifetime (keep_alive is not used).
+        "expires_at": "9999-12-31T23:59:59Z",
+        "size_vram": size if serving.engine.device_kind == "gpu" else 0,
+        "context_length": serving.engine.tokenizer.context_length,
+    }]})

@@ -1,0 +1,325 @@
+"""Pydantic models of Ollama's wire format (docs/api.md and api/types.go of ollama/ollama):
+requests, their decoding into the serving core's neutral requests, the answers and stream lines,
+and the error body `{"error": "..."}`.
+
+Every field Ollama documents is declared here and either works, is accepted and ignored (it
+only makes sense for Ollama's own model management: `keep_alive`, `num_gpu`, ...), or is refused
+with a 400 naming it (docs/PROTOCOL.md has the table; a test walks it). A field Ollama does not
+document is refused too, so nothing a client asks for is dropped silently.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from gateway.engines.base import SamplingParams
+from gateway.errors import ApiError
+from gateway.serving import ChatRequest, TextRequest
+
+# The Ollama release whose API this module follows (ollama/ollama docs/api.md, api/types.go);
+# clients gate features on it.
+OLLAMA_VERSION = "0.33.0"
+
+# Ollama's DefaultOptions() (api/types.go): what a request without options samples with.
+DEFAULT_TEMPERATURE = 0.8
+DEFAULT_TOP_K = 40
+DEFAULT_TOP_P = 0.9
+
+# ---- options ------------------------------------------------------------------------------
+# name -> Ollama's type, as FromMap checks it ("option %q must be of type ...").
+_SUPPORTED_OPTIONS = {
+    "num_predict": "integer", "temperature": "float32", "top_k": "integer", "top_p": "float32",
+    "min_p": "float32", "repeat_penalty": "float32", "presence_penalty": "float32",
+    "frequency_penalty": "float32", "seed": "integer", "stop": "array", "num_ctx": "integer",
+}
+# Load-time and performance settings of Ollama's runner (api/types.go Runner, plus the
+# options older clients still send and Ollama itself now ignores): the gateway's engine is
+# configured once, at start, so these have nothing to act on here.
+IGNORED_OPTIONS = {
+    "num_keep": "integer", "num_batch": "integer", "num_gpu": "integer", "main_gpu": "integer",
+    "use_mmap": "boolean", "num_thread": "integer", "draft_num_predict": "integer",
+    "numa": "boolean", "low_vram": "boolean", "f16_kv": "boolean", "logits_all": "boolean",
+    "vocab_only": "boolean", "use_mlock": "boolean", "embedding_only": "boolean",
+    "tfs_z": "float32", "mirostat": "integer", "mirostat_tau": "float32", "mirostat_eta": "float32",
+    "penalize_newline": "boolean",
+}
+# Sampling options Ollama still applies that the engines here do not have: accepted at their
+# default (what Ollama would do anyway), refused otherwise.
+DEFAULT_ONLY_OPTIONS = {"typical_p": ("float32", 1.0), "repeat_last_n": ("integer", 64)}
+SUPPORTED_OPTIONS = tuple(_SUPPORTED_OPTIONS)
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    bad = ApiError(400, f'option "{name}" must be of type {kind}', param=f"options.{name}")
+    if kind == "integer":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return int(value)
+    if kind == "float32":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if kind == "boolean":
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if not isinstance(value, list):  # array
+        raise bad
+    if not all(isinstance(s, str) for s in value):
+        raise ApiError(400, f'option "{name}" must be of an array of strings', param=f"options.{name}")
+    return value
+
+
+def _range(name: str, ok: bool, what: str) -> None:
+    if not ok:
+        raise ApiError(400, f'option "{name}" must be {what}', param=f"options.{name}")
+
+
+class Options:
+    """`options`, checked as Ollama's FromMap checks them, with Ollama's defaults applied."""
+
+    def __init__(self, raw: Optional[dict[str, Any]]):
+        self.values: dict[str, Any] = {}
+        for name, value in (raw or {}).items():
+            if value is None:
+                continue
+            if name in _SUPPORTED_OPTIONS:
+                self.values[name] = _typed(name, _SUPPORTED_OPTIONS[name], value)
+            elif name in IGNORED_OPTIONS:
+                _typed(name, IGNORED_OPTIONS[name], value)
+            elif name in DEFAULT_ONLY_OPTIONS:
+                kind, default = DEFAULT_ONLY_OPTIONS[name]
+                if _typed(name, kind, value) != default:
+                    raise ApiError(
+                        400,
+                        f'option "{name}" is not supported by this server (only its default, {default})',
+                        param=f"options.{name}",
+                    )
+            else:
+                raise ApiError(400, f'invalid option provided: "{name}"', param=f"options.{name}")
+        v = self.values
+        _range("temperature", v.get("temperature", 0) >= 0, "at least 0")
+        _range("top_p", 0 < v.get("top_p", 1) <= 1, "greater than 0 and at most 1")
+        _range("min_p", 0 <= v.get("min_p", 0) <= 1, "between 0 and 1")
+        _range("top_k", v.get("top_k", 0) >= 0, "at least 0")
+        _range("repeat_penalty", v.get("repeat_penalty", 1) > 0, "greater than 0")
+        _range("num_ctx", v.get("num_ctx", 1) > 0, "greater than 0")
+        if any(s == "" for s in v.get("stop", ())):
+            raise ApiError(400, 'option "stop" must not contain empty strings', param="options.stop")
+
+    def sampling(self) -> SamplingParams:
+        v = self.values
+        num_predict = v.get("num_predict")
+        seed = v.get("seed")
+        return SamplingParams(
+            # -1 (Ollama's default) and -2 (fill the context) both mean: no limit of its own.
+            max_tokens=num_predict if num_predict and num_predict > 0 else None,
+            temperature=v.get("temperature", DEFAULT_TEMPERATURE),
+            top_p=v.get("top_p", DEFAULT_TOP_P),
+            top_k=v.get("top_k", DEFAULT_TOP_K),
+            min_p=v.get("min_p"),
+            repetition_penalty=v.get("repeat_penalty"),
+            presence_penalty=v.get("presence_penalty"),
+            frequency_penalty=v.get("frequency_penalty"),
+            seed=seed if seed is not None and seed >= 0 else None,  # -1: a random seed
+            stop=list(v.get("stop", [])),
+        )
+
+    def context_window(self, context_length: int) -> Optional[int]:
+        """num_ctx, within the model's context (Ollama caps it to the model's the same way)."""
+        num_ctx = self.values.get("num_ctx")
+        return min(num_ctx, context_length) if num_ctx else None
+
+
+# ---- requests -----------------------------------------------------------------------------
+class _Wire(BaseModel):
+    # Ollama's Go decoder drops unknown fields; here they are a 400 naming them instead.
+    model_config = ConfigDict(extra="forbid")
+
+
+KeepAlive = Union[int, float, str, None]  # a duration ("5m") or seconds; ignored here
+Think = Union[bool, Literal["low", "medium", "high", "max"], None]
+
+
+class Message(_Wire):
+    role: Literal["system", "user", "assistant", "tool"]
+    content: Optional[str] = ""
+    thinking: Optional[str] = None  # an earlier answer's thinking; not sent back to the model
+    images: Optional[list[str]] = None
+    tool_calls: Optional[list[dict[str, Any]]] = None
+    tool_name: Optional[str] = None
+    tool_call_id: Optional[str] = None
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value  # as Message.UnmarshalJSON does
+
+
+class _Generation(_Wire):
+    model: str = ""
+    stream: Optional[bool] = None  # absent: true
+    format: Union[Literal["", "json"], dict[str, Any], None] = None
+    options: Optional[dict[str, Any]] = None
+    keep_alive: KeepAlive = None
+    think: Think = None
+    truncate: Optional[bool] = None
+    shift: Optional[bool] = None
+    logprobs: Optional[bool] = None
+    top_logprobs: Optional[int] = None
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream is not False
+
+    def refusals(self) -> None:
+        """Fields this server cannot honour yet: a 400 naming each."""
+        if self.format not in (None, ""):
+            raise ApiError(
+                400,
+                "format: structured output (\"json\" or a JSON schema) is not supported by this server yet",
+                param="format",
+            )
+        if self.logprobs:
+            raise ApiError(400, "logprobs: log probabilities are not supported by this server", param="logprobs")
+        if self.top_logprobs:
+            if not 0 <= self.top_logprobs <= 20:
+                raise ApiError(400, "top_logprobs must be between 0 and 20", param="top_logprobs")
+            raise ApiError(400, "top_logprobs: log probabilities are not supported by this server", param="top_logprobs")
+        if self.shift:
+            raise ApiError(
+                400, "shift: context shifting is not supported by this server; use truncate", param="shift"
+            )
+
+    def reasoning_effort(self) -> Optional[str]:
+        if isinstance(self.think, str):
+            return "high" if self.think == "max" else self.think  # as Ollama maps max for harmony
+        return None
+
+    @property
+    def show_thinking(self) -> bool:
+        return self.think is not False
+
+
+class GenerateRequest(_Generation):
+    prompt: str = ""
+    suffix: Optional[str] = None
+    system: Optional[str] = None
+    template: Optional[str] = None
+    context: Optional[list[int]] = None
+    raw: Optional[bool] = None
+    images: Optional[list[str]] = None
+    # The python client's experimental image generation fields.
+    width: Optional[int] = None
+    height: Optional[int] = None
+    steps: Optional[int] = None
+
+    def refusals(self) -> None:
+        super().refusals()
+        if self.raw and (self.template or self.system or self.context):
+            raise ApiError(400, "raw mode does not support template, system, or context", param="raw")
+        if self.template:
+            raise ApiError(
+                400,
+                "template: this server renders prompts with the model's own chat template; "
+                "send a rendered prompt with raw: true instead",
+                param="template",
+            )
+        if self.context:
+            raise ApiError(
+                400, "context: not supported by this server; send the conversation to /api/chat", param="context"
+            )
+        if self.images:
+            raise ApiError(400, "images: this model accepts only text", param="images")
+        for name in ("width", "height", "steps"):
+            if getattr(self, name):
+                raise ApiError(400, f"{name}: image generation models are not currently supported", param=name)
+        if self.suffix and self.system:
+            raise ApiError(400, "system: cannot be combined with suffix (fill-in-the-middle)", param="system")
+
+    def to_text(self, options: Options, extra_stop: list[str] = ()) -> TextRequest:
+        sampling = options.sampling()
+        sampling.stop += [s for s in extra_stop if s not in sampling.stop]
+        return TextRequest(prompts=[self.prompt], sampling=sampling, suffix=self.suffix or None)
+
+    def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
+        messages = [{"role": "system", "content": self.system}] if self.system else []
+        messages.append({"role": "user", "content": self.prompt})
+        return ChatRequest(
+            messages=messages,
+            sampling=options.sampling(),
+            history_window=window,
+            reasoning_effort=self.reasoning_effort(),
+            limit_param="options.num_predict",
+        )
+
+
+class ChatRequestBody(_Generation):
+    messages: list[Message] = Field(default_factory=list)
+    tools: Optional[list[dict[str, Any]]] = None
+
+    def refusals(self) -> None:
+        super().refusals()
+        if self.tools:
+            raise ApiError(400, "tools: tool calling is not supported by this server yet", param="tools")
+        for i, m in enumerate(self.messages):
+            if m.images:
+                raise ApiError(400, f"messages[{i}].images: this model accepts only text", param=f"messages[{i}].images")
+            if m.tool_calls:
+                raise ApiError(
+                    400,
+                    f"messages[{i}].tool_calls: tool calling is not supported by this server yet",
+                    param=f"messages[{i}].tool_calls",
+                )
+
+    def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
+        return ChatRequest(
+            messages=[{"role": m.role, "content": m.content or ""} for m in self.messages],
+            sampling=options.sampling(),
+            # Ollama trims the oldest turns to fit unless truncate is false; -1: the configured window.
+            history_window=None if self.truncate is False else (window or -1),
+            reasoning_effort=self.reasoning_effort(),
+            limit_param="options.num_predict",
+        )
+
+
+class ShowRequest(_Wire):
+    model: str = ""
+    name: str = ""  # deprecated spelling of model
+    verbose: Optional[bool] = None
+    system: Optional[str] = None
+    template: Optional[str] = None
+    options: Optional[dict[str, Any]] = None
+
+
+# ---- answers ------------------------------------------------------------------------------
+def now() -> str:
+    """Go's RFC 3339 time with nanoseconds, in UTC, as Ollama's created_at."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Metrics(BaseModel):
+    """The final line's numbers; durations in nanoseconds."""
+
+    total_duration: int
+    load_duration: int
+    prompt_eval_count: int
+    prompt_eval_duration: int
+    eval_count: int
+    eval_duration: int
+
+
+class ModelDetails(BaseModel):
+    parent_model: str = ""
+    format: str = ""
+    family: str = ""
+    families: Optional[list[str]] = None
+    parameter_size: str = ""
+    quantization_level: str = ""
+    context_length: Optional[int] = None
+
+
+def error_body(exc: ApiError) -> dict[str, Any]:
+    return {"error": exc.message}

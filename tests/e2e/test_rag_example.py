@@ -1,0 +1,29 @@
+"""examples/rag/rag.py runs unchanged against the gateway (Chroma's and LangChain's own
+OpenAI clients on /v1/embeddings and /v1/chat/completions)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("chromadb")
+pytest.importorskip("langchain_openai")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_rag_example_answers_with_references(gateway, tmp_path):
+    (tmp_path / "ports.md").write_text("# Ports\n\nThe gateway listens on port 8000 unless --port says otherwise.\n")
+    (tmp_path / "birds.txt").write_text("Puffins nest in burrows on sea cliffs.\n")
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "rag" / "rag.py"), "--base-url", gateway.base_url,
+         "--docs", str(tmp_path), "--question", "Which port does the gateway listen on?",
+         "--top-k", "1", "--max-tokens", "24"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0] == "indexed 2 chunks from 2 files"
+    assert lines[-1].endswith("ports.md") and lines[-1].startswith("[ref 1]")

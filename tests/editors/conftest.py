@@ -1,0 +1,55 @@
+"""Real editors, headless, against the real language server and the shared real gateway.
+
+The editor configurations are the README's own (docs/editors/*, which the README includes
+verbatim — test_readme_snippets.py checks that); the only change a test makes is the one
+``gatewayUrl`` line, pointed at the test gateway. ``oss-sidecar`` on the editors' PATH is a
+two-line script that runs this checkout's ``python -m gateway.cli`` (the installed console
+script may belong to another checkout). Editors come from Debian's packages, which
+scripts/test.sh installs as root; without them the tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+EDITORS = ROOT / "docs" / "editors"
+README_URL = "http://127.0.0.1:8000"
+
+
+def snippet(name: str, gateway_url: str) -> str:
+    """docs/editors/<name> with its gatewayUrl pointed at ``gateway_url``."""
+    text = (EDITORS / name).read_text(encoding="utf-8")
+    assert text.count(README_URL) == 1, f"{name}: expected one gatewayUrl line"
+    return text.replace(README_URL, gateway_url)
+
+
+def require(binary: str, package: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        pytest.skip(f"{binary} is not installed (Debian: apt-get install {package}; scripts/test.sh does it as root)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def editor_env(tmp_path_factory) -> dict[str, str]:
+    """An environment whose ``oss-sidecar`` is this checkout's CLI."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    shim = bin_dir / "oss-sidecar"
+    shim.write_text(f'#!/bin/sh\ncd "{ROOT}" && exec "{sys.executable}" -m gateway.cli "$@"\n')
+    shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    home = tmp_path_factory.mktemp("home")  # no user configuration of the editors leaks in
+    return {
+        **os.environ,
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_STATE_HOME": str(home / ".local" / "state"),
+    }

@@ -1,0 +1,68 @@
+"""Debian's Emacs 28.2 in batch mode with the README's eglot (1.9) and lsp-mode (8.0)
+configurations: attach, run `AI: Write tests` on a selection end to end (the buffer changes),
+with the clients' default settings — no timeout, no unknown-notification warning."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import require, snippet
+
+DRIVER = Path(__file__).with_name("emacs_driver.el")
+CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
+# what Emacs does at startup for installed packages (Debian's elpa-* are packages)
+PACKAGES = "(progn (require 'package) (package-initialize))"
+
+
+@pytest.mark.parametrize("client, init", [("eglot", "eglot.el"), ("lsp-mode", "lsp-mode.el")])
+def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_path):
+    emacs = require("emacs", "emacs-nox elpa-eglot elpa-lsp-mode")
+    library = client  # eglot.el / lsp-mode.el
+    found = subprocess.run(
+        [emacs, "--batch", "--eval", PACKAGES, "--eval", f'(princ (or (locate-library "{library}") ""))'],
+        capture_output=True, text=True, timeout=60, check=False,
+    ).stdout.strip()
+    if not found:
+        pytest.skip(f"Emacs has no {client} (Debian: apt-get install elpa-{client}; scripts/test.sh does it as root)")
+    config = tmp_path / "init.el"
+    config.write_text(snippet(init, gateway.url))
+    project = tmp_path / "project"
+    project.mkdir()
+    source = project / "demo.py"
+    source.write_text(CODE)
+    out = tmp_path / "result.json"
+    proc = subprocess.run(
+        [emacs, "--batch", "--eval", PACKAGES, "-l", str(config), "-l", str(DRIVER)],
+        cwd=project,
+        env={
+            **editor_env,
+            "OSS_CLIENT": client,
+            "OSS_FILE": str(source),
+            "OSS_ACTION": "AI: Write tests",
+            "OSS_RESULT": str(out),
+            "OSS_CHAT_MAX_TOKENS": "24",
+        },
+        capture_output=True,
+        text=True,
+        timeout=200,
+        check=False,  # the result file says what happened
+    )
+    output = proc.stdout + proc.stderr
+    assert out.exists(), f"no result from Emacs (exit {proc.returncode}):\n{output[-3000:]}"
+    result = json.loads(out.read_text())
+    seen = output + result["messages"]
+    assert "error" not in result, f"{result['error']}\n{seen[-3000:]}\n{result['logs'][-3000:]}"
+    assert result["attached"], seen[-3000:]
+    assert result["titles"] == ["AI: Explain", "AI: Fix", "AI: Refactor", "AI: Add docstring", "AI: Write tests"]
+    assert result["edited"], f"{seen[-3000:]}\n{result['logs'][-3000:]}"
+    # the tests went in after the two selected lines; the rest is untouched
+    after = result["after"]
+    assert after.startswith("def mul(a, b):\n    return a * b\n") and after.endswith("\nx = mul(2, 3)\n")
+    assert len(after) > len(CODE)
+    assert "unknown notification" not in seen.lower()
+    assert "timeout" not in seen.lower() and "timed out" not in seen.lower()
+    if client == "eglot":  # eglot asks before applying a server's edit; the driver said yes
+        assert any("wants to edit" in p for p in result["prompts"])
