@@ -1,8 +1,9 @@
 """Gateway vs llama.cpp's own server: same process, same model, same load, side by side.
 
-The gateway's embedded engine is llama.cpp; xllamacpp also opens llama.cpp's own HTTP server
-on a loopback port inside the same process. Both answer the same OpenAI requests from the
-same model instance, so the difference is what the gateway adds. Rounds alternate between the
+The gateway's embedded engine is llama.cpp; the peer is llama.cpp's own HTTP server, started
+by bench/llamacpp_peer.py in its own process with the same model and slots (the gateway's
+embedded listener is private). Both answer the same OpenAI requests, so the difference is what
+the gateway adds. Rounds alternate between the
 two targets to spread machine noise evenly; medians and ratios are reported.
 
     python bench/gateway_vs_llamacpp.py [--rounds 5] [--max-tokens 128] [--concurrency 1 4]
@@ -15,7 +16,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -29,7 +29,22 @@ ROOT = Path(__file__).resolve().parent.parent
 PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse keeper and a storm."}]
 
 
-def start_gateway(port: int, extra_env: dict) -> tuple[subprocess.Popen, str]:
+def start_peer(n_parallel: int) -> tuple[subprocess.Popen, str]:
+    """llama.cpp's own server in its own process (bench/llamacpp_peer.py)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", str(n_parallel)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("listening on "):
+            return proc, line.split()[-1]
+    raise SystemExit(f"llama.cpp peer exited with {proc.wait()}")
+
+
+def start_gateway(port: int, extra_env: dict) -> subprocess.Popen:
     log = open(f"/tmp/bench-gateway-{port}.log", "w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
@@ -42,9 +57,8 @@ def start_gateway(port: int, extra_env: dict) -> tuple[subprocess.Popen, str]:
     while time.monotonic() < deadline:
         log.seek(0)
         text = log.read()
-        match = re.search(r"llama\.cpp's own server listens on (http://\S+)", text)
-        if "ready." in text and match:
-            return proc, match.group(1)
+        if "ready." in text:
+            return proc
         if proc.poll() is not None:
             raise SystemExit(text)
         time.sleep(0.2)
@@ -128,7 +142,8 @@ async def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
-    proc, peer = start_gateway(args.port, {"OSS_SIDECAR_LLAMACPP__N_PARALLEL": str(max(args.concurrency))})
+    proc = start_gateway(args.port, {"OSS_SIDECAR_LLAMACPP__N_PARALLEL": str(max(args.concurrency))})
+    peer_proc, peer = start_peer(max(args.concurrency))
     gateway = f"http://127.0.0.1:{args.port}"
     targets = {"gateway": gateway, "llama.cpp": peer}
     try:
@@ -150,8 +165,9 @@ async def main() -> None:
                     tiny[name].append(await tiny_once(session, url))
         gw_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for p in (proc, peer_proc):
+            p.terminate()
+            p.wait(30)
     idle = idle_memory()
 
     print(f"\nStreaming chat, {args.max_tokens} output tokens (ignore_eos), medians of {args.rounds} alternating rounds\n")

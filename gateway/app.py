@@ -12,13 +12,15 @@ from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
 
-from gateway.api import ollama, openai, ops
+from gateway import http_guards
+from gateway.api import ollama, openai, openapi, ops
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
+from gateway.lifecycle import LIFECYCLE, Lifecycle
 from gateway.knowledge.retrieval import Knowledge
 from gateway.knowledge.store import KnowledgeStore
 from gateway.knowledge.store import data_dir as knowledge_dir
@@ -96,39 +98,6 @@ def api_key_check(keys: list[str]) -> Callable:
     return require_key
 
 
-def add_cors(app: web.Application, origins: list[str]) -> None:
-    """CORS for the listed browser origins only: their preflights are answered and every answer
-    to them (streams too) carries the headers. Other origins get none, so browsers keep the
-    answers from their pages."""
-    allowed = set(origins)
-
-    @web.middleware
-    async def preflight(request: web.Request, handler: Callable) -> web.StreamResponse:
-        origin = request.headers.get("Origin")
-        if request.method == "OPTIONS" and origin in allowed and "Access-Control-Request-Method" in request.headers:
-            return web.Response(
-                status=204,
-                headers={
-                    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                    "Access-Control-Allow-Headers": request.headers.get(
-                        "Access-Control-Request-Headers", "Authorization, Content-Type"
-                    ),
-                    "Access-Control-Max-Age": "600",
-                },
-            )
-        return await handler(request)
-
-    async def allow_origin(request: web.Request, response: web.StreamResponse) -> None:
-        origin = request.headers.get("Origin")
-        if origin in allowed:
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-
-    # Outside the key check: a preflight carries no Authorization header.
-    app.middlewares.insert(0, preflight)
-    app.on_response_prepare.append(allow_origin)
-
-
 async def _load_engine(app: web.Application, progress: Optional[ProgressCallback]) -> None:
     serving = app[SERVING]
     try:
@@ -173,13 +142,17 @@ def create_app(
     progress: Optional[ProgressCallback] = None,
     embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
-    middlewares = [api_errors]
+    lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
+    # Order matters: errors render everything below; the guards answer before any key check
+    # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
+    middlewares = [api_errors, *http_guards.middlewares(settings.server)]
     if settings.server.api_keys:
         middlewares.append(api_key_check(settings.server.api_keys))
+    middlewares.append(lifecycle.middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
+    app.on_response_prepare.append(http_guards.add_response_headers)
+    app[LIFECYCLE] = lifecycle
     metrics = Metrics()
-    if settings.server.cors_origins:
-        add_cors(app, settings.server.cors_origins)
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)
     app[METRICS] = metrics
     if settings.embeddings.enabled:
@@ -192,6 +165,7 @@ def create_app(
     for wire in WIRE_FORMATS:
         app.add_routes(wire.routes)
     app.add_routes(ops.routes)
+    app.add_routes(openapi.routes)
     if ops.STATIC_DIR.is_dir():
         app.router.add_static("/static/", ops.STATIC_DIR)
 

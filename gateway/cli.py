@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Any, Optional
@@ -89,31 +90,51 @@ def cmd_serve(args: argparse.Namespace) -> int:
 async def _serve(settings, engine) -> int:
     from aiohttp import web
 
+    from gateway.api.openai.protocol import error_body
     from gateway.app import LOAD_ERROR, READY, create_app
+    from gateway.http_server import GatewayRunner
+    from gateway.lifecycle import LIFECYCLE
 
+    server = settings.server
     app = create_app(settings, engine, progress=_progress)
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None if not settings.logging.access_log else logging.getLogger("aiohttp.access"))
+    runner = GatewayRunner(
+        app,
+        header_timeout_s=server.header_timeout_s,
+        error_body=error_body,
+        keepalive_timeout=server.keepalive_timeout_s,
+        handler_cancellation=True,
+        shutdown_timeout=5.0,  # by then the drain below has ended every request
+        access_log=None if not settings.logging.access_log else logging.getLogger("aiohttp.access"),
+    )
     await runner.setup()
     # The same app on a second port when server.ollama_port is set: Ollama clients look there.
-    ports = [settings.server.port] + ([settings.server.ollama_port] if settings.server.ollama_port else [])
+    ports = [server.port] + ([server.ollama_port] if server.ollama_port else [])
     for listen_port in ports:
         try:
-            await web.TCPSite(runner, settings.server.host, listen_port).start()
+            await web.TCPSite(runner, server.host, listen_port).start()
         except OSError as exc:
-            print(f"oss-sidecar: cannot listen on {settings.server.host}:{listen_port}: {exc.strerror}", file=sys.stderr)
+            print(f"oss-sidecar: cannot listen on {server.host}:{listen_port}: {exc.strerror}", file=sys.stderr)
             await runner.cleanup()
             return 1
     port = runner.addresses[0][1]
-    host = settings.server.host if settings.server.host not in ("0.0.0.0", "::") else "127.0.0.1"
+    host = server.host if server.host not in ("0.0.0.0", "::") else "127.0.0.1"
     url = f"http://{host}:{port}"
     print(f"oss-sidecar: listening on {url} (model loading; GET {url}/health says when it is ready)", flush=True)
     if settings.server.ollama_port:
         print(f"oss-sidecar: Ollama API also on http://{host}:{settings.server.ollama_port}/api", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def first_signal(signum: int) -> None:
+        # A second SIGTERM or SIGINT exits at once, without draining.
+        for again in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(again, os._exit, 128 + again)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await app[READY].wait()
+        loop.add_signal_handler(sig, first_signal, sig)
+    ready = asyncio.ensure_future(app[READY].wait())
+    await asyncio.wait([ready, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
     code = 0
     if app[LOAD_ERROR]:
         from gateway.settings import ConfigError
@@ -125,16 +146,33 @@ async def _serve(settings, engine) -> int:
         else:
             print(f"oss-sidecar: the model failed to load: {error}", file=sys.stderr)
             code = 1
-    else:
+    elif not stop.is_set():
         print(
             f"oss-sidecar: ready. Chat page: {url}/   OpenAI API: {url}/v1   Ollama API: {url}/api   "
             f"Health: {url}/health   Metrics: {url}/metrics",
             flush=True,
         )
         await stop.wait()
-        print("oss-sidecar: shutting down", file=sys.stderr, flush=True)
+    if stop.is_set():
+        await _drain(runner, app[LIFECYCLE], server.shutdown_grace_s)
     await runner.cleanup()
     return code
+
+
+async def _drain(runner, lifecycle, grace_s: float) -> None:
+    """Stop accepting, let running requests finish for grace_s, then end the rest with an error."""
+    for site in runner.sites:
+        listener = getattr(site, "_server", None)  # the listening socket; open connections stay
+        if listener is not None:
+            listener.close()
+    lifecycle.start_draining()
+    running = len(lifecycle.guards)
+    print(f"oss-sidecar: shutting down: {running} request(s) running, {grace_s:g} s to finish "
+          "(a second Ctrl-C or SIGTERM exits at once)", file=sys.stderr, flush=True)
+    if not await lifecycle.wait_idle(grace_s):
+        ended = lifecycle.end_all()
+        print(f"oss-sidecar: ended {ended} request(s) still running after {grace_s:g} s", file=sys.stderr, flush=True)
+        await lifecycle.wait_idle(5.0)
 
 
 def cmd_lsp(args: argparse.Namespace) -> int:

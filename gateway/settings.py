@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
 
 import yaml
-from pydantic import Field, ValidationError, create_model, model_validator
+from pydantic import Field, ValidationError, create_model, field_validator, model_validator
 
 from gateway.embeddings.settings import EmbeddingsSettings
 from gateway.engines.registry import DEFAULT_ENGINE, engine_specs
@@ -33,12 +33,35 @@ class ServerSettings(Section):
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
     served_model_name: Optional[str] = None
-    # Browser origins (e.g. "http://localhost:5173") allowed to call the API cross-origin;
-    # empty: none (no CORS headers, preflights refused).
-    cors_origins: list[str] = Field(default_factory=list)
     # A second port with the same app, for Ollama clients that look at Ollama's own port
     # (11434) by default. Empty: off.
     ollama_port: Optional[int] = Field(None, ge=1, le=65535)
+    # Host names accepted in the Host header besides loopback names and the listened address
+    # (DNS rebinding defence); others get 403. E.g. [my-box.lan].
+    allowed_hosts: list[str] = Field(default_factory=list)
+    # Origins (scheme://host[:port]) whose web pages may call the API from a browser; empty:
+    # no cross-origin access. The chat page is same-origin and needs no entry.
+    cors_origins: list[str] = Field(default_factory=list)
+    # Deepest JSON nesting accepted in a request body, checked before parsing.
+    max_json_depth: int = Field(64, ge=4, le=1000)
+    # Seconds a client may take to send a request's headers.
+    header_timeout_s: float = Field(10.0, gt=0)
+    # Seconds an idle keep-alive connection stays open.
+    keepalive_timeout_s: float = Field(30.0, gt=0)
+    # Seconds one write to a client may stall (a reader that stopped reading); past it the
+    # stream is aborted and its slot freed.
+    write_timeout_s: float = Field(30.0, gt=0)
+    # Longest a request may run, start to last byte; a stream past it ends with an error event.
+    request_timeout_s: float = Field(600.0, gt=0)
+    # On SIGTERM: seconds running requests get to finish before they are ended.
+    shutdown_grace_s: float = Field(10.0, ge=0)
+
+    @field_validator("api_keys")
+    @classmethod
+    def _keys_not_empty(cls, keys: list[str]) -> list[str]:
+        if any(not k.strip() for k in keys):
+            raise ValueError("an API key must not be empty")
+        return keys
 
 
 class AdmissionSettings(Section):
@@ -50,6 +73,8 @@ class AdmissionSettings(Section):
     # A queued request older than this gets 429 too (never hangs).
     queue_timeout_s: float = Field(30.0, gt=0)
     retry_after_s: int = Field(1, ge=0)
+    # Sequences one request may ask for (prompts × n); more is a 400 naming n.
+    max_sequences_per_request: int = Field(16, ge=1, le=1024)
 
 
 class ModelSettings(Section):

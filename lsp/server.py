@@ -23,6 +23,7 @@ from .ask import ask
 from .completion import CompletionService
 from .runner import ActionRunner
 from .session import Session
+from .stdio import position_params, serve_stdio
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ def run_action(ls: SidecarServer, *args: Any) -> None:
 
 
 @server.feature(protocol.ASK)
+@position_params
 async def ask_handler(ls: SidecarServer, params: Any) -> protocol.AskResult:
     return await ask(ls.session, ls.workspace, ls.progress, params)
 
@@ -157,6 +159,7 @@ def stats_handler(ls: SidecarServer, params: Any) -> protocol.StatsResult:
 
 
 @server.feature(protocol.DEBUG_CONTEXT)
+@position_params
 def context_handler(ls: SidecarServer, params: Any) -> protocol.DebugContextResult:
     """What a completion at ``{"textDocument": {"uri"}, "position"}`` would send the model."""
     return ls.completion.debug_context(params)
@@ -175,7 +178,7 @@ def serve(tcp: str | None = None) -> None:
         host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io()
+        sys.exit(serve_stdio(server))  # strict framing: see stdio.py
 
 
 if __name__ == "__main__":

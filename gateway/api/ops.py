@@ -7,6 +7,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
+from gateway.lifecycle import LIFECYCLE
 from gateway.telemetry import engine_counters_text
 
 routes = web.RouteTableDef()
@@ -61,13 +62,21 @@ async def stats(request: web.Request) -> web.Response:
         "requests": {
             "running": serving.admission.running,
             "waiting": serving.admission.waiting,
+            # Admission slots held: one per running sequence (prompts × n).
+            "held_slots": serving.admission.held,
             "concurrency_limit": serving.admission.max_concurrency,
             "queue_limit": serving.admission.max_queue,
         },
         "last": vars(serving.stats.last) if serving.stats.last else None,
         "average": serving.stats.average(),
         "engine_counters": {},
-        "gateway_counters": dict(serving.stats.counters),
+        "gateway_counters": {
+            **serving.stats.counters,
+            # Streams cut off because the client stopped reading (server.write_timeout_s), and
+            # requests ended by server.request_timeout_s or by shutdown.
+            "streams_stalled_total": request.app[LIFECYCLE].stalled_total,
+            "requests_ended_total": request.app[LIFECYCLE].ended_total,
+        },
     }
     if serving.status == "ready":
         engine_stats = await engine.stats()

@@ -19,6 +19,7 @@ from gateway.embeddings import default_model
 from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel, EmbeddingStats
 from gateway.engines.base import EngineError, ProgressCallback
 from gateway.engines.default_model import ModelFileError
+from gateway.engines.llamacpp_listener import BASE_URL, PrivateListener
 
 if TYPE_CHECKING:
     from gateway.embeddings.settings import EmbeddingsSettings
@@ -61,7 +62,7 @@ class LlamaCppEmbeddings(EmbeddingModel):
         self.suffix_tokens: list[int] = []
         self.vocab_size = 0
         self._server: Any = None
-        self._base_url = ""
+        self._listener = PrivateListener()
         self._session: Optional[aiohttp.ClientSession] = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
 
@@ -93,7 +94,6 @@ class LlamaCppEmbeddings(EmbeddingModel):
         self.max_input_tokens = window
         report(f"loading the embedding model {path.name}", 0.5)
         self._server = await loop.run_in_executor(self._pool, self._load, path)
-        self._base_url = self._server.listening_address
         with_special = (await self._tokenize_one("a", special=True))
         bare = await self._tokenize_one("a", special=False)
         at = next(i for i in range(len(with_special)) if with_special[i : i + len(bare)] == bare)
@@ -119,6 +119,7 @@ class LlamaCppEmbeddings(EmbeddingModel):
         # A non-causal encoder sees a whole input in one micro-batch.
         params.n_batch = params.n_ubatch = params.n_ctx
         params.verbosity = -1
+        self._listener.configure(params)  # its tokenizer listener: private, behind a key
         if self._cfg.n_threads:
             params.cpuparams.n_threads = self._cfg.n_threads
             params.cpuparams_batch.n_threads = self._cfg.n_threads
@@ -129,9 +130,9 @@ class LlamaCppEmbeddings(EmbeddingModel):
 
     async def _tokenize_one(self, text: str, special: bool = True) -> list[int]:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+            self._session = self._listener.session()
         async with self._session.post(
-            self._base_url + "/tokenize", json={"content": text, "add_special": special}
+            BASE_URL + "/tokenize", json={"content": text, "add_special": special}
         ) as resp:
             resp.raise_for_status()
             return (await resp.json())["tokens"]
@@ -176,4 +177,5 @@ class LlamaCppEmbeddings(EmbeddingModel):
             self._session = None
         self._server = None
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._listener.remove()
 

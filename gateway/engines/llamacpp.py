@@ -5,7 +5,10 @@ and call `callback(chunk)` per streamed chunk; returning True from the callback 
 generation (our abort path). Each call runs in a worker thread; concurrent calls share
 llama.cpp's parallel slots. The same Server also listens on a loopback port with llama.cpp's
 own HTTP API, which we use for tokenization and chat templates (the model's own, from its
-GGUF metadata) and which the benchmark uses as the peer to compare against.
+GGUF metadata); xllamacpp has no in-process call for those. That listener must not be a second
+door to the model (no key, no admission, CORS for any origin): it listens on a Unix socket in
+a private directory (mode 0700, so no web page, LAN host or other local user can connect) and
+requires a random key only this process knows.
 """
 from __future__ import annotations
 
@@ -13,6 +16,9 @@ import asyncio
 import json
 import logging
 import os
+import secrets
+import shutil
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,6 +71,9 @@ class LlamaCppSettings(Section):
     # Empty: the model's own; for the default model, its own template extended with tools
     # (gateway/engines/templates/smollm2-tools.jinja).
     chat_template_file: Optional[str] = None
+    # RAM for llama.cpp's prompt cache (finished sequences' KV cache, reused by later prompts
+    # that share a prefix), in MiB; 0 turns it off. xllamacpp's own default is 8 GiB.
+    cache_ram_mib: int = Field(512, ge=0, le=1 << 20)
 
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -74,16 +83,21 @@ _DEFAULT_MODEL_TEMPLATE = Path(__file__).parent / "templates" / "smollm2-tools.j
 class LlamaCppTokenizer(Tokenizer):
     """The model's tokenizer and chat template, through llama.cpp's loopback listener."""
 
-    def __init__(self, base_url: str, context_length: int):
-        self._base_url = base_url
+    def __init__(self, socket_path: str, secret: str, context_length: int):
+        self._socket_path = socket_path
+        self._headers = {"Authorization": f"Bearer {secret}"}
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
 
     async def _post(self, path: str, body: dict) -> Any:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        async with self._session.post(self._base_url + path, json=body) as resp:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.UnixConnector(path=self._socket_path),
+                timeout=aiohttp.ClientTimeout(total=60),
+                headers=self._headers,
+            )
+        async with self._session.post("http://llama.cpp" + path, json=body) as resp:
             resp.raise_for_status()
             return await resp.json()
 
@@ -149,6 +163,9 @@ class LlamaCppEngine(Engine):
         self.model_path: Optional[Path] = None
         self.model_name = "unloaded"
         self.listening_address: Optional[str] = None
+        # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
+        self._socket_dir: Optional[str] = None
+        self._secret = secrets.token_urlsafe(32)
         self._template_tools = False
 
     @property
@@ -187,8 +204,9 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
-        log.info("llama.cpp's own server listens on %s (loopback; used for tokenization)", self.listening_address)
-        self._tokenizer = LlamaCppTokenizer(self.listening_address, self._cfg.context_per_slot)
+        log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
+                 self.listening_address)
+        self._tokenizer = LlamaCppTokenizer(self._socket_path(), self._secret, self._cfg.context_per_slot)
         self._template_tools = await self._tokenizer.template_renders_tools()
         report("model loaded", 1.0)
 
@@ -202,6 +220,8 @@ class LlamaCppEngine(Engine):
         params.n_gpu_layers = self._cfg.n_gpu_layers
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
+        params.cache_ram_mib = self._cfg.cache_ram_mib
+        self._private_listener(params)
         if self._cfg.n_threads:
             params.cpuparams.n_threads = self._cfg.n_threads
             params.cpuparams_batch.n_threads = self._cfg.n_threads
@@ -212,6 +232,23 @@ class LlamaCppEngine(Engine):
             return xl.Server(params)
         except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
             raise ModelFileError(f"cannot load {path}: {exc}") from None
+
+    def _socket_path(self) -> str:
+        assert self._socket_dir is not None
+        return os.path.join(self._socket_dir, "llama.sock")
+
+    def _private_listener(self, params: Any) -> None:
+        """llama.cpp's HTTP listener, reachable only by this process: a Unix socket in a 0700
+        directory (llama.cpp binds a Unix socket for a host name ending in .sock), a random key
+        on every endpoint but /health, no CORS, no /slots, no web UI."""
+        self._socket_dir = tempfile.mkdtemp(prefix="oss-sidecar-llama-")  # created 0700
+        params.hostnames = [self._socket_path()]
+        params.api_keys = [self._secret]
+        params.cors_origins = ""
+        params.cors_credentials = False
+        params.endpoint_slots = False
+        params.endpoint_props = False
+        params.ui = False
 
     def _chat_template_file(self) -> Optional[Path]:
         if self._cfg.chat_template_file:
@@ -411,6 +448,8 @@ class LlamaCppEngine(Engine):
         if self._tokenizer is not None:
             await self._tokenizer.close()
         self._server = None
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
 
 
 def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -56,7 +56,8 @@ class Serving:
         sources = []
         if req.retrieval is not None:
             req, sources = await augment(self.knowledge, req)
-        async with self._admitted():
+        sequences = self.check_sequences(1, req.n)
+        async with self._admitted(sequences):
             choices, dropped = await self._prepare_chat(req, request_id)
             async with self._run(choices) as run:
                 run.dropped_messages = dropped
@@ -67,7 +68,8 @@ class Serving:
     async def complete(self, req: TextRequest, request_id: str) -> AsyncIterator[Run]:
         self.check_ready()
         self.check_model(req.model)
-        async with self._admitted():
+        sequences = self.check_sequences(len(req.prompts), req.n)
+        async with self._admitted(sequences):
             async with self._run(self._prepare_text(req, request_id)) as run:
                 yield run
 
@@ -115,10 +117,23 @@ class Serving:
             }[self.status]
             raise ApiError(503, message, type="service_unavailable", code=self.status, headers={"Retry-After": "2"})
 
+    def check_sequences(self, prompts: int, n: int) -> int:
+        """Sequences the request runs (prompts × n); past the per-request limit, a 400 naming n."""
+        sequences = prompts * n
+        limit = self.settings.admission.max_sequences_per_request
+        if sequences > limit:
+            raise bad_request(
+                f"n: {prompts} prompt(s) × n={n} is {sequences} sequences; this server runs at most {limit} per "
+                "request (admission.max_sequences_per_request): lower n or send fewer prompts at once",
+                param="n",
+                code="too_many_sequences",
+            )
+        return sequences
+
     @contextlib.asynccontextmanager
-    async def _admitted(self) -> AsyncIterator[None]:
+    async def _admitted(self, sequences: int = 1) -> AsyncIterator[None]:
         try:
-            async with self.admission.slot():
+            async with self.admission.slot(sequences):
                 yield
         except Overloaded as exc:
             self.metrics.rejected.inc()

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.api import json_body
 from gateway.api.app_keys import SERVING
 from gateway.api.ollama import protocol as p
 from gateway.errors import ApiError, from_validation_error
@@ -32,10 +33,10 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # raises 413 past client_max_size
     if not raw.strip():
         raise ApiError(400, "missing request body")
-    try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"invalid JSON in the request body: {exc}") from None
+    try:  # depth checked before parsing, lone surrogates replaced (gateway/api/json_body.py)
+        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+    except json_body.JsonBodyError as exc:
+        raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):
         raise ApiError(400, "the request body must be a JSON object")
     try:

@@ -2,6 +2,8 @@
 its events as OpenAI's JSON answers and server-sent events."""
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import time
 import uuid
@@ -10,10 +12,12 @@ from typing import Any, Callable, Optional, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from gateway.api import json_body
 from gateway.api.app_keys import SERVING
 from gateway.api.openai import protocol as p
 from gateway.errors import ApiError, bad_request, from_validation_error
 from gateway.engines.base import ToolCallPiece
+from gateway.lifecycle import request_guard
 from gateway.serving import ChoiceEvent, Run, Serving
 
 routes = web.RouteTableDef()
@@ -23,9 +27,9 @@ M = TypeVar("M", bound=BaseModel)
 async def parse_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # raises 413 past client_max_size
     try:
-        data = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise bad_request(f"the request body is not valid JSON: {exc}", code="invalid_json") from None
+        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+    except json_body.JsonBodyError as exc:
+        raise bad_request(str(exc), code="invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request("the request body must be a JSON object", code="invalid_json")
     try:
@@ -59,20 +63,29 @@ async def _stream(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
     )
     await response.prepare(request)
+    guard = request_guard(request)
+    write = response.write if guard is None else functools.partial(guard.write, response)
+    if guard is not None:
+        guard.streaming(response)
     try:
         if first is not None:
             await response.write(_sse(first))
         async for event in run:
             payload = chunk(event)
             if payload is not None:
-                await response.write(_sse(payload))
+                await write(_sse(payload))
         if usage_chunk is not None:
-            await response.write(_sse(usage_chunk()))
+            await write(_sse(usage_chunk()))
     except ApiError as exc:  # failed after the headers went out: say so in the stream
-        await response.write(p.error_event(exc))
+        await write(p.error_event(exc))
     except ConnectionError:
         return response  # the client left; the run was closed (and aborted) above
-    await response.write(b"data: [DONE]\n\n")
+    except asyncio.CancelledError:  # ended by the server (request deadline, shutdown) or the client left
+        reason = guard.taken() if guard is not None else None
+        if reason is None:
+            raise
+        await write(p.error_event(reason))
+    await write(b"data: [DONE]\n\n")
     await response.write_eof()
     return response
 

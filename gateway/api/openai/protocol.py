@@ -25,6 +25,10 @@ from gateway.serving.embeddings import EmbeddingRequest
 
 # Upper bound on choices per request: n fans out to that many engine sequences.
 MAX_N = 16
+# Every integer field is bounded: engines keep token counts in 32-bit integers and seeds in
+# 64 bits, and a larger number must be a 400 naming the field, never an engine error.
+INT32_MAX = 2**31 - 1
+SEED_RANGE = dict(ge=-(2**63), le=2**64 - 1)
 
 
 # Accepted and ignored: they cannot change what the model writes. (`keep_alive`: Ollama's model
@@ -219,20 +223,20 @@ class _SamplingFields(_Request):
     model: Optional[str] = None
     temperature: Optional[float] = Field(None, ge=0, le=2)
     top_p: Optional[float] = Field(None, gt=0, le=1)
-    top_k: Optional[int] = Field(None, ge=-1)
+    top_k: Optional[int] = Field(None, ge=-1, le=INT32_MAX)
     min_p: Optional[float] = Field(None, ge=0, le=1)
     repetition_penalty: Optional[float] = Field(None, gt=0, le=10)
     presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
     frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
-    seed: Optional[int] = None
+    seed: Optional[int] = Field(None, **SEED_RANGE)
     stop: Union[str, list[str], None] = None
-    max_tokens: Optional[int] = Field(None, ge=1)
+    max_tokens: Optional[int] = Field(None, ge=1, le=INT32_MAX)
     n: int = Field(1, ge=1, le=MAX_N)
     stream: bool = False
     stream_options: Optional[StreamOptions] = None
     ignore_eos: bool = False
     # vLLM's: keep only the last N prompt tokens. Here -1 means the configured history window.
-    truncate_prompt_tokens: Optional[int] = Field(None, ge=-1)
+    truncate_prompt_tokens: Optional[int] = Field(None, ge=-1, le=INT32_MAX)
 
     @field_validator("stop")
     @classmethod
@@ -274,7 +278,7 @@ class _SamplingFields(_Request):
 
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(..., min_length=1)
-    max_completion_tokens: Optional[int] = Field(None, ge=1)
+    max_completion_tokens: Optional[int] = Field(None, ge=1, le=INT32_MAX)
     reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
     # Beyond OpenAI (docs/PROTOCOL.md): answer from a knowledge base.
     retrieval: Optional["RetrievalOption"] = None
@@ -343,7 +347,7 @@ class FimFile(_Wire):
 class CompletionRequest(_SamplingFields):
     prompt: Union[str, list[str]]
     # OpenAI's and vLLM's default for /v1/completions: a client that sends no limit gets a short answer.
-    max_tokens: Optional[int] = Field(16, ge=1)
+    max_tokens: Optional[int] = Field(16, ge=1, le=INT32_MAX)
     suffix: Optional[str] = None
     echo: bool = False
     fim_files: list[FimFile] = Field(default_factory=list)

@@ -231,12 +231,34 @@ async def test_a_hot_prefix_is_bounded_in_load(client, front):
 # ---- llama.cpp's own server as the upstream ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def llamacpp_front(start_gateway, replicas, tmp_path_factory):
-    """A front gateway over llama.cpp's own HTTP server (the listener inside a replica):
-    its /tokenize and /apply-template count; no tokenizer file is configured."""
-    listening = re.search(r"llama\.cpp's own server listens on (http://\S+)", replicas[1].log_path.read_text())
-    assert listening, replicas[1].log()
-    config = write_config(tmp_path_factory.mktemp("upstream") / "llamacpp.yaml", [listening.group(1)], None)
+def llamacpp_peer():
+    """llama.cpp's own HTTP server in its own process (bench/llamacpp_peer.py), with a replica's
+    slots and context: the gateway's embedded listener is private, not an upstream."""
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", "4", "--n-threads", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    assert line.startswith("listening on "), f"llama.cpp peer exited with {proc.poll()}"
+    yield line.split()[-1]
+    proc.terminate()
+    proc.wait(30)
+
+
+def peer_counters(url: str) -> dict[str, float]:
+    """llama.cpp's own Prometheus counters, without the llamacpp: prefix."""
+    import urllib.request
+
+    text = urllib.request.urlopen(url + "/metrics", timeout=10).read().decode()
+    return {name.removeprefix("llamacpp:"): float(value)
+            for name, _, value in (line.partition(" ") for line in text.splitlines() if line and line[0] != "#")}
+
+
+@pytest.fixture(scope="module")
+def llamacpp_front(start_gateway, llamacpp_peer, tmp_path_factory):
+    """A front gateway over llama.cpp's own HTTP server: its /tokenize and /apply-template
+    count; no tokenizer file is configured."""
+    config = write_config(tmp_path_factory.mktemp("upstream") / "llamacpp.yaml", [llamacpp_peer], None)
     return start_gateway("--config", str(config))
 
 
@@ -258,7 +280,7 @@ async def test_llamacpp_server_as_upstream(llamacpp_front, replicas):
     assert kept.headers.get("X-History-Trimmed") is None
 
 
-async def test_disconnect_aborts_in_llamacpps_server(llamacpp_front, replicas):
+async def test_disconnect_aborts_in_llamacpps_server(llamacpp_front, llamacpp_peer):
     """llama.cpp's own counters: its decode count stops growing and no slot is busy."""
     client = openai.AsyncOpenAI(base_url=llamacpp_front.base_url, api_key="x", max_retries=0, timeout=120)
     stream = await client.chat.completions.create(
@@ -272,12 +294,11 @@ async def test_disconnect_aborts_in_llamacpps_server(llamacpp_front, replicas):
             if received == 3:
                 break
     await stream.close()
-    upstream = replicas[1]
 
     def stopped():
-        first = upstream.stats()["engine_counters"]
+        first = peer_counters(llamacpp_peer)
         time.sleep(1.0)
-        second = upstream.stats()["engine_counters"]
+        second = peer_counters(llamacpp_peer)
         done = second["requests_processing"] == 0 and second["n_decode_total"] == first["n_decode_total"]
         return second if done else None
 

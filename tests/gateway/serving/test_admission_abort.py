@@ -83,7 +83,7 @@ async def test_overload_gets_429_with_retry_after(start_gateway):
             await client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2)
         assert info.value.response.headers["Retry-After"] == "1"
         assert info.value.body["type"] == "rate_limit_error"
-        assert gw.stats()["requests"] == {"running": 1, "waiting": 1, "concurrency_limit": 1, "queue_limit": 1}
+        assert gw.stats()["requests"] == {"running": 1, "waiting": 1, "held_slots": 1, "concurrency_limit": 1, "queue_limit": 1}
         running.close()
         queued_response = await queued  # the queued one is served once the slot frees
         assert queued_response.status == 200

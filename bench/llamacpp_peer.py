@@ -1,0 +1,54 @@
+"""llama.cpp's own HTTP server for the benchmark to compare the gateway against.
+
+The gateway's embedded llama.cpp listener is private (a Unix socket behind a key), so the
+benchmark starts this peer instead: the same model and slot settings through xllamacpp, on a
+loopback TCP port, in its own process. It prints `listening on <url>` once it serves.
+
+    python bench/llamacpp_peer.py --n-parallel 4 [--context-per-slot 8192] [--n-threads N] [--model FILE.gguf]
+
+tests/gateway/engines/test_upstream.py uses it too, as a foreign upstream.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    import xllamacpp as xl
+
+    from gateway.engines.default_model import default_model_path
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", help="GGUF file; default: the gateway's default model")
+    parser.add_argument("--n-parallel", type=int, default=4)
+    parser.add_argument("--context-per-slot", type=int, default=8192)
+    parser.add_argument("--n-threads", type=int, default=0, help="CPU threads; 0: llama.cpp's choice")
+    args = parser.parse_args()
+
+    params = xl.CommonParams()
+    params.model.path = args.model or str(default_model_path())
+    params.n_parallel = args.n_parallel
+    params.n_ctx = args.context_per_slot * args.n_parallel
+    params.endpoint_metrics = True
+    params.verbosity = -1
+    params.hostnames = ["127.0.0.1"]
+    if args.n_threads:
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = args.n_threads
+    server = xl.Server(params)
+    print(f"listening on {server.listening_address}", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass
+    del server
+
+
+if __name__ == "__main__":
+    main()

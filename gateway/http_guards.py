@@ -1,0 +1,166 @@
+"""What keeps a local model server local: checks on every request before any handler runs.
+
+A server on 127.0.0.1 is reachable from every web page the user opens. Three checks close
+that door (the threat model is in docs/SECURITY.md):
+
+- Host: a DNS-rebinding page reaches us under its own name, so a request whose Host is not a
+  loopback name, a configured `server.allowed_hosts` name, or an address we listen on is 403.
+- Content-Type: a page may POST text/plain or a form cross-site without a CORS preflight;
+  requiring application/json (415 otherwise) forces the preflight, which we refuse.
+- Origin: cross-origin browser access only for `server.cors_origins` (empty list = none):
+  listed origins get CORS headers and preflight answers; other cross-origin API calls are 403.
+
+And every response carries the headers that keep the chat page from being framed, sniffed or
+leaking its URL (CSP, X-Frame-Options, nosniff, Referrer-Policy).
+"""
+from __future__ import annotations
+
+import ipaddress
+from typing import Callable, Iterable
+
+import psutil
+from aiohttp import web
+
+from gateway.errors import ApiError
+
+# The chat page's policy (the page also carries it in a meta tag); frame-ancestors only works
+# as a header.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+_BODY_METHODS = ("POST", "PUT", "PATCH")
+_API_PREFIXES = ("/v1/", "/api/")
+
+
+def _host_name(host_header: str) -> str:
+    """The name part of a Host header: without the port, IPv6 brackets removed, lower case."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else host
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _is_loopback_name(name: str) -> bool:
+    if name == "localhost" or name.endswith(".localhost"):
+        return True  # browsers resolve these to loopback themselves (no rebinding possible)
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def listened_names(host: str) -> set[str]:
+    """Names a client may legitimately use for the address the server listens on: the address
+    itself, or every local interface address when it listens on all of them."""
+    if host in ("0.0.0.0", "::", ""):
+        names = set()
+        for addrs in psutil.net_if_addrs().values():
+            for addr in addrs:
+                names.add(addr.address.split("%", 1)[0].lower())
+        return names
+    return {_host_name(host)}
+
+
+def host_check(allowed_hosts: Iterable[str], listen_host: str) -> Callable:
+    allowed = {_host_name(h) for h in allowed_hosts} | listened_names(listen_host)
+
+    @web.middleware
+    async def check_host(request: web.Request, handler: Callable) -> web.StreamResponse:
+        header = request.headers.get("Host")
+        if header is not None:  # HTTP/1.0 clients may send none; browsers always do
+            name = _host_name(header)
+            if not (_is_loopback_name(name) or name in allowed):
+                raise ApiError(
+                    403,
+                    f"Host {header!r} is not a name of this server; add it to server.allowed_hosts if it is "
+                    "(requests under other names are refused against DNS rebinding)",
+                    type="permission_error",
+                    code="host_not_allowed",
+                )
+        return await handler(request)
+
+    return check_host
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    host = request.headers.get("Host")
+    return host is not None and origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
+
+
+def origin_check(cors_origins: Iterable[str]) -> Callable:
+    """CORS for the listed origins only; cross-origin calls from anywhere else are refused."""
+    listed = {o.rstrip("/").lower() for o in cors_origins}
+
+    @web.middleware
+    async def check_origin(request: web.Request, handler: Callable) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if origin is None or _same_origin(request, origin):
+            return await handler(request)
+        if origin.lower() in listed:
+            if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+                return web.Response(
+                    status=204,
+                    headers={
+                        "Access-Control-Allow-Origin": origin,
+                        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                        "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+                        "Access-Control-Max-Age": "600",
+                        "Vary": "Origin",
+                    },
+                )
+            request["cors_origin"] = origin  # headers added when the response is prepared
+            return await handler(request)
+        if request.method == "OPTIONS" or request.path.startswith(_API_PREFIXES):
+            raise ApiError(
+                403,
+                f"cross-origin requests from {origin} are not allowed; list the origin in server.cors_origins "
+                "to allow it",
+                type="permission_error",
+                code="origin_not_allowed",
+            )
+        return await handler(request)
+
+    return check_origin
+
+
+@web.middleware
+async def require_json(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Bodies must be JSON: a cross-site form or text/plain POST needs no preflight."""
+    if request.method in _BODY_METHODS and request.content_type != "application/json":
+        sent = request.headers.get("Content-Type")
+        raise ApiError(
+            415,
+            f"the request body must be sent as 'Content-Type: application/json' (got {sent!r})",
+            code="unsupported_media_type",
+        )
+    return await handler(request)
+
+
+async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: the security headers on every answer, CORS headers where allowed."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    origin = request.get("cors_origin")
+    if origin is not None:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-History-Trimmed"
+        response.headers.add("Vary", "Origin")
+
+
+def middlewares(server_settings) -> list[Callable]:
+    """The guards, in order, for the application's middleware list."""
+    return [
+        host_check(server_settings.allowed_hosts, server_settings.host),
+        origin_check(server_settings.cors_origins),
+        require_json,
+    ]

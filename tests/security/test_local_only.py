@@ -1,0 +1,109 @@
+"""Local means local: web pages the user opens cannot use the model through the gateway.
+
+DNS rebinding (a page whose name resolves to 127.0.0.1) is refused by the Host check;
+cross-site "simple" requests (text/plain, forms: no CORS preflight) by requiring JSON; and
+cross-origin reads by CORS that allows only `server.cors_origins`. The chat page carries its
+security headers as headers.
+"""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+ALLOWED_ORIGIN = "http://editor.example:3000"
+CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+
+
+@pytest.fixture(scope="module")
+def gw(start_gateway):
+    return start_gateway(
+        env={
+            "OSS_SIDECAR_SERVER__ALLOWED_HOSTS": "[my-box.lan]",
+            "OSS_SIDECAR_SERVER__CORS_ORIGINS": f"[{ALLOWED_ORIGIN}]",
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def http(gw):
+    with httpx.Client(base_url=gw.url, timeout=60) as client:
+        yield client
+
+
+@pytest.mark.parametrize("host", ["rebind.evil.example", "rebind.evil.example:8000", "0.0.0.0", "10.1.2.3"])
+def test_foreign_host_names_are_refused(http, host):
+    for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("GET", "/")):
+        answer = http.request(method, path, json=CHAT if method == "POST" else None, headers={"Host": host})
+        assert answer.status_code == 403, (path, answer.text)
+        error = answer.json()["error"]
+        assert error["code"] == "host_not_allowed" and "server.allowed_hosts" in error["message"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "my-box.lan", "chat.localhost"])
+def test_loopback_and_configured_names_are_served(http, gw, host):
+    answer = http.get("/v1/models", headers={"Host": f"{host}:{gw.port}"})
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
+def test_posts_must_be_json(http, content_type):
+    headers = {"Content-Type": content_type} if content_type else {}
+    answer = http.post("/v1/chat/completions", content=b'{"messages":[{"role":"user","content":"hi"}]}', headers=headers)
+    assert answer.status_code == 415, answer.text
+    assert answer.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_json_with_charset_is_fine(http):
+    answer = http.post(
+        "/v1/chat/completions",
+        content=b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":2}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_unlisted_origin_gets_no_cors_and_no_answer(http):
+    origin = {"Origin": "http://evil.example"}
+    post = http.post("/v1/chat/completions", json=CHAT, headers=origin)
+    assert post.status_code == 403 and "Access-Control-Allow-Origin" not in post.headers
+    preflight = http.options(
+        "/v1/chat/completions", headers={**origin, "Access-Control-Request-Method": "POST"}
+    )
+    assert preflight.status_code == 403 and "Access-Control-Allow-Origin" not in preflight.headers
+
+
+def test_listed_origin_gets_cors(http):
+    preflight = http.options(
+        "/v1/chat/completions",
+        headers={
+            "Origin": ALLOWED_ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, authorization",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    post = http.post("/v1/chat/completions", json=CHAT, headers={"Origin": ALLOWED_ORIGIN})
+    assert post.status_code == 200 and post.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+
+
+def test_same_origin_chat_page_requests_pass(http, gw):
+    # The chat page's fetch sends Origin: its own origin; that is not cross-origin.
+    post = http.post("/v1/chat/completions", json=CHAT, headers={"Origin": gw.url})
+    assert post.status_code == 200, post.text
+
+
+def test_chat_page_security_headers(http):
+    page = http.get("/")
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    script = http.get("/static/app.js")
+    assert script.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,0 +1,72 @@
+"""Keeps the results table of docs/SECURITY.md current: after a run that collected every test
+of tests/security and tests/reliability without deselection, the table between the
+`results` markers is rewritten with each module's cases and passes.
+
+The hooks are imported by tests/security/conftest.py (all of them) and
+tests/reliability/conftest.py (the per-test report, which pytest only gives the conftests
+of the test's own folder)."""
+from __future__ import annotations
+
+import ast
+import re
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ("tests/security", "tests/reliability")
+DOC = ROOT / "docs" / "SECURITY.md"
+_MARKERS = re.compile(r"(<!-- results:start -->\n).*?(<!-- results:end -->)", re.DOTALL)
+
+_cases: dict[str, set[str]] = defaultdict(set)
+_passed: dict[str, set[str]] = defaultdict(set)
+_failed: dict[str, set[str]] = defaultdict(set)
+_complete = {"value": False}
+
+
+def _module(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    return path if path.startswith(SUITES) else None
+
+
+def pytest_collection_modifyitems(session, config, items):
+    suites = [i for i in items if _module(i.nodeid)]
+    for item in suites:
+        _cases[_module(item.nodeid)].add(item.nodeid)
+    files = {p.relative_to(ROOT).as_posix() for s in SUITES for p in (ROOT / s).glob("test_*.py")}
+    _complete["value"] = files <= set(_cases) and not config.getoption("keyword") and not config.getoption("markexpr")
+
+
+def pytest_runtest_logreport(report):
+    module = _module(report.nodeid)
+    if module is None:
+        return
+    if report.failed:
+        _failed[module].add(report.nodeid)
+    elif report.passed and report.when == "call":
+        _passed[module].add(report.nodeid)
+
+
+def _summary(module: str) -> str:
+    doc = ast.get_docstring(ast.parse((ROOT / module).read_text())) or ""
+    sentence = " ".join(doc.split()).split(". ")[0].rstrip(".")
+    return sentence if len(sentence) <= 160 else sentence[:157].rsplit(" ", 1)[0] + " …"
+
+
+def table() -> str:
+    rows = ["| suite | what it proves | cases | passed |", "|---|---|---|---|"]
+    for module in sorted(_cases):
+        passed = len((_passed[module] & _cases[module]) - _failed[module])
+        rows.append(f"| `{module}` | {_summary(module)} | {len(_cases[module])} | {passed} |")
+    total = sum(len(v) for v in _cases.values())
+    passed = sum(len((_passed[m] & _cases[m]) - _failed[m]) for m in _cases)
+    rows.append(f"| **all** | | **{total}** | **{passed}** |")
+    return "\n".join(rows) + "\n"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _complete["value"] or session.config.option.collectonly or not DOC.is_file():
+        return
+    text = DOC.read_text()
+    updated = _MARKERS.sub(lambda m: m.group(1) + table() + m.group(2), text)
+    if updated != text:
+        DOC.write_text(updated)
