@@ -13,7 +13,6 @@ requires a random key only this process knows.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import secrets
