@@ -89,14 +89,17 @@ class LlamaCppTokenizer(Tokenizer):
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
 
-    async def _post(self, path: str, body: dict) -> Any:
+    def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.UnixConnector(path=self._socket_path),
                 timeout=aiohttp.ClientTimeout(total=60),
                 headers=self._headers,
             )
-        async with self._session.post("http://llama.cpp" + path, json=body) as resp:
+        return self._session
+
+    async def _post(self, path: str, body: dict) -> Any:
+        async with self._client().post("http://llama.cpp" + path, json=body) as resp:
             resp.raise_for_status()
             return await resp.json()
 
@@ -110,9 +113,7 @@ class LlamaCppTokenizer(Tokenizer):
 
     async def template_renders_tools(self) -> bool:
         """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        async with self._session.get(self._base_url + "/props") as resp:
+        async with self._client().get("http://llama.cpp/props") as resp:
             resp.raise_for_status()
             props = await resp.json()
         return bool((props.get("chat_template_caps") or {}).get("supports_tools"))
@@ -246,7 +247,9 @@ class LlamaCppEngine(Engine):
         params.cors_origins = ""
         params.cors_credentials = False
         params.endpoint_slots = False
-        params.endpoint_props = False
+        # /props stays: the engine reads the chat template's capabilities (tools) from it; only
+        # this process can reach the socket, and only with the key.
+        params.endpoint_props = True
         params.ui = False
 
     def _chat_template_file(self) -> Optional[Path]:

@@ -3,7 +3,7 @@ gets its last user message replaced by the references-and-question prompt."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from gateway.errors import bad_request
 from gateway.knowledge.prompt import build_prompt
