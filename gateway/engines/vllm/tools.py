@@ -119,11 +119,9 @@ def structured_outputs(schema: Optional[dict[str, Any]] = None, json_object: boo
     """vLLM's structured-outputs parameters for a JSON schema, or for any JSON object."""
     from vllm.sampling_params import StructuredOutputsParams
 
-    # Compact JSON: with whitespace allowed anywhere, a weak model can spend its whole output
-    # limit on blanks and end with JSON that does not parse.
     if json_object:
-        return StructuredOutputsParams(json_object=True, disable_any_whitespace=True)
-    return StructuredOutputsParams(json=json.dumps(schema), disable_any_whitespace=True)
+        return StructuredOutputsParams(json_object=True)
+    return StructuredOutputsParams(json=json.dumps(schema))
 
 
 def logprob_entries(token_ids: list[int], logprobs: Any, top: int) -> list[base.TokenLogprob]:
