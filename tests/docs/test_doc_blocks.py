@@ -59,6 +59,8 @@ def syntax_check(block: Block, tmp_path: Path) -> str:
         compile(text, block.id, "exec")
         return "compiles"
     if lang in ("json", "jsonc"):
+        if lang == "jsonc":  # JSON with // comment lines (Sublime's and Zed's settings files)
+            text = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
         try:
             json.loads(text)
         except json.JSONDecodeError:

@@ -139,6 +139,17 @@ class FunctionCallIn(_Wire):
     name: str
     arguments: str = ""
 
+    @field_validator("arguments")
+    @classmethod
+    def _json_arguments(cls, value: str) -> str:
+        # The engines parse a call in the history back into the chat template's objects.
+        if value:
+            try:
+                json.loads(value)
+            except ValueError:
+                raise ValueError("must be a JSON text (the call's arguments as the model produced them)") from None
+        return value
+
 
 class ToolCallIn(_Wire):
     id: str
