@@ -10,7 +10,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
+from typing import Iterator, Optional
 
 import pytest
 
@@ -89,12 +89,18 @@ class RunningGateway:
 
 
 @pytest.fixture(scope="session")
-def start_gateway(tmp_path_factory):
+def gateway_log_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("gateway-logs")
+
+
+@pytest.fixture(scope="module")
+def start_gateway(gateway_log_dir):
+    """Starts gateways for one test module; they stop when the module ends (each holds about a
+    GiB, so a whole suite's worth at once would not fit in memory)."""
     started: list[RunningGateway] = []
-    log_dir = tmp_path_factory.mktemp("gateway-logs")
 
     def start(*args: str, env: Optional[dict] = None, wait: bool = True) -> RunningGateway:
-        gw = RunningGateway(tuple(args), env, log_dir)
+        gw = RunningGateway(tuple(args), env, gateway_log_dir)
         started.append(gw)
         return gw.wait_ready() if wait else gw
 
@@ -104,6 +110,10 @@ def start_gateway(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def gateway(start_gateway) -> RunningGateway:
+def gateway(gateway_log_dir) -> Iterator[RunningGateway]:
     """The shared gateway: the embedded default model, default settings, a free loopback port."""
-    return start_gateway()
+    gw = RunningGateway((), None, gateway_log_dir)
+    try:
+        yield gw.wait_ready()
+    finally:
+        gw.stop()
