@@ -15,9 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
-import shutil
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,7 +22,6 @@ from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
 import aiohttp
 import psutil
-
 from pydantic import Field
 
 from gateway.engines.base import (
@@ -37,13 +33,18 @@ from gateway.engines.base import (
     ProgressCallback,
     PromptTooLongError,
     RequestError,
-    TokenLogprob,
     Tokenizer,
+    TokenLogprob,
     ToolCallPiece,
 )
-from gateway.engines.tool_call_format import ToolCallReader, call_grammar
-from gateway.engines.default_model import ModelFileError, default_model_path, verify_default_model
+from gateway.engines.default_model import (
+    ModelFileError,
+    default_model_path,
+    verify_default_model,
+)
+from gateway.engines.llamacpp_listener import PrivateListener
 from gateway.engines.registry import EngineSpec
+from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.settings_section import Section
 
 if TYPE_CHECKING:
@@ -82,20 +83,15 @@ _DEFAULT_MODEL_TEMPLATE = Path(__file__).parent / "templates" / "smollm2-tools.j
 class LlamaCppTokenizer(Tokenizer):
     """The model's tokenizer and chat template, through llama.cpp's loopback listener."""
 
-    def __init__(self, socket_path: str, secret: str, context_length: int):
-        self._socket_path = socket_path
-        self._headers = {"Authorization": f"Bearer {secret}"}
+    def __init__(self, listener: PrivateListener, context_length: int):
+        self._listener = listener
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.UnixConnector(path=self._socket_path),
-                timeout=aiohttp.ClientTimeout(total=60),
-                headers=self._headers,
-            )
+            self._session = self._listener.session()
         return self._session
 
     async def _post(self, path: str, body: dict) -> Any:
@@ -164,8 +160,7 @@ class LlamaCppEngine(Engine):
         self.model_name = "unloaded"
         self.listening_address: Optional[str] = None
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
-        self._socket_dir: Optional[str] = None
-        self._secret = secrets.token_urlsafe(32)
+        self._listener = PrivateListener(props=True)
         self._template_tools = False
 
     @property
@@ -206,7 +201,7 @@ class LlamaCppEngine(Engine):
         self.listening_address = self._server.listening_address
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
                  self.listening_address)
-        self._tokenizer = LlamaCppTokenizer(self._socket_path(), self._secret, self._cfg.context_per_slot)
+        self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot)
         self._template_tools = await self._tokenizer.template_renders_tools()
         report("model loaded", 1.0)
 
@@ -221,7 +216,7 @@ class LlamaCppEngine(Engine):
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
-        self._private_listener(params)
+        self._listener.configure(params)
         if self._cfg.n_threads:
             params.cpuparams.n_threads = self._cfg.n_threads
             params.cpuparams_batch.n_threads = self._cfg.n_threads
@@ -232,25 +227,6 @@ class LlamaCppEngine(Engine):
             return xl.Server(params)
         except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
             raise ModelFileError(f"cannot load {path}: {exc}") from None
-
-    def _socket_path(self) -> str:
-        assert self._socket_dir is not None
-        return os.path.join(self._socket_dir, "llama.sock")
-
-    def _private_listener(self, params: Any) -> None:
-        """llama.cpp's HTTP listener, reachable only by this process: a Unix socket in a 0700
-        directory (llama.cpp binds a Unix socket for a host name ending in .sock), a random key
-        on every endpoint but /health, no CORS, no /slots, no web UI."""
-        self._socket_dir = tempfile.mkdtemp(prefix="oss-sidecar-llama-")  # created 0700
-        params.hostnames = [self._socket_path()]
-        params.api_keys = [self._secret]
-        params.cors_origins = ""
-        params.cors_credentials = False
-        params.endpoint_slots = False
-        # /props stays: the engine reads the chat template's capabilities (tools) from it; only
-        # this process can reach the socket, and only with the key.
-        params.endpoint_props = True
-        params.ui = False
 
     def _chat_template_file(self) -> Optional[Path]:
         if self._cfg.chat_template_file:
@@ -450,8 +426,7 @@ class LlamaCppEngine(Engine):
         if self._tokenizer is not None:
             await self._tokenizer.close()
         self._server = None
-        if self._socket_dir is not None:
-            shutil.rmtree(self._socket_dir, ignore_errors=True)
+        self._listener.remove()
 
 
 def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

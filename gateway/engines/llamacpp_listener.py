@@ -2,7 +2,7 @@
 in-process tokenize call), and by default it is a second door to the model — TCP loopback, no
 key, CORS for any origin. `PrivateListener.configure(params)` puts it on a Unix socket in a
 0700 directory behind a random key; `session()` is the aiohttp client that reaches it.
-(gateway/engines/llamacpp.py does the same for the chat engine's listener; docs/SECURITY.md.)
+Used by the chat engine and the embedding model (docs/SECURITY.md).
 """
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ BASE_URL = "http://llama.cpp"  # the host part is unused on a Unix socket
 
 
 class PrivateListener:
-    def __init__(self) -> None:
+    def __init__(self, props: bool = False) -> None:
+        # /props only where the owner reads it (the chat engine: the template's tool support);
+        # only this process can reach the socket, and only with the key.
+        self._props = props
         self._dir: Optional[str] = None
         self._secret = secrets.token_urlsafe(32)
 
@@ -34,7 +37,7 @@ class PrivateListener:
         params.cors_origins = ""
         params.cors_credentials = False
         params.endpoint_slots = False
-        params.endpoint_props = False
+        params.endpoint_props = self._props
         params.ui = False
 
     def session(self, timeout_s: float = 60) -> aiohttp.ClientSession:
