@@ -8,23 +8,9 @@ import pytest
 
 pytestmark = pytest.mark.gpu
 
-openai = pytest.importorskip("openai")
 jsonschema = pytest.importorskip("jsonschema")
 
-SCHEMA = {
-    "type": "object",
-    "properties": {"ok": {"type": "boolean"}, "pick": {"enum": ["red", "green"]}},
-    "required": ["ok", "pick"],
-    "additionalProperties": False,
-}
-TOOL = {"type": "function", "function": {"name": "choose", "description": "Choose", "parameters": SCHEMA}}
-OTHER = {"type": "function", "function": {"name": "flag", "parameters": {
-    "type": "object", "properties": {"on": {"type": "boolean"}}, "required": ["on"], "additionalProperties": False}}}
-ASK = [{"role": "user", "content": "Pick a colour."}]
-
-
-def client(srv):
-    return openai.OpenAI(base_url=srv.url + "/v1", api_key="none", max_retries=0, timeout=120)
+from .test_vllm_tools import ASK, SCHEMA, TOOL, client  # noqa: E402  (the same cases as the Qwen tests)
 
 
 @pytest.fixture(scope="module")
