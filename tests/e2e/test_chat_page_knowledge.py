@@ -67,6 +67,7 @@ def test_collections_is_an_empty_list_before_anything_is_indexed(kb_gateway, dat
     answer = collections(kb_gateway)
     assert answer.status_code == 200
     assert answer.json() == {"object": "list", "data": []}
+    assert list(data_dir.iterdir()) == [], "listing wrote to the knowledge-base folder"
 
 
 def test_collections_lists_what_index_built(indexed):
