@@ -13,11 +13,12 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.api import json_body
-from gateway.api.app_keys import SERVING
+from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
 from gateway.api.ollama import tool_calls
 from gateway.errors import ApiError, from_validation_error
 from gateway.serving import Run, Serving
+from gateway.serving.embeddings import Embeddings
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
@@ -262,7 +263,21 @@ async def tags(request: web.Request) -> web.Response:
     model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
              "digest": _digest(serving), "details": _details(serving).model_dump(exclude_none=True),
              "capabilities": _capabilities(serving)}
-    return json_response({"models": [model]})
+    models = [model]
+    embeddings = _ready_embeddings(request)
+    if embeddings is not None:
+        name = f"{embeddings.served_model_name}:{TAG}"
+        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
+                       "digest": hashlib.sha256(f"embeddings:{embeddings.served_model_name}".encode()).hexdigest(),
+                       "details": p.ModelDetails(context_length=embeddings.model.max_input_tokens).model_dump(
+                           exclude_none=True),
+                       "capabilities": ["embedding"]})
+    return json_response({"models": models})
+
+
+def _ready_embeddings(request: web.Request) -> Optional[Embeddings]:
+    embeddings = request.app.get(EMBEDDINGS)
+    return embeddings if embeddings is not None and embeddings.status == "ready" else None
 
 
 @routes.post("/api/show")
@@ -270,6 +285,9 @@ async def show(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]
     req = await parse_body(request, p.ShowRequest)
     name = req.model or req.name
+    embeddings = _ready_embeddings(request)
+    if embeddings is not None and name and untagged(name) == embeddings.served_model_name:
+        return json_response(_show_embeddings(embeddings))
     _model(serving, name, required="model is required")
     context = serving.engine.tokenizer.context_length
     return json_response({
@@ -283,6 +301,20 @@ async def show(request: web.Request) -> web.Response:
         "capabilities": _capabilities(serving),
         "modified_at": STARTED_AT,
     })
+
+
+def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
+    window, model = embeddings.model.max_input_tokens, embeddings.served_model_name
+    return {
+        "modelfile": f"# served by oss-sidecar\nFROM {model}\n",
+        "parameters": "",
+        "template": "",
+        "details": p.ModelDetails(context_length=window).model_dump(exclude_none=True),
+        "model_info": {"general.architecture": "", "general.basename": model, "general.context_length": window,
+                       "general.embedding_length": embeddings.model.dimensions},
+        "capabilities": ["embedding"],
+        "modified_at": STARTED_AT,
+    }
 
 
 def _template(serving: Serving) -> str:

@@ -380,6 +380,13 @@ class EmbedRequest(_Wire):
     options: Optional[dict[str, Any]] = None  # checked as for generation; nothing in them applies
     keep_alive: KeepAlive = None
 
+    @field_validator("input", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        raise ValueError("must be a string or a list of strings")
+
     def inputs(self) -> list[str]:
         return [self.input] if isinstance(self.input, str) else list(self.input or [])
 
