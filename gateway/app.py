@@ -13,7 +13,7 @@ from typing import AsyncIterator, Callable, Optional
 from aiohttp import web
 
 from gateway import http_guards
-from gateway.api import ollama, openai, openapi, ops
+from gateway.api import knowledge, ollama, openai, openapi, ops
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
@@ -165,6 +165,7 @@ def create_app(
     for wire in WIRE_FORMATS:
         app.add_routes(wire.routes)
     app.add_routes(ops.routes)
+    app.add_routes(knowledge.routes)
     app.add_routes(openapi.routes)
     if ops.STATIC_DIR.is_dir():
         app.router.add_static("/static/", ops.STATIC_DIR)

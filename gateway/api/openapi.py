@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from gateway.api.knowledge import KnowledgeCollectionList
 from gateway.api.openai import protocol as p
 
 routes = web.RouteTableDef()
@@ -48,7 +49,7 @@ _ERRORS = {
 }
 _MODELS: list[type[BaseModel]] = [
     p.ChatCompletionRequest, p.CompletionRequest, p.ChatCompletionResponse, p.CompletionResponse,
-    p.ModelList, ErrorResponse, Health,
+    p.ModelList, KnowledgeCollectionList, ErrorResponse, Health,
 ]
 
 
@@ -107,6 +108,18 @@ def build() -> dict[str, Any]:
                     "summary": "the served model",
                     "responses": {
                         "200": {"description": "the model list", "content": {"application/json": {"schema": _ref(p.ModelList)}}},
+                        **_error_responses(("401", "403", "503")),
+                    },
+                }
+            },
+            "/v1/knowledge/collections": {
+                "get": {
+                    "summary": "the knowledge bases `retrieval.collection` can name (empty without chromadb)",
+                    "responses": {
+                        "200": {
+                            "description": "the knowledge bases, by name",
+                            "content": {"application/json": {"schema": _ref(KnowledgeCollectionList)}},
+                        },
                         **_error_responses(("401", "403", "503")),
                     },
                 }

@@ -33,6 +33,16 @@ class Knowledge:
         self.embeddings = embeddings
         self.max_top_k = max_top_k
 
+    async def collections(self) -> list[dict[str, Any]]:
+        """The knowledge bases a chat request can name: none without chromadb or an embedding
+        model (retrieval could not use them)."""
+        if self.embeddings is None:
+            return []
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self.store.listing)
+        except KnowledgeUnavailable:
+            return []
+
     async def retrieve(self, collection_name: str, question: str, top_k: int) -> list[Source]:
         from gateway.serving.embeddings import EmbeddingRequest
 

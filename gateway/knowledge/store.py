@@ -60,6 +60,17 @@ class KnowledgeStore:
     def names(self) -> list[str]:
         return sorted(c.name for c in self.client().list_collections())
 
+    def listing(self) -> list[dict[str, Any]]:
+        """Each knowledge base's name, chunk count and embedding model, by name. Read-only: where
+        nothing was ever indexed it opens no database (and creates no folder)."""
+        if self._database_stamp() is None:
+            return []
+        found = [
+            {"name": c.name, "chunks": c.count(), "embedding_model": (c.metadata or {}).get("embedding_model") or None}
+            for c in self.client().list_collections()
+        ]
+        return sorted(found, key=lambda c: c["name"])
+
     def collection(self, name: str, *, create: bool = False, embedding_model: str = "") -> Any:
         """The collection, or None when it does not exist and `create` is False."""
         client = self.client()

@@ -10,6 +10,8 @@ const STORE = { conversation: "oss-sidecar.conversation.v1.", current: "oss-side
 export const DEFAULTS = Object.freeze({
   temperature: 0.7, top_p: 0.9, max_tokens: 2048, repetition_penalty: 1.1,
   system: "You are a helpful assistant.",
+  // Retrieval: "" is no knowledge base; top_k is the number of sources per question (the gateway's default).
+  collection: "", top_k: 4,
 });
 const PARAM_FIELDS = [
   // [settings key, element id, parse, min, max]
@@ -17,6 +19,7 @@ const PARAM_FIELDS = [
   ["top_p", "p-top-p", parseFloat, 0, 1],
   ["max_tokens", "p-max-tokens", (v) => parseInt(v, 10), 1, 1 << 20],
   ["repetition_penalty", "p-repetition-penalty", parseFloat, 0.01, 10],
+  ["top_k", "p-top-k", (v) => parseInt(v, 10), 1, 100],
 ];
 const STATS_INTERVAL_MS = 3000;
 
@@ -26,6 +29,7 @@ const el = {
   clear: $("clear-history"), newChat: $("new-chat"), list: $("conversation-list"), title: $("chat-title"),
   exportMd: $("export-md"), exportJson: $("export-json"), banner: $("banner"), params: $("params"),
   toggleParams: $("toggle-params"), resetParams: $("reset-params"), system: $("p-system"), dot: $("status-dot"),
+  knowledge: $("knowledge"),
 };
 
 // ---------------------------------------------------------------- storage
@@ -220,9 +224,11 @@ function messageNode(msg, index) {
     details.append(summary, rbody);
     const content = document.createElement("div"); content.className = "content answer";
     body.append(details, content);
+    const sources = document.createElement("section"); sources.className = "sources"; sources.hidden = true;
+    sources.setAttribute("aria-label", "Sources");
     const meta = document.createElement("div"); meta.className = "meta";
     const err = document.createElement("div"); err.className = "error-box"; err.setAttribute("role", "alert"); err.hidden = true;
-    node.append(notice, body, meta, err);
+    node.append(notice, body, sources, meta, err);
     updateAssistantNode(node, msg);
   }
   return node;
@@ -238,6 +244,8 @@ function updateAssistantNode(node, msg, streaming = false) {
     setMarkdown(details.querySelector(".reasoning-content"), reasoning);
   }
   setMarkdown(node.querySelector(".answer"), split.content);
+  renderSources(node, msg.sources);
+  linkCitations(node.querySelector(".answer"), msg.sources);
   node.classList.toggle("streaming", streaming);
   node.setAttribute("aria-busy", String(streaming)); // screen readers read the answer once it is complete
   const notice = node.querySelector(".trimmed-notice");
@@ -256,6 +264,87 @@ function updateAssistantNode(node, msg, streaming = false) {
     retry.type = "button"; retry.className = "btn small retry"; retry.textContent = "Retry";
     err.append(p, retry);
   }
+}
+
+// ---------------------------------------------------------------- sources (retrieval)
+// Chunk text comes from the user's documents and is shown as text only (textContent), never as HTML.
+
+const baseName = (path) => String(path || "").split(/[\\/]/).pop() || String(path || "");
+function sourceLabel(s) { return `${baseName(s.source)}${s.page ? `, page ${s.page}` : ""}`; }
+
+function sourceNode(s) {
+  const li = document.createElement("li");
+  const details = document.createElement("details");
+  details.className = "source"; details.dataset.ref = String(s.ref);
+  const summary = document.createElement("summary");
+  const num = document.createElement("span"); num.className = "ref"; num.textContent = `[${s.ref}]`;
+  const name = document.createElement("span"); name.className = "source-name"; name.textContent = sourceLabel(s);
+  summary.append(num, " ", name);
+  const where = document.createElement("p"); where.className = "source-where";
+  const parts = [String(s.source || "")];
+  if (s.page) parts.push(`page ${s.page}`);
+  if (Number.isFinite(s.chunk)) parts.push(`chunk ${s.chunk}`);
+  if (Number.isFinite(s.score)) parts.push(`similarity ${s.score.toFixed(2)}`);
+  where.textContent = parts.join(" · ");
+  const text = document.createElement("pre"); text.className = "source-text"; text.textContent = String(s.text || "");
+  details.append(summary, where, text);
+  li.append(details);
+  return li;
+}
+
+function renderSources(node, sources) {
+  const box = node.querySelector(".sources");
+  if (box.sourcesShown === sources) return; // a re-render while streaming keeps opened sources open
+  box.sourcesShown = sources;
+  const list = Array.isArray(sources) ? sources.filter((s) => s && Number.isFinite(s.ref)) : [];
+  box.hidden = list.length === 0;
+  if (!list.length) { box.replaceChildren(); return; }
+  const head = document.createElement("h3");
+  const collection = list[0].collection;
+  head.textContent = collection ? `Sources from ${collection}` : "Sources";
+  const ol = document.createElement("ol");
+  ol.append(...list.map(sourceNode));
+  box.replaceChildren(head, ol);
+}
+
+// The prompt numbers the chunks [ref 1], [ref 2]…; where the answer cites one, it becomes a
+// [N] button that opens that source.
+const CITATION = /\[ref\s*(\d+)\]/gi;
+const HAS_CITATION = /\[ref\s*\d+\]/i; // no g flag: test() keeps no state
+function linkCitations(answer, sources) {
+  if (!Array.isArray(sources) || !sources.length) return;
+  const refs = new Set(sources.map((s) => s && s.ref));
+  const walker = document.createTreeWalker(answer, NodeFilter.SHOW_TEXT, {
+    acceptNode: (n) => (n.parentElement.closest("code, pre, a") ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+  });
+  const texts = [];
+  while (walker.nextNode()) if (HAS_CITATION.test(walker.currentNode.nodeValue)) texts.push(walker.currentNode);
+  for (const t of texts) {
+    const value = t.nodeValue;
+    const out = [];
+    let last = 0;
+    for (const m of value.matchAll(CITATION)) {
+      const ref = Number(m[1]);
+      if (!refs.has(ref)) continue;
+      out.push(value.slice(last, m.index));
+      const btn = document.createElement("button");
+      btn.type = "button"; btn.className = "cite"; btn.dataset.ref = String(ref); btn.textContent = `[${ref}]`;
+      btn.setAttribute("aria-label", `Source ${ref}`);
+      out.push(btn);
+      last = m.index + m[0].length;
+    }
+    if (!out.length) continue;
+    out.push(value.slice(last));
+    t.replaceWith(...out);
+  }
+}
+
+function openSource(article, ref) {
+  const details = article.querySelector(`details.source[data-ref="${Number(ref)}"]`);
+  if (!details) return;
+  details.open = true;
+  details.scrollIntoView({ block: "nearest" });
+  details.querySelector("summary").focus();
 }
 
 function renderConversation() {
@@ -348,7 +437,9 @@ function readParams() {
 }
 for (const [, id] of PARAM_FIELDS) paramInput(id).addEventListener("input", readParams);
 el.system.addEventListener("input", readParams);
-el.resetParams.addEventListener("click", () => { state.settings = { ...DEFAULTS }; save(STORE.settings, state.settings); fillParams(); });
+el.resetParams.addEventListener("click", () => {
+  state.settings = { ...DEFAULTS }; save(STORE.settings, state.settings); fillParams(); el.knowledge.value = "";
+});
 el.toggleParams.addEventListener("click", () => {
   const hidden = document.querySelector(".layout").classList.toggle("params-hidden");
   el.toggleParams.setAttribute("aria-expanded", String(!hidden));
@@ -358,6 +449,32 @@ if (load(STORE.ui, {}).paramsHidden) {
   document.querySelector(".layout").classList.add("params-hidden");
   el.toggleParams.setAttribute("aria-expanded", "false");
 }
+
+// ---------------------------------------------------------------- knowledge base selector
+
+// The knowledge bases from GET /v1/knowledge/collections; "None" first. The choice is remembered
+// and selected again when the gateway still has that knowledge base.
+async function refreshCollections() {
+  let found = null;
+  try {
+    const res = await fetch("/v1/knowledge/collections", { cache: "no-store" });
+    if (res.ok) found = ((await res.json()).data || []).filter((c) => c && typeof c.id === "string");
+  } catch { found = null; }
+  if (found === null) return; // unreachable or refused: keep what is shown
+  const options = [new Option("None", "")];
+  for (const c of found) {
+    const label = Number.isFinite(c.chunks) ? `${c.id} (${c.chunks} chunks)` : c.id;
+    options.push(new Option(label, c.id)); // Option() sets text, never HTML
+  }
+  el.knowledge.replaceChildren(...options);
+  const wanted = state.settings.collection;
+  el.knowledge.value = found.some((c) => c.id === wanted) ? wanted : "";
+  el.knowledge.dataset.count = String(found.length);
+}
+el.knowledge.addEventListener("change", () => {
+  state.settings = { ...state.settings, collection: el.knowledge.value };
+  save(STORE.settings, state.settings);
+});
 
 // ---------------------------------------------------------------- talking to the gateway
 
@@ -404,6 +521,8 @@ function buildRequest(conv, upToIndex) {
     temperature: s.temperature, top_p: s.top_p, max_tokens: s.max_tokens, repetition_penalty: s.repetition_penalty,
     truncate_prompt_tokens: -1,
   };
+  // The knowledge base the selector shows (what the user sees is what is sent).
+  if (el.knowledge.value) body.retrieval = { collection: el.knowledge.value, top_k: s.top_k };
   if (state.model) body.model = state.model;
   return body;
 }
@@ -482,6 +601,8 @@ async function generate(conv) {
           throw new GatewayError(`The gateway reported an error mid-answer: ${chunk.error.message || chunk.error.type || "unknown"}`, { status: chunk.error.code || 0 });
         }
         if (chunk.model && !state.model) state.model = chunk.model;
+        // Retrieval: the first event carries the chunks the prompt numbered [ref 1], [ref 2]…
+        if (Array.isArray(chunk.sources)) { msg.sources = chunk.sources; scheduleStreamRender(); }
         const choice = chunk.choices && chunk.choices[0];
         if (choice) {
           const d = choice.delta || {};
@@ -511,6 +632,7 @@ async function generate(conv) {
     } else {
       const err = e instanceof GatewayError ? e : new GatewayError(`Unexpected error: ${e && e.message ? e.message : e}`);
       msg.error = { text: err.message, status: err.status, kind: err.kind };
+      if (err.status === 404 && body.retrieval) refreshCollections(); // the knowledge base may be gone
     }
   } finally {
     const tEnd = performance.now();
@@ -642,6 +764,9 @@ export function toMarkdown(conv) {
     lines.push(`## ${m.role === "user" ? "You" : "Assistant"}`, "");
     if (m.reasoning) lines.push("<details><summary>Reasoning</summary>", "", m.reasoning, "", "</details>", "");
     lines.push(m.content || (m.error ? `_(error: ${m.error.text})_` : ""), "");
+    if (Array.isArray(m.sources) && m.sources.length) {
+      lines.push("Sources:", "", ...m.sources.map((s) => `- [${s.ref}] ${s.source}${s.page ? `, page ${s.page}` : ""}`), "");
+    }
   }
   return lines.join("\n");
 }
@@ -652,7 +777,8 @@ el.exportMd.addEventListener("click", () => {
 el.exportJson.addEventListener("click", () => {
   const conv = current(); if (!conv) return;
   const out = { title: conv.title, created: new Date(conv.created).toISOString(), settings: state.settings,
-    messages: conv.messages.map(({ role, content, reasoning, meta }) => ({ role, content, ...(reasoning ? { reasoning } : {}), ...(meta ? { meta } : {}) })) };
+    messages: conv.messages.map(({ role, content, reasoning, meta, sources }) => ({ role, content, ...(reasoning ? { reasoning } : {}),
+      ...(meta ? { meta } : {}), ...(sources ? { sources } : {}) })) };
   download(`${fileStem(conv)}.json`, "application/json", JSON.stringify(out, null, 2));
 });
 
@@ -667,6 +793,8 @@ el.messages.addEventListener("click", async (e) => {
     setTimeout(() => { copy.textContent = "Copy"; }, 1500);
     return;
   }
+  const cite = e.target.closest(".cite");
+  if (cite) { openSource(cite.closest("article"), cite.dataset.ref); return; }
   const r = e.target.closest(".retry");
   if (r) retry(Number(r.closest("article").dataset.index));
 });
@@ -730,7 +858,7 @@ async function refreshStats() {
   }
 }
 setInterval(() => { if (!document.hidden) refreshStats(); }, STATS_INTERVAL_MS);
-document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshStats(); });
+document.addEventListener("visibilitychange", () => { if (!document.hidden) { refreshStats(); refreshCollections(); } });
 
 // Another tab changed a stored conversation: take its version, except for the one streaming here.
 window.addEventListener("storage", (e) => {
@@ -774,3 +902,5 @@ renderConversation();
 refreshStats();
 el.input.focus();
 window.__chatReady = true;
+// After __chatReady: the page works without the list; data-count is set once it arrived.
+refreshCollections();

@@ -48,6 +48,7 @@ def test_engine_kwargs_defaults_leave_optional_ones_to_vllm():
     assert kw["enable_prefix_caching"] is True and kw["gpu_memory_utilization"] == 0.92
     for key in ("max_model_len", "quantization", "distributed_executor_backend"):
         assert key not in kw
+    assert kw["structured_outputs_config"] == {"backend": "xgrammar", "disable_any_whitespace": True}
 
 
 def test_preflight_needs_a_model():

@@ -31,3 +31,14 @@ def test_bad_value_names_the_key(key, value):
     with pytest.raises(ConfigError) as info:
         load_settings(None, {"vllm": {key: value}}, environ={})
     assert str(info.value).startswith(f"vllm.{key}")
+
+
+def test_compact_json_needs_a_backend_that_has_it():
+    s = load_settings(None, {"vllm": {"structured_outputs": {"backend": "guidance"}}}, environ={}).vllm
+    assert s.structured_outputs.disable_any_whitespace is True
+    with pytest.raises(ConfigError) as info:
+        load_settings(None, {"vllm": {"structured_outputs": {"backend": "auto"}}}, environ={})
+    assert str(info.value).startswith("vllm.structured_outputs") and "xgrammar or guidance" in str(info.value)
+    off = load_settings(None, {"vllm": {"structured_outputs": {"backend": "auto", "disable_any_whitespace": False}}},
+                        environ={}).vllm
+    assert off.structured_outputs.backend == "auto"

@@ -78,6 +78,13 @@ class VllmEngine(base.Engine):
             kw = engine_kwargs(self.settings, n)
             self._tp = int(kw.get("tensor_parallel_size", 1))
             cfg = engine_config(kw)
+            from gateway.prompts import harmony
+
+            if harmony.is_harmony_model(cfg.model_config.hf_config):
+                # Constrained gpt-oss answers start after a prefilled header (a call's or the final
+                # channel's), so the grammar holds from the first token; vLLM would wait for the end
+                # of reasoning, which a call in the commentary channel never shows.
+                cfg.structured_outputs_config.enable_in_reasoning = True
             report(f"starting vLLM engine: {self.model_name}, tensor parallel {self._tp}", 0.1)
             from vllm.v1.engine.async_llm import AsyncLLM
             from vllm.usage.usage_lib import UsageContext

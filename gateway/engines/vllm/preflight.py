@@ -67,6 +67,7 @@ def engine_kwargs(settings: Any, visible_gpus: int) -> dict[str, Any]:
         enable_prefix_caching=vs.enable_prefix_caching,
         enforce_eager=vs.enforce_eager,
         load_format=vs.load_format,
+        structured_outputs_config=vs.structured_outputs.model_dump(),
     )
     if vs.max_model_len is not None:
         kw["max_model_len"] = vs.max_model_len
@@ -153,6 +154,12 @@ def _create_config(kw: dict[str, Any]) -> Any:
     from vllm.engine.arg_utils import AsyncEngineArgs
     from vllm.usage.usage_lib import UsageContext
 
+    from vllm.config import StructuredOutputsConfig
+
+    kw = dict(kw)
+    if isinstance(kw.get("structured_outputs_config"), dict):
+        # AsyncEngineArgs converts some config dicts itself, not this one.
+        kw["structured_outputs_config"] = StructuredOutputsConfig(**kw["structured_outputs_config"])
     args = AsyncEngineArgs(**kw)
     # The serving defaults (batched-token budget, ...) of vLLM's own OpenAI server.
     return args.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)

@@ -3,9 +3,24 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional, Union
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.settings_section import Section
+
+
+class StructuredOutputs(Section):
+    """vLLM's StructuredOutputsConfig. Compact JSON by default: with whitespace allowed between
+    tokens a model can emit blanks until max_tokens (vLLM's own default), and
+    disable_any_whitespace needs a named backend (xgrammar: vLLM's usual pick under auto)."""
+
+    backend: Literal["auto", "xgrammar", "guidance", "outlines", "lm-format-enforcer"] = "xgrammar"
+    disable_any_whitespace: bool = True
+
+    @model_validator(mode="after")
+    def _whitespace_needs_a_backend_that_has_it(self) -> "StructuredOutputs":
+        if self.disable_any_whitespace and self.backend not in ("xgrammar", "guidance"):
+            raise ValueError("disable_any_whitespace needs backend xgrammar or guidance")
+        return self
 
 
 class VllmSettings(Section):
@@ -30,6 +45,8 @@ class VllmSettings(Section):
     # detected from the model's type where known; "none": tools only with forced choice.
     # gpt-oss needs none (harmony).
     tool_call_parser: Optional[str] = None
+    # vLLM's structured-outputs config (response_format and forced tool calls).
+    structured_outputs: StructuredOutputs = Field(default_factory=lambda: StructuredOutputs())
 
     @field_validator("tensor_parallel_size")
     @classmethod
