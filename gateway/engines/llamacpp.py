@@ -168,6 +168,10 @@ class LlamaCppEngine(Engine):
         return self._cfg.n_parallel
 
     @property
+    def calls_tools(self) -> bool:
+        return self._template_tools  # llama.cpp reads the calls in the template's own format
+
+    @property
     def tokenizer(self) -> Tokenizer:
         assert self._tokenizer is not None, "engine not started"
         return self._tokenizer

@@ -89,7 +89,9 @@ def _details(serving: Serving) -> p.ModelDetails:
 
 def _capabilities(serving: Serving) -> list[str]:
     # "insert": the model has FIM tokens (suffix still works without them, through the fallback).
-    return ["completion", "insert"] if serving.fim_family else ["completion"]
+    # "tools": the model may call tools on its own; clients send `tools` only to models that have it.
+    return ["completion", *(["tools"] if serving.engine.calls_tools else []),
+            *(["insert"] if serving.fim_family else [])]
 
 
 def _dump(obj: dict[str, Any]) -> bytes:

@@ -61,7 +61,10 @@ def test_version_list_show_ps(gw, client):
 
     shown = client.show(MODEL)
     assert shown.modelinfo["general.context_length"] == 8192
-    assert shown.capabilities == ["completion"]  # SmolLM2 has no FIM tokens: no "insert"
+    # The default model's template shows it tools: "tools"; SmolLM2 has no FIM tokens: no "insert".
+    assert shown.capabilities == ["completion", "tools"]
+    listed = httpx.get(gw.ollama_url + "/api/tags").json()["models"]
+    assert [m["capabilities"] for m in listed] == [shown.capabilities, ["embedding"]]
     embedder = client.show(EMBEDDING_MODEL)
     assert embedder.capabilities == ["embedding"]
     assert embedder.modelinfo["general.embedding_length"] == 384 and embedder.modelinfo["general.context_length"] == 256
@@ -461,7 +464,7 @@ def test_fim_model_templated_prompt_and_show(fim_client):
     wrapped in the chat template: it costs exactly the tokens of the same prompt sent raw."""
     client = fim_client
     shown = client.show(MODEL)
-    assert shown.capabilities == ["completion", "insert"]
+    assert shown.capabilities == ["completion", "tools", "insert"]
     assert "{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}<|fim_middle|>" in shown.template
     prompt = "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>"
     templated = client.generate(model=MODEL, prompt=prompt, options={"num_predict": 2})
