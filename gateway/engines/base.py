@@ -189,5 +189,11 @@ class Engine(abc.ABC):
     def healthy(self) -> bool:
         return True
 
+    @property
+    def calls_tools(self) -> bool:
+        """Whether, given tools, the model may decide itself to call one (`tool_choice: auto`):
+        what Ollama's API advertises as the "tools" capability. Known once the model is loaded."""
+        return False
+
     @abc.abstractmethod
     async def stop(self) -> None: ...

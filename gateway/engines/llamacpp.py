@@ -168,6 +168,10 @@ class LlamaCppEngine(Engine):
         return self._cfg.n_parallel
 
     @property
+    def calls_tools(self) -> bool:
+        return self._template_tools  # llama.cpp reads the calls in the template's own format
+
+    @property
     def tokenizer(self) -> Tokenizer:
         assert self._tokenizer is not None, "engine not started"
         return self._tokenizer
@@ -259,12 +263,15 @@ class LlamaCppEngine(Engine):
         else:
             body["prompt"] = request.prompt
         fmt = request.response_format
-        if fmt is not None:
+        if fmt is not None and "messages" in body:
             body["response_format"] = (
                 {"type": "json_object"}
                 if fmt.schema is None
                 else {"type": "json_schema", "json_schema": {"name": fmt.name or "output", "schema": fmt.schema}}
             )
+        elif fmt is not None and forced_prompt is None:
+            # llama.cpp's completion endpoint reads the schema from `json_schema`, not response_format.
+            body["json_schema"] = fmt.schema if fmt.schema is not None else {"type": "object"}
         if request.logprobs is not None:
             if request.messages is not None and forced_prompt is None:
                 body["logprobs"] = True

@@ -230,7 +230,8 @@ class Serving:
                     Choice(
                         index=i,
                         request=GenerationRequest(
-                            f"{request_id}-{i}", sampling, prompt=text, extra=extra, logprobs=req.logprobs
+                            f"{request_id}-{i}", sampling, prompt=text, extra=extra, logprobs=req.logprobs,
+                            response_format=req.response_format,
                         ),
                         echo_prefix=prompt if req.echo else "",
                         counts_prompt=j == 0,

@@ -33,6 +33,7 @@ class EmbeddingRequest:
     truncate_prompt_tokens: Optional[int] = None
     # The wire field names, for error messages.
     input_param: str = "input"
+    truncate_hint: str = "set truncate_prompt_tokens to keep the first tokens"
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Embeddings:
                 if req.truncate_prompt_tokens is None:
                     raise bad_request(
                         f"{req.input_param}[{i}] has {len(tokens)} tokens; this model takes at most "
-                        f"{self.model.max_input_tokens}. Shorten it, or set truncate_prompt_tokens to keep the first tokens",
+                        f"{self.model.max_input_tokens}. Shorten it, or {req.truncate_hint}",
                         param=req.input_param,
                         code="context_length_exceeded",
                     )

@@ -54,3 +54,4 @@ class TextRequest:
     echo: bool = False  # put the prompt before the generated text
     ignore_eos: bool = False
     logprobs: Optional[int] = None  # None: off; N: with N alternatives per token
+    response_format: Optional[ResponseFormat] = None

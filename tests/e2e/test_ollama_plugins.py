@@ -251,7 +251,8 @@ async def test_continue_ollama_provider(gw, http):
     api_base = f"http://127.0.0.1:{gw.port}/"  # apiBase; getEndpoint() = new URL("api/...", apiBase)
     headers = {"Content-Type": "application/json"}
     async with http.get(api_base + "api/tags", headers=headers) as resp:  # listModels (AUTODETECT)
-        assert [m["name"] for m in (await resp.json())["models"]] == [f"{MODEL}:latest"]
+        # The embedding model is listed too (Ollama lists its embedding models the same way).
+        assert [m["name"] for m in (await resp.json())["models"]] == [f"{MODEL}:latest", "all-MiniLM-L6-v2:latest"]
     async with http.post(api_base + "api/show", json={"name": MODEL}, headers=headers) as resp:
         shown = await resp.json()
     # ensureModelInfo: num_ctx from `parameters`; fimSupported = template includes ".Suffix"

@@ -16,7 +16,7 @@ async function stats() {
 
 test("list, show, ps", async () => {
   const { models } = await ollama.list();
-  assert.deepEqual(models.map((m) => m.name), [`${model}:latest`]);
+  assert.deepEqual(models.map((m) => m.name), [`${model}:latest`, `${process.env.OSS_SIDECAR_EMBEDDING_MODEL}:latest`]);
   const shown = await ollama.show({ model });
   assert.equal(shown.model_info["general.context_length"], 8192);
   const running = await ollama.ps();
@@ -58,6 +58,25 @@ test("generate with suffix", async () => {
   assert.ok(!r.response.includes("print(fib(10))"));
 });
 
+test("format: a JSON schema constrains the answer", async () => {
+  const format = {
+    type: "object",
+    properties: { name: { type: "string", maxLength: 24 }, population_millions: { type: "integer" } },
+    required: ["name", "population_millions"],
+    additionalProperties: false,
+  };
+  const r = await ollama.chat({
+    model,
+    messages: [{ role: "user", content: "Describe Paris as JSON." }],
+    format,
+    options: { num_predict: 80, temperature: 0 },
+  });
+  assert.equal(r.done_reason, "stop");
+  const city = JSON.parse(r.message.content);
+  assert.deepEqual(Object.keys(city).sort(), ["name", "population_millions"]);
+  assert.ok(Number.isInteger(city.population_millions));
+});
+
 test("errors are ResponseError with Ollama's message", async () => {
   await assert.rejects(ollama.chat({ model: "llama3.2", messages: [{ role: "user", content: "x" }] }), (err) => {
     assert.equal(err.name, "ResponseError");
@@ -66,7 +85,7 @@ test("errors are ResponseError with Ollama's message", async () => {
     return true;
   });
   await assert.rejects(
-    ollama.chat({ model, messages: [{ role: "user", content: "x" }], format: "json" }),
+    ollama.chat({ model, messages: [{ role: "user", content: "x" }], format: { type: "nonsense" } }),
     (err) => err.status_code === 400 && err.error.startsWith("format:"),
   );
 });

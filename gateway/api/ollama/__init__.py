@@ -1,6 +1,9 @@
-"""The Ollama wire format: handlers.py (routes) over protocol.py (request, answer, stream-line
-and error models)."""
-from gateway.api.ollama.handlers import error_response, routes
+"""The Ollama wire format: handlers.py (generation and model routes) and embeddings.py (routes)
+over protocol.py (request, answer, stream-line and error models); tool_calls.py encodes calls."""
+from gateway.api.ollama import embeddings, handlers
+from gateway.api.ollama.handlers import error_response
+
+routes = [*handlers.routes, *embeddings.routes]
 
 PATH_PREFIX = "/api/"
 

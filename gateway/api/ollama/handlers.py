@@ -13,10 +13,12 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from gateway.api import json_body
-from gateway.api.app_keys import SERVING
+from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
+from gateway.api.ollama import tool_calls
 from gateway.errors import ApiError, from_validation_error
 from gateway.serving import Run, Serving
+from gateway.serving.embeddings import Embeddings
 
 routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
@@ -49,12 +51,16 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise from_validation_error(err) from None
 
 
+def untagged(name: str) -> Optional[str]:
+    """The model a client's `name[:tag]` names: served models answer with no tag or `latest`."""
+    base, _, tag = name.rpartition(":") if ":" in name else (name, "", "")
+    return None if tag and tag != TAG else base
+
+
 def _served_name(serving: Serving, name: str) -> Optional[str]:
     """The served model a client's `name[:tag]` means, or None. The served model answers to its
     id (and the other names the OpenAI API accepts), with no tag or the tag `latest`."""
-    base, _, tag = name.rpartition(":") if ":" in name else (name, "", "")
-    if tag and tag != TAG:
-        return None
+    base = untagged(name)
     return base if base in serving.model_names() else None
 
 
@@ -83,14 +89,16 @@ def _details(serving: Serving) -> p.ModelDetails:
 
 def _capabilities(serving: Serving) -> list[str]:
     # "insert": the model has FIM tokens (suffix still works without them, through the fallback).
-    return ["completion", "insert"] if serving.fim_family else ["completion"]
+    # "tools": the model may call tools on its own; clients send `tools` only to models that have it.
+    return ["completion", *(["tools"] if serving.engine.calls_tools else []),
+            *(["insert"] if serving.fim_family else [])]
 
 
 def _dump(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def _json(obj: dict[str, Any], status: int = 200) -> web.Response:
+def json_response(obj: dict[str, Any], status: int = 200) -> web.Response:
     return web.Response(body=_dump(obj), status=status, content_type="application/json", charset="utf-8")
 
 
@@ -114,35 +122,59 @@ def _metrics(run: Run, t_request: float) -> dict[str, int]:
     ).model_dump()
 
 
+# Ollama answers a tool call with done_reason "stop".
+_DONE_REASONS = {"tool_calls": "stop"}
+
+
+def _done_reason(finish: Optional[str]) -> str:
+    return _DONE_REASONS.get(finish or "stop", finish or "stop")
+
+
+Piece = Callable[[str, str, list[dict[str, Any]]], dict[str, Any]]
+
+
 async def _answer(
     request: web.Request,
     run: Run,
     model: str,
     streaming: bool,
-    piece: Callable[[str, str], dict[str, Any]],
+    piece: Piece,
     t_request: float,
 ) -> web.StreamResponse:
-    """The run as NDJSON lines or as one object. `piece(text, thinking)` is the body of a line
-    without the common fields; `model` is the name the client asked for, as Ollama echoes it."""
+    """The run as NDJSON lines or as one object. `piece(text, thinking, tool_calls)` is the body
+    of a line without the common fields; `model` is the name the client asked for, as Ollama
+    echoes it. Retrieval's sources come in the answer, or in a first line of their own."""
+    sources = [s.dump() for s in run.sources]
     if not streaming:
         results = await run.results()
         result = results[0]
-        body = {"model": model, "created_at": p.now(), **piece(result.text, result.reasoning), "done": True,
-                "done_reason": result.finish_reason or "stop", **_metrics(run, t_request)}
-        return _json(body)
+        calls, cut = tool_calls.encode(result.tool_calls)
+        body = {"model": model, "created_at": p.now(), **piece(result.text + cut, result.reasoning, calls),
+                "done": True, "done_reason": _done_reason(result.finish_reason), **_metrics(run, t_request)}
+        if sources:
+            body["sources"] = sources
+        return json_response(body)
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
     finish: Optional[str] = None
+    streamed = tool_calls.StreamedCalls()
     try:
+        if sources:
+            first = {"model": model, "created_at": p.now(), **piece("", "", []), "done": False, "sources": sources}
+            await response.write(_dump(first) + b"\n")
         async for event in run:
+            complete = streamed.feed(event.tool_calls) if event.tool_calls else []
             if event.finish_reason is not None:
                 finish = event.finish_reason
-            if event.text or event.reasoning:
-                line = {"model": model, "created_at": p.now(), **piece(event.text, event.reasoning), "done": False}
+                complete += streamed.finish()
+            calls, cut = tool_calls.encode(complete, streamed.handed_out - len(complete))
+            text = event.text + cut
+            if text or event.reasoning or calls:
+                line = {"model": model, "created_at": p.now(), **piece(text, event.reasoning, calls), "done": False}
                 await response.write(_dump(line) + b"\n")
-        last = {"model": model, "created_at": p.now(), **piece("", ""), "done": True,
-                "done_reason": finish or "stop", **_metrics(run, t_request)}
+        last = {"model": model, "created_at": p.now(), **piece("", "", []), "done": True,
+                "done_reason": _done_reason(finish), **_metrics(run, t_request)}
         await response.write(_dump(last) + b"\n")
     except ApiError as exc:  # failed after the headers went out: Ollama's error line
         await response.write(_dump(p.error_body(exc)) + b"\n")
@@ -166,15 +198,15 @@ async def generate(request: web.Request) -> web.StreamResponse:
     _model(serving, req.model)
     show_thinking = req.show_thinking
 
-    def piece(text: str, thinking: str) -> dict[str, Any]:
-        out: dict[str, Any] = {"response": text}
+    def piece(text: str, thinking: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"response": text}  # no tools on /api/generate: no calls
         if thinking and show_thinking:
             out["thinking"] = thinking
         return out
 
     if not req.prompt and not req.suffix:
         # Ollama's "load the model" request: it is loaded already.
-        return _json({"model": req.model, "created_at": p.now(), "response": "", "done": True, "done_reason": "load"})
+        return json_response({"model": req.model, "created_at": p.now(), "response": "", "done": True, "done_reason": "load"})
     family = serving.fim_family
     # `suffix` is fill-in-the-middle, rendered here, with or without `raw` (Ollama drops the
     # suffix in raw mode; CodeGPT's Ollama provider sends both and means FIM).
@@ -203,14 +235,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
     _model(serving, req.model, required="model is required")
     show_thinking = req.show_thinking
 
-    def piece(text: str, thinking: str) -> dict[str, Any]:
+    def piece(text: str, thinking: str, calls: list[dict[str, Any]]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": text}
         if thinking and show_thinking:
             message["thinking"] = thinking
+        if calls:
+            message["tool_calls"] = calls
         return {"message": message}
 
     if not req.messages:
-        return _json({"model": req.model, "created_at": p.now(), "message": {"role": "assistant", "content": ""},
+        return json_response({"model": req.model, "created_at": p.now(), "message": {"role": "assistant", "content": ""},
                       "done": True, "done_reason": "load"})
     window = options.context_window(serving.engine.tokenizer.context_length)
     async with serving.chat(req.to_chat(options, window), _request_id("chat")) as run:
@@ -219,19 +253,33 @@ async def chat(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/api/version")
 async def version(request: web.Request) -> web.Response:
-    return _json({"version": p.OLLAMA_VERSION})
+    return json_response({"version": p.OLLAMA_VERSION})
 
 
 @routes.get("/api/tags")
 async def tags(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]
     if serving.current_status() != "ready":
-        return _json({"models": []})
+        return json_response({"models": []})
     name = _display_name(serving)
     model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
              "digest": _digest(serving), "details": _details(serving).model_dump(exclude_none=True),
              "capabilities": _capabilities(serving)}
-    return _json({"models": [model]})
+    models = [model]
+    embeddings = _ready_embeddings(request)
+    if embeddings is not None:
+        name = f"{embeddings.served_model_name}:{TAG}"
+        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
+                       "digest": hashlib.sha256(f"embeddings:{embeddings.served_model_name}".encode()).hexdigest(),
+                       "details": p.ModelDetails(context_length=embeddings.model.max_input_tokens).model_dump(
+                           exclude_none=True),
+                       "capabilities": ["embedding"]})
+    return json_response({"models": models})
+
+
+def _ready_embeddings(request: web.Request) -> Optional[Embeddings]:
+    embeddings = request.app.get(EMBEDDINGS)
+    return embeddings if embeddings is not None and embeddings.status == "ready" else None
 
 
 @routes.post("/api/show")
@@ -239,9 +287,12 @@ async def show(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]
     req = await parse_body(request, p.ShowRequest)
     name = req.model or req.name
+    embeddings = _ready_embeddings(request)
+    if embeddings is not None and name and untagged(name) == embeddings.served_model_name:
+        return json_response(_show_embeddings(embeddings))
     _model(serving, name, required="model is required")
     context = serving.engine.tokenizer.context_length
-    return _json({
+    return json_response({
         "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
         "parameters": f"num_ctx                        {context}",
         "template": _template(serving),
@@ -252,6 +303,20 @@ async def show(request: web.Request) -> web.Response:
         "capabilities": _capabilities(serving),
         "modified_at": STARTED_AT,
     })
+
+
+def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
+    window, model = embeddings.model.max_input_tokens, embeddings.served_model_name
+    return {
+        "modelfile": f"# served by oss-sidecar\nFROM {model}\n",
+        "parameters": "",
+        "template": "",
+        "details": p.ModelDetails(context_length=window).model_dump(exclude_none=True),
+        "model_info": {"general.architecture": "", "general.basename": model, "general.context_length": window,
+                       "general.embedding_length": embeddings.model.dimensions},
+        "capabilities": ["embedding"],
+        "modified_at": STARTED_AT,
+    }
 
 
 def _template(serving: Serving) -> str:
@@ -269,11 +334,11 @@ def _template(serving: Serving) -> str:
 async def ps(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]
     if serving.current_status() != "ready":
-        return _json({"models": []})
+        return json_response({"models": []})
     stats = await serving.engine.stats()
     size = sum(int(d.get("used_bytes", 0)) for d in stats.devices)
     name = _display_name(serving)
-    return _json({"models": [{
+    return json_response({"models": [{
         "name": name, "model": name, "size": size, "digest": _digest(serving),
         "details": _details(serving).model_dump(exclude_none=True),
         # The model stays loaded for the server's lifetime (keep_alive is not used).

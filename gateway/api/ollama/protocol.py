@@ -9,14 +9,17 @@ document is refused too, so nothing a client asks for is dropped silently.
 """
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from gateway.engines.base import SamplingParams
+from gateway.api.json_schema import check_schema
+from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
 from gateway.errors import ApiError
-from gateway.serving import ChatRequest, TextRequest
+from gateway.serving import ChatRequest, Retrieval, TextRequest
+from gateway.serving.embeddings import EmbeddingRequest
 
 # The Ollama release whose API this module follows (ollama/ollama docs/api.md, api/types.go);
 # clients gate features on it.
@@ -143,19 +146,77 @@ KeepAlive = Union[int, float, str, None]  # a duration ("5m") or seconds; ignore
 Think = Union[bool, Literal["low", "medium", "high", "max"], None]
 
 
+class FunctionCallIn(_Wire):
+    index: Optional[int] = None  # the call's place in its message; the order says the same
+    name: str = Field(..., min_length=1)
+    arguments: dict[str, Any] = Field(default_factory=dict)  # an object, not JSON text
+
+
+class ToolCallIn(_Wire):
+    id: Optional[str] = None  # newer Ollama and LangChain send one; generated when absent
+    type: Optional[Literal["function"]] = None  # LangChain sends it
+    function: FunctionCallIn
+
+
 class Message(_Wire):
     role: Literal["system", "user", "assistant", "tool"]
     content: Optional[str] = ""
     thinking: Optional[str] = None  # an earlier answer's thinking; not sent back to the model
     images: Optional[list[str]] = None
-    tool_calls: Optional[list[dict[str, Any]]] = None
-    tool_name: Optional[str] = None
-    tool_call_id: Optional[str] = None
+    tool_calls: Optional[list[ToolCallIn]] = None
+    tool_name: Optional[str] = None  # a tool result's function
+    tool_call_id: Optional[str] = None  # the call a tool result answers
 
     @field_validator("role", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value  # as Message.UnmarshalJSON does
+
+
+def neutral_messages(messages: list[Message]) -> list[dict[str, Any]]:
+    """The history as the serving core takes it: a call's arguments as JSON text, each call with
+    an id, and each tool result with the id of the call it answers. Ollama's history often has
+    neither id (its tool results name the function, `tool_name`): ids are generated, and a
+    result is matched to the earliest unanswered call of its function, else of any function."""
+    out: list[dict[str, Any]] = []
+    pending: list[tuple[str, str]] = []  # (id, name) of calls not answered yet
+    for i, m in enumerate(messages):
+        message: dict[str, Any] = {"role": m.role, "content": m.content or ""}
+        if m.role == "assistant" and m.tool_calls:
+            calls = []
+            for j, call in enumerate(m.tool_calls):
+                call_id = call.id or f"call_{i}_{j}"
+                pending.append((call_id, call.function.name))
+                calls.append({"id": call_id, "type": "function", "function": {
+                    "name": call.function.name, "arguments": json.dumps(call.function.arguments, ensure_ascii=False)}})
+            message["tool_calls"] = calls
+        elif m.role == "tool":
+            answered = m.tool_call_id
+            if answered is None and pending:
+                answered = next((cid for cid, name in pending if name == m.tool_name), pending[0][0])
+            pending = [(cid, name) for cid, name in pending if cid != answered]
+            if answered is not None:
+                message["tool_call_id"] = answered
+        out.append(message)
+    return out
+
+
+class ToolFunction(_Wire):
+    name: str = Field(..., min_length=1)
+    description: Optional[str] = None
+    parameters: Optional[dict[str, Any]] = None
+
+
+class ToolDefinition(_Wire):
+    type: Literal["function"] = "function"
+    function: ToolFunction
+
+
+class RetrievalOption(_Wire):
+    """Beyond Ollama (docs/PROTOCOL.md): answer from a knowledge base, as on /v1/chat/completions."""
+
+    collection: str = Field(..., min_length=1)
+    top_k: int = Field(4, ge=1)
 
 
 class _Generation(_Wire):
@@ -175,13 +236,9 @@ class _Generation(_Wire):
         return self.stream is not False
 
     def refusals(self) -> None:
-        """Fields this server cannot honour yet: a 400 naming each."""
-        if self.format not in (None, ""):
-            raise ApiError(
-                400,
-                "format: structured output (\"json\" or a JSON schema) is not supported by this server yet",
-                param="format",
-            )
+        """Fields this server cannot honour, or values it cannot use: a 400 naming each."""
+        if isinstance(self.format, dict):
+            check_schema(self.format, "format")
         if self.logprobs:
             raise ApiError(400, "logprobs: log probabilities are not supported by this server", param="logprobs")
         if self.top_logprobs:
@@ -192,6 +249,14 @@ class _Generation(_Wire):
             raise ApiError(
                 400, "shift: context shifting is not supported by this server; use truncate", param="shift"
             )
+
+    def response_format(self) -> Optional[ResponseFormat]:
+        """`"json"`: any JSON object; a schema: JSON valid against it (both constrained decoding)."""
+        if self.format == "json":
+            return ResponseFormat("json_object")
+        if isinstance(self.format, dict):
+            return ResponseFormat("json_schema", self.format, "format")
+        return None
 
     def reasoning_effort(self) -> Optional[str]:
         if isinstance(self.think, str):
@@ -242,7 +307,8 @@ class GenerateRequest(_Generation):
     def to_text(self, options: Options, extra_stop: list[str] = ()) -> TextRequest:
         sampling = options.sampling()
         sampling.stop += [s for s in extra_stop if s not in sampling.stop]
-        return TextRequest(prompts=[self.prompt], sampling=sampling, suffix=self.suffix or None)
+        return TextRequest(prompts=[self.prompt], sampling=sampling, suffix=self.suffix or None,
+                           response_format=self.response_format())
 
     def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
         messages = [{"role": "system", "content": self.system}] if self.system else []
@@ -253,35 +319,44 @@ class GenerateRequest(_Generation):
             history_window=window,
             reasoning_effort=self.reasoning_effort(),
             limit_param="options.num_predict",
+            response_format=self.response_format(),
         )
 
 
 class ChatRequestBody(_Generation):
     messages: list[Message] = Field(default_factory=list)
-    tools: Optional[list[dict[str, Any]]] = None
+    tools: Optional[list[ToolDefinition]] = None
+    # Beyond Ollama (docs/PROTOCOL.md): answer from a knowledge base.
+    retrieval: Optional[RetrievalOption] = None
 
     def refusals(self) -> None:
         super().refusals()
-        if self.tools:
-            raise ApiError(400, "tools: tool calling is not supported by this server yet", param="tools")
+        for i, tool in enumerate(self.tools or ()):
+            if tool.function.parameters is not None:
+                check_schema(tool.function.parameters, f"tools[{i}].function.parameters")
         for i, m in enumerate(self.messages):
             if m.images:
                 raise ApiError(400, f"messages[{i}].images: this model accepts only text", param=f"messages[{i}].images")
-            if m.tool_calls:
+            if m.tool_calls and m.role != "assistant":
                 raise ApiError(
-                    400,
-                    f"messages[{i}].tool_calls: tool calling is not supported by this server yet",
+                    400, f"messages[{i}].tool_calls: only assistant messages carry tool calls",
                     param=f"messages[{i}].tool_calls",
                 )
 
     def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
+        tools = [t.function.model_dump(exclude_none=True) for t in self.tools or ()]
         return ChatRequest(
-            messages=[{"role": m.role, "content": m.content or ""} for m in self.messages],
+            messages=neutral_messages(self.messages),
             sampling=options.sampling(),
             # Ollama trims the oldest turns to fit unless truncate is false; -1: the configured window.
             history_window=None if self.truncate is False else (window or -1),
             reasoning_effort=self.reasoning_effort(),
             limit_param="options.num_predict",
+            retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
+            tools=tools,
+            # Ollama has no tool_choice: with tools, the model decides whether to call one.
+            tool_choice=ToolChoice("auto" if tools else "none"),
+            response_format=self.response_format(),
         )
 
 
@@ -292,6 +367,48 @@ class ShowRequest(_Wire):
     system: Optional[str] = None
     template: Optional[str] = None
     options: Optional[dict[str, Any]] = None
+
+
+class EmbedRequest(_Wire):
+    """POST /api/embed."""
+
+    model: str = ""
+    input: Union[str, list[str], None] = None
+    # Default true: an input past the model's window is cut to fit; false: a 400.
+    truncate: Optional[bool] = None
+    dimensions: Optional[int] = Field(None, ge=1)
+    options: Optional[dict[str, Any]] = None  # checked as for generation; nothing in them applies
+    keep_alive: KeepAlive = None
+
+    @field_validator("input", mode="before")
+    @classmethod
+    def _texts(cls, value: Any) -> Any:
+        if value is None or isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return value
+        raise ValueError("must be a string or a list of strings")
+
+    def inputs(self) -> list[str]:
+        return [self.input] if isinstance(self.input, str) else list(self.input or [])
+
+    def to_serving(self, window: int) -> EmbeddingRequest:
+        return EmbeddingRequest(
+            inputs=list(self.inputs()),
+            dimensions=self.dimensions,
+            truncate_prompt_tokens=None if self.truncate is False else window,
+            truncate_hint="leave truncate at its default, true, to keep the first tokens",
+        )
+
+
+class EmbeddingsRequest(_Wire):
+    """POST /api/embeddings, the endpoint /api/embed superseded: one text, one vector."""
+
+    model: str = ""
+    prompt: str = ""
+    options: Optional[dict[str, Any]] = None
+    keep_alive: KeepAlive = None
+
+    def to_serving(self, window: int) -> EmbeddingRequest:
+        return EmbeddingRequest(inputs=[self.prompt], truncate_prompt_tokens=window, input_param="prompt")
 
 
 # ---- answers ------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any, Literal, Optional, Union
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from gateway.api.json_schema import check_schema
 from gateway.engines.base import ResponseFormat as NeutralResponseFormat
 from gateway.engines.base import SamplingParams, TokenLogprob, ToolChoice
 from gateway.errors import ApiError, bad_request
@@ -118,21 +118,6 @@ def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
         if field not in data or (field == "max_tokens" and data.get(field) is None):
             data[field] = value
     return data
-
-
-def check_schema(schema: Any, param: str) -> None:
-    """A JSON Schema the server can constrain to, or a 400 naming where it is."""
-    if not isinstance(schema, dict):
-        raise bad_request(f"{param}: must be a JSON Schema object", param=param, code="invalid_schema")
-    try:
-        jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator).check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        where = "".join(f"[{p!r}]" for p in exc.path)
-        raise bad_request(
-            f"{param}: not a valid JSON Schema: {exc.message}" + (f" (at {where})" if where else ""),
-            param=param,
-            code="invalid_schema",
-        ) from None
 
 
 class FunctionCallIn(_Wire):

@@ -151,6 +151,10 @@ class VllmEngine(base.Engine):
         except Exception:
             return False
 
+    @property
+    def calls_tools(self) -> bool:
+        return self._harmony or self._tool_parser is not None  # auto needs harmony or a parser
+
     def _mark_dead(self, reason: str) -> None:
         if self._dead_reason is None:
             self._dead_reason = reason

@@ -117,6 +117,29 @@ def test_top_k_beyond_the_limit_is_a_400(client):
     assert err.value.body["param"] == "retrieval.top_k"
 
 
+def test_ollama_chat_takes_the_same_retrieval_field(gw):
+    """/api/chat with the extension field (Ollama's clients have no way to send it; the JSON is
+    posted as is): the sources beside `message`, or in a first NDJSON line of their own."""
+    import json
+
+    import httpx
+
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "Which animal has stripes?"}],
+            "retrieval": {"collection": "notes", "top_k": 1}, "options": {"num_predict": 8, "temperature": 0}}
+    answer = httpx.post(gw.url + "/api/chat", json={**body, "stream": False}, timeout=120).json()
+    assert answer["done"] and answer["message"]["content"]
+    assert [Path(s["source"]).name for s in answer["sources"]] == ["zebras.txt"]
+    with httpx.stream("POST", gw.url + "/api/chat", json=body, timeout=120) as r:
+        lines = [json.loads(line) for line in r.iter_lines() if line]
+    first, *rest = lines
+    assert first["done"] is False and first["message"]["content"] == "" and first["sources"] == answer["sources"]
+    assert "".join(line["message"]["content"] for line in rest) and rest[-1]["done"]
+    assert all("sources" not in line for line in rest)
+    missing = httpx.post(gw.url + "/api/chat", json={**body, "retrieval": {"collection": "nope"}}, timeout=60)
+    assert missing.status_code == 404 and list(missing.json()) == ["error"]
+    assert missing.json()["error"].startswith("retrieval.collection:")
+
+
 def test_reindex_touches_only_what_changed_and_the_gateway_sees_it(gw, client, data_dir, corpus):
     assert "0 files added, 0 updated, 3 unchanged, 0 removed; 0 chunks" in index(
         data_dir, str(corpus), "--collection", "notes"

@@ -12,13 +12,17 @@ import re
 import socket
 import time
 
+import math
+
 import aiohttp
 import httpx
 import ollama
 import pytest
 from langchain_ollama import ChatOllama
+from pydantic import BaseModel, ConfigDict, Field
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 pytestmark = pytest.mark.timeout(300)
 
 
@@ -51,12 +55,19 @@ def _error(call) -> ollama.ResponseError:
 def test_version_list_show_ps(gw, client):
     assert re.fullmatch(r"\d+\.\d+\.\d+", httpx.get(gw.ollama_url + "/api/version").json()["version"])
     models = client.list().models
-    assert [m.model for m in models] == [f"{MODEL}:latest"]
+    assert [m.model for m in models] == [f"{MODEL}:latest", f"{EMBEDDING_MODEL}:latest"]
     assert len(models[0].digest) == 64 and models[0].modified_at is not None
+    assert models[1].digest != models[0].digest
 
     shown = client.show(MODEL)
     assert shown.modelinfo["general.context_length"] == 8192
-    assert shown.capabilities == ["completion"]  # SmolLM2 has no FIM tokens: no "insert"
+    # The default model's template shows it tools: "tools"; SmolLM2 has no FIM tokens: no "insert".
+    assert shown.capabilities == ["completion", "tools"]
+    listed = httpx.get(gw.ollama_url + "/api/tags").json()["models"]
+    assert [m["capabilities"] for m in listed] == [shown.capabilities, ["embedding"]]
+    embedder = client.show(EMBEDDING_MODEL)
+    assert embedder.capabilities == ["embedding"]
+    assert embedder.modelinfo["general.embedding_length"] == 384 and embedder.modelinfo["general.context_length"] == 256
     assert ".Suffix" not in shown.template  # so Continue renders its own FIM prompt
     assert client.show(f"{MODEL}:latest").modelinfo == shown.modelinfo
 
@@ -185,9 +196,6 @@ def test_errors_are_ollama_bodies(client):
     assert (e.status_code, e.error) == (404, "model 'nope' not found")
 
     refused = {
-        "format": lambda: client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}], format="json"),
-        "tools": lambda: client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}],
-                                     tools=[{"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}]),
         "images": lambda: client.generate(model=MODEL, prompt="x", images=[b"\x89PNG"]),
         "template": lambda: client.generate(model=MODEL, prompt="x", template="{{ .Prompt }}"),
         "raw mode": lambda: client.generate(model=MODEL, prompt="x", raw=True, system="s"),
@@ -228,6 +236,147 @@ def test_langchain_chat_ollama(gw):
     assert answer.response_metadata["done_reason"] in ("stop", "length")
     chunks = list(llm.stream("Name a fruit."))
     assert "".join(c.content for c in chunks) and len(chunks) > 1
+
+
+# ---- structured output: format -------------------------------------------------------------
+class City(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # additionalProperties: false, so the object ends
+
+    name: str = Field(max_length=24)
+    population_millions: int = Field(ge=0, le=1000)  # bounded: the number ends
+
+
+def test_format_json_answers_a_json_object(client):
+    r = client.chat(model=MODEL, messages=[{"role": "user", "content": "Give me a JSON object with a key a."}],
+                    format="json", options={"num_predict": 80, "temperature": 0})
+    assert r.done_reason == "stop"
+    assert isinstance(json.loads(r.message.content), dict)
+
+
+def test_format_schema_of_a_pydantic_model(client):
+    """Constrained to the schema, even this tiny model answers JSON that validates, on every path:
+    chat (streamed and not), a chat-templated generate, and raw completion."""
+    ask = [{"role": "user", "content": "Describe Paris as JSON."}]
+    opts = {"num_predict": 80, "temperature": 0}
+    r = client.chat(model=MODEL, messages=ask, format=City.model_json_schema(), options=opts)
+    assert r.done_reason == "stop"
+    City.model_validate_json(r.message.content)
+    streamed = list(client.chat(model=MODEL, messages=ask, format=City.model_json_schema(), options=opts, stream=True))
+    assert "".join(part.message.content for part in streamed) == r.message.content  # temperature 0
+    templated = client.generate(model=MODEL, prompt="Describe Paris as JSON.", format=City.model_json_schema(),
+                                options=opts)
+    City.model_validate_json(templated.response)
+    raw = client.generate(model=MODEL, prompt="A city, as JSON: ", raw=True, format=City.model_json_schema(),
+                          options=opts)
+    City.model_validate_json(raw.response)
+
+
+def test_invalid_schemas_are_400s_naming_the_field(client):
+    e = _error(lambda: client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}],
+                                   format={"type": "nonsense"}))
+    assert e.status_code == 400 and e.error.startswith("format: not a valid JSON Schema")
+    e = _error(lambda: client.generate(model=MODEL, prompt="x", format={"type": "object", "required": 3}))
+    assert e.status_code == 400 and e.error.startswith("format:")
+    bad_tool = {"type": "function",
+                "function": {"name": "f", "parameters": {"type": "object", "properties": {"a": {"type": "nonsense"}}}}}
+    e = _error(lambda: client.chat(model=MODEL, messages=[{"role": "user", "content": "x"}], tools=[bad_tool]))
+    assert e.status_code == 400 and e.error.startswith("tools[0].function.parameters:")
+
+
+def test_langchain_structured_output(gw):
+    llm = ChatOllama(model=MODEL, base_url=gw.ollama_url, num_predict=80, temperature=0)
+    city = llm.with_structured_output(City, method="json_schema").invoke("Describe Paris.")
+    assert isinstance(city, City)
+
+
+# ---- tools ----------------------------------------------------------------------------------
+def get_weather(city: str) -> str:
+    """Current weather in a city.
+
+    Args:
+      city: The city's name
+    """
+    return f"18 degrees and sunny in {city}"
+
+
+def _asked(city: str) -> list[dict]:
+    return [{"role": "user", "content": f"What is the weather in {city}?"},
+            {"role": "assistant", "content": "", "tool_calls": [{"function": {"name": "get_weather",
+                                                                             "arguments": {"city": city}}}]}]
+
+
+# Ollama has no tool_choice, and SmolLM2-135M rarely calls a tool on its own; a history in which
+# it called the tool twice before (Ollama's own shape: calls without ids) makes it call again.
+ASK_WEATHER = [*_asked("Rome"), *_asked("Oslo"), {"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_tool_call_round_trip(client):
+    r = client.chat(model=MODEL, messages=ASK_WEATHER, tools=[get_weather], options={"num_predict": 40, "temperature": 0})
+    assert r.done_reason == "stop"  # as Ollama ends a call
+    (call,) = r.message.tool_calls
+    assert call.function.name == "get_weather"
+    assert isinstance(call.function.arguments, dict) and set(call.function.arguments) == {"city"}
+    result = get_weather(**call.function.arguments)
+    follow = client.chat(model=MODEL, tools=[get_weather], options={"num_predict": 16, "temperature": 0},
+                         messages=[*ASK_WEATHER, r.message, {"role": "tool", "tool_name": "get_weather", "content": result}])
+    assert follow.done and follow.prompt_eval_count > r.prompt_eval_count + 8  # the call and its result went in
+    assert follow.message.content or follow.message.tool_calls
+
+
+def test_streamed_tool_call_comes_whole_in_one_line(client):
+    whole = client.chat(model=MODEL, messages=ASK_WEATHER, tools=[get_weather],
+                        options={"num_predict": 40, "temperature": 0})
+    parts = list(client.chat(model=MODEL, messages=ASK_WEATHER, tools=[get_weather],
+                             options={"num_predict": 40, "temperature": 0}, stream=True))
+    with_calls = [part for part in parts if part.message.tool_calls]
+    assert len(with_calls) == 1 and not with_calls[0].done
+    assert with_calls[0].message.tool_calls == whole.message.tool_calls  # arguments complete, not pieces
+    assert parts[-1].done and parts[-1].done_reason == "stop"
+
+
+def test_tool_call_history_with_ids_as_langchain_sends_it(gw):
+    """LangChain's ChatOllama sends calls with `type` and `id` and tool results with `tool_call_id`."""
+    from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+    llm = ChatOllama(model=MODEL, base_url=gw.ollama_url, num_predict=8, temperature=0).bind_tools([get_weather])
+    history = [HumanMessage("What is the weather in Rome?"),
+               AIMessage("", tool_calls=[{"id": "call_rome", "name": "get_weather", "args": {"city": "Rome"}}]),
+               ToolMessage("20 degrees", tool_call_id="call_rome"),
+               HumanMessage("And how is that in Fahrenheit?")]
+    answer = llm.invoke(history)
+    assert answer.response_metadata["done_reason"] in ("stop", "length")
+
+
+# ---- embeddings -----------------------------------------------------------------------------
+def _cosine(a, b):
+    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+
+
+def test_embed_and_the_legacy_embeddings(client):
+    texts = ["The cat sits on the mat.", "A cat is sitting on a rug.", "Quarterly revenue grew by four percent."]
+    r = client.embed(model=f"{EMBEDDING_MODEL}:latest", input=texts)
+    assert r.model == f"{EMBEDDING_MODEL}:latest" and len(r.embeddings) == 3
+    assert all(len(v) == 384 for v in r.embeddings)
+    assert r.prompt_eval_count > 3 * 2 and r.total_duration > 0
+    cat, rug, revenue = r.embeddings
+    assert _cosine(cat, rug) > _cosine(cat, revenue) + 0.3 and _cosine(cat, rug) > _cosine(rug, revenue) + 0.3
+    one = client.embed(model=EMBEDDING_MODEL, input=texts[0]).embeddings
+    legacy = client.embeddings(model=EMBEDDING_MODEL, prompt=texts[0]).embedding
+    assert len(one) == 1 and _cosine(one[0], cat) > 0.9999 and _cosine(legacy, cat) > 0.9999
+    # Longer than the model's 256-token window: cut to fit by default, a 400 naming truncate if not.
+    assert client.embed(model=EMBEDDING_MODEL, input="word " * 600).prompt_eval_count == 256
+    e = _error(lambda: client.embed(model=EMBEDDING_MODEL, input="word " * 600, truncate=False))
+    assert e.status_code == 400 and "truncate" in e.error
+
+
+def test_embed_errors(client):
+    e = _error(lambda: client.embed(model=MODEL, input="x"))
+    assert e.status_code == 400 and "does not support embeddings" in e.error and EMBEDDING_MODEL in e.error
+    e = _error(lambda: client.embed(model="nomic-embed-text", input="x"))
+    assert (e.status_code, e.error) == (404, "model 'nomic-embed-text' not found")
+    e = _error(lambda: client.embed(model=EMBEDDING_MODEL, input="x", dimensions=64))
+    assert e.status_code == 400 and e.error.startswith("dimensions:")
+    assert client.embed(model=EMBEDDING_MODEL, input=[]).embeddings == []  # Ollama's load request
 
 
 # ---- disconnect ---------------------------------------------------------------------------
@@ -301,16 +450,21 @@ async def test_api_key_body_limit_and_admission(start_gateway):
                 assert list(await second.json()) == ["error"]
 
 
-# ---- a model with FIM tokens ------------------------------------------------------------------
-def test_fim_model_templated_prompt_and_show(start_gateway):
+# ---- a second gateway: a model with FIM tokens, no embedding model ----------------------------
+@pytest.fixture(scope="module")
+def fim_client(start_gateway) -> ollama.Client:
+    gw = start_gateway(env={"OSS_SIDECAR_MODEL__FIM_FAMILY": "qwen2.5-coder", "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false"})
+    return ollama.Client(host=gw.url)
+
+
+def test_fim_model_templated_prompt_and_show(fim_client):
     """With a FIM family (forced here with model.fim_family on SmolLM2), /api/show tells clients
     the server does FIM (Continue looks for `.Suffix`), and a prompt the client already rendered
     with the family's FIM tokens (twinny's codeqwen template) goes to the model as is, not
     wrapped in the chat template: it costs exactly the tokens of the same prompt sent raw."""
-    gw = start_gateway(env={"OSS_SIDECAR_MODEL__FIM_FAMILY": "qwen2.5-coder"})
-    client = ollama.Client(host=gw.url)
+    client = fim_client
     shown = client.show(MODEL)
-    assert shown.capabilities == ["completion", "insert"]
+    assert shown.capabilities == ["completion", "tools", "insert"]
     assert "{{- if .Suffix }}<|fim_prefix|>{{ .Prompt }}<|fim_suffix|>{{ .Suffix }}<|fim_middle|>" in shown.template
     prompt = "<|fim_prefix|>def add(a, b):\n    <|fim_suffix|>\n\nprint(add(1, 2))\n<|fim_middle|>"
     templated = client.generate(model=MODEL, prompt=prompt, options={"num_predict": 2})
@@ -319,6 +473,14 @@ def test_fim_model_templated_prompt_and_show(start_gateway):
     raw_plain = client.generate(model=MODEL, prompt="def add(a, b):", raw=True, options={"num_predict": 2})
     assert templated.prompt_eval_count == raw.prompt_eval_count
     assert plain.prompt_eval_count > raw_plain.prompt_eval_count  # a plain prompt still gets the chat template
+
+
+def test_embed_without_an_embedding_model(fim_client):
+    assert [m.model for m in fim_client.list().models] == [f"{MODEL}:latest"]
+    for call in (lambda: fim_client.embed(model=EMBEDDING_MODEL, input="x"),
+                 lambda: fim_client.embeddings(model=EMBEDDING_MODEL, prompt="x")):
+        e = _error(call)
+        assert e.status_code == 404 and "embeddings.enabled is false" in e.error
 
 
 def test_readme_snippet(gw, capsys):

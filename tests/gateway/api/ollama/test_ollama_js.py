@@ -11,6 +11,7 @@ import pytest
 
 FOLDER = Path(__file__).resolve().parents[3] / "node-ollama"
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
+EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
 
 def test_ollama_js(start_gateway):
@@ -23,10 +24,11 @@ def test_ollama_js(start_gateway):
     proc = subprocess.run(
         [node, "--test", "ollama.test.mjs"],
         cwd=FOLDER,
-        env={**os.environ, "OSS_SIDECAR_GATEWAY": gw.url, "OSS_SIDECAR_MODEL": MODEL},
+        env={**os.environ, "OSS_SIDECAR_GATEWAY": gw.url, "OSS_SIDECAR_MODEL": MODEL,
+             "OSS_SIDECAR_EMBEDDING_MODEL": EMBEDDING_MODEL},
         capture_output=True,
         text=True,
         timeout=280,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
-    assert "# pass 6" in proc.stdout and "# fail 0" in proc.stdout, proc.stdout[-3000:]
+    assert "# pass 7" in proc.stdout and "# fail 0" in proc.stdout, proc.stdout[-3000:]
