@@ -78,6 +78,10 @@ async def round_(url: str, model: str, concurrency: int, max_tokens: int, constr
         return sum(counts) / (time.perf_counter() - t0)
 
 
+def spread(values: list[float], fmt: str) -> str:
+    return f"{statistics.median(values):{fmt}} ({min(values):{fmt}}–{max(values):{fmt}})"
+
+
 async def main(args: argparse.Namespace) -> None:
     proc = None
     url = args.url
@@ -100,15 +104,15 @@ async def main(args: argparse.Namespace) -> None:
                 model = (await resp.json())["data"][0]["id"]
         await round_(url, model, args.concurrency, 8, True)  # warm-up (grammar compile, caches)
         rates: dict[bool, list[float]] = {False: [], True: []}
-        for _ in range(args.rounds):
-            for constrained in (False, True):
+        for i in range(args.rounds):
+            for constrained in ((False, True) if i % 2 == 0 else (True, False)):  # which goes first alternates
                 rates[constrained].append(await round_(url, model, args.concurrency, args.max_tokens, constrained))
-        plain, schema = statistics.median(rates[False]), statistics.median(rates[True])
+        ratios = [c / p for p, c in zip(rates[False], rates[True])]
         print(f"model {model}, {args.concurrency} concurrent streams, {args.max_tokens} tokens each, "
-              f"{args.rounds} rounds (median)\n")
-        print("| load | tokens/s | vs plain |\n| --- | --- | --- |")
-        print(f"| plain | {plain:.1f} | 1.00 |")
-        print(f"| json_schema | {schema:.1f} | {schema / plain:.2f} |")
+              f"{args.rounds} rounds: median (min–max)\n")
+        print("| load | tokens/s | vs plain, per round |\n| --- | ---: | ---: |")
+        print(f"| plain | {spread(rates[False], '.1f')} | 1.00 |")
+        print(f"| json_schema | {spread(rates[True], '.1f')} | {spread(ratios, '.2f')} |")
     finally:
         if proc is not None:
             proc.terminate()
