@@ -59,7 +59,10 @@ class LlamaCppSettings(Section):
     # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
     n_parallel: int = Field(4, ge=1, le=64)
     context_per_slot: int = Field(8192, ge=256)
-    # CPU threads; 0 = llama.cpp's choice.
+    # CPU threads llama.cpp computes with (generation and prompts); 0 = half the CPUs this
+    # process may use, at least 1 (llama.cpp's own default is every physical core). llama.cpp's
+    # threads spin-wait for each other at every step, so when another program holds one of
+    # them a core, all of them wait: on a shared machine fewer threads are much faster.
     n_threads: int = Field(0, ge=0)
     # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
     n_gpu_layers: int = Field(0, ge=-1)
@@ -199,13 +202,29 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
+        log.info("llama.cpp computes with %d CPU thread(s) of %d", self.threads, len(os.sched_getaffinity(0)))
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
                  self.listening_address)
         self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot)
         self._template_tools = await self._tokenizer.template_renders_tools()
         report("model loaded", 1.0)
 
+    @property
+    def threads(self) -> int:
+        """The CPU threads llama.cpp computes with (llamacpp.n_threads; 0: half the CPUs)."""
+        return self._cfg.n_threads or default_threads()
+
     def _load(self, path: Path) -> Any:
+        import xllamacpp as xl
+
+        params = self.params(path)
+        try:
+            return xl.Server(params)
+        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
+            raise ModelFileError(f"cannot load {path}: {exc}") from None
+
+    def params(self, path: Path) -> Any:
+        """llama.cpp's parameters (xllamacpp's CommonParams) for this model and these settings."""
         import xllamacpp as xl
 
         params = xl.CommonParams()
@@ -217,16 +236,11 @@ class LlamaCppEngine(Engine):
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
         self._listener.configure(params)
-        if self._cfg.n_threads:
-            params.cpuparams.n_threads = self._cfg.n_threads
-            params.cpuparams_batch.n_threads = self._cfg.n_threads
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = self.threads
         template = self._chat_template_file()
         if template is not None:
             params.chat_template = template.read_text()
-        try:
-            return xl.Server(params)
-        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
-            raise ModelFileError(f"cannot load {path}: {exc}") from None
+        return params
 
     def _chat_template_file(self) -> Optional[Path]:
         if self._cfg.chat_template_file:
@@ -427,6 +441,12 @@ class LlamaCppEngine(Engine):
             await self._tokenizer.close()
         self._server = None
         self._listener.remove()
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may use, at least one: the rest stay free for the editor and
+    whatever else runs beside (bench/gateway_vs_llamacpp.py --contention measures why)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
