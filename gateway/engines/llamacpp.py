@@ -71,7 +71,7 @@ class LlamaCppSettings(Section):
     # in spins of OpenMP's wait loop (GOMP_SPINCOUNT). libgomp's own default, 300000, is
     # milliseconds: a thread whose partner lost its core to another program burns its own
     # core meanwhile. Empty: libgomp's default (or GOMP_SPINCOUNT from the environment).
-    spin_count: Optional[int] = Field(3000, ge=0)
+    spin_count: Optional[int] = Field(1000, ge=0)
     # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
     n_gpu_layers: int = Field(0, ge=-1)
     # Check the default model's sha256 before the first load.
