@@ -1,12 +1,20 @@
-"""Gateway vs llama.cpp's own server: same process, same model, same load, side by side.
+"""Gateway vs llama.cpp's own server: same machine, same model, same load, side by side.
 
 The gateway's embedded engine is llama.cpp; the peer is llama.cpp's own HTTP server, started
-by bench/llamacpp_peer.py in its own process with the same model and slots (the gateway's
-embedded listener is private). Both answer the same OpenAI requests, so the difference is what
-the gateway adds. Rounds alternate between the
-two targets to spread machine noise evenly; medians and ratios are reported.
+by bench/llamacpp_peer.py in its own process with the same model and slots and llama.cpp's
+default settings otherwise (the gateway's embedded listener is private). Both answer the same
+OpenAI requests, so the difference is what the gateway adds and what its settings change.
+Rounds alternate between the targets (the order rotates every round) to spread machine noise
+evenly; every figure is the median over rounds with its min–max.
 
     python bench/gateway_vs_llamacpp.py [--rounds 5] [--max-tokens 128] [--concurrency 1 4]
+        [--contention none one-core half-both]
+        [--gateway 'threads1:OSS_SIDECAR_LLAMACPP__N_THREADS=1'] [--gateway 'old:root=/tmp/wt-old']
+
+`--contention` runs the whole set once per condition, with the CPU load of bench/cpu_load.py
+started before and stopped after (also on errors and Ctrl-C). `--gateway NAME:SPEC` adds a
+further gateway to compare in the same rounds: SPEC is comma-separated KEY=VALUE environment
+overrides, and `root=DIR` runs the gateway from another checkout (e.g. an older commit).
 
 Prints Markdown tables (paste them into docs/BENCHMARKS.md with the command).
 """
@@ -16,44 +24,72 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import aiohttp
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from cpu_load import CONDITIONS, CpuLoad  # noqa: E402
+
 PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse keeper and a storm."}]
+PEER = "llama.cpp"
 
 
-def start_peer(n_parallel: int) -> tuple[subprocess.Popen, str]:
-    """llama.cpp's own server in its own process (bench/llamacpp_peer.py)."""
+def start_peer(n_parallel: int, context_per_slot: int, log_path: Path) -> tuple[subprocess.Popen, str]:
+    """llama.cpp's own server in its own process (bench/llamacpp_peer.py), its log in a file."""
+    log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", str(n_parallel)],
+        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", str(n_parallel),
+         "--context-per-slot", str(context_per_slot)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     assert proc.stdout is not None
     for line in proc.stdout:
         if line.startswith("listening on "):
             return proc, line.split()[-1]
-    raise SystemExit(f"llama.cpp peer exited with {proc.wait()}")
+    raise SystemExit(f"llama.cpp peer exited with {proc.wait()}; log: {log_path}")
 
 
-def start_gateway(port: int, extra_env: dict) -> subprocess.Popen:
-    log = open(f"/tmp/bench-gateway-{port}.log", "w+")
+def parse_gateway_spec(spec: str) -> tuple[str, Path, dict[str, str]]:
+    """`NAME:KEY=VALUE,...` → (name, source root, environment overrides); `root=DIR` picks the checkout."""
+    name, _, rest = spec.partition(":")
+    if not name or name == PEER:
+        raise argparse.ArgumentTypeError(f"--gateway {spec!r}: needs a NAME other than {PEER!r}")
+    root, env = ROOT, {}
+    for item in filter(None, rest.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise argparse.ArgumentTypeError(f"--gateway {spec!r}: {item!r} is not KEY=VALUE")
+        if key == "root":
+            root = Path(value).resolve()
+        else:
+            env[key] = value
+    return name, root, env
+
+
+def start_gateway(port: int, root: Path, extra_env: dict, log_path: Path) -> subprocess.Popen:
+    log = open(log_path, "w+")
+    env = {**os.environ, **extra_env}
+    env["PYTHONPATH"] = str(root)  # the checkout's own code, whatever is installed
     proc = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-        cwd=ROOT,
+        cwd=root,
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **extra_env},
+        env=env,
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         log.seek(0)
         text = log.read()
@@ -111,6 +147,114 @@ async def load(url: str, concurrency: int, max_tokens: int) -> dict:
     }
 
 
+def rotated(names: list[str], r: int) -> list[str]:
+    """The targets' order in round r: rotates, so no target always runs first or after the same one."""
+    k = r % len(names)
+    return names[k:] + names[:k]
+
+
+def spread(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
+    """`median (min–max)` of a figure over rounds."""
+    med, lo, hi = (statistics.median(values) * scale, min(values) * scale, max(values) * scale)
+    return f"{med:.{digits}f} ({lo:.{digits}f}–{hi:.{digits}f})"
+
+
+class Beside:
+    """Samples the CPU use of every process outside this benchmark's own tree while it runs."""
+
+    def __init__(self, own: set[int]):
+        self.own = own
+        self.cpu: dict[int, float] = {}
+        self.names: dict[int, str] = {}
+        self.samples = 0
+        self._seen: set[int] = set()
+
+    def sample(self) -> None:
+        self.samples += 1
+        for p in psutil.process_iter(["name", "cmdline", "nice"]):  # psutil keeps each Process
+            if p.pid in self.own or p.pid == os.getpid():
+                continue
+            try:
+                if p.pid not in self._seen:
+                    self._seen.add(p.pid)
+                    p.cpu_percent()  # first sight: starts its counter
+                    cmd = " ".join((p.info["cmdline"] or [p.info["name"] or "?"])[:5])
+                    self.names[p.pid] = f"`{cmd[:80]}` (nice {p.info['nice']})"
+                else:
+                    self.cpu[p.pid] = self.cpu.get(p.pid, 0.0) + p.cpu_percent()
+            except psutil.Error:
+                continue
+
+    def report(self, top: int = 5) -> str:
+        n = max(self.samples - 1, 1)
+        busy = sorted(((c / n, pid) for pid, c in self.cpu.items() if c / n >= 2.0), reverse=True)[:top]
+        if not busy:
+            return "nothing else above 2 % of a core"
+        return "; ".join(f"{self.names.get(pid, pid)}: {c:.0f} % of a core" for c, pid in busy)
+
+
+async def run_condition(args, condition: str, targets: dict[str, str], own: set[int]) -> dict:
+    """All rounds of one contention condition, the load running throughout."""
+    names = list(targets)
+    out: dict = {"condition": condition, "load_before": os.getloadavg()}
+    beside = Beside(own)
+    beside.sample()
+    with CpuLoad(condition) as cpu_load:
+        own.update(p.pid for p in cpu_load.processes)
+        await asyncio.sleep(2 if condition != "none" else 0)  # let the load settle
+        out["loadavg_start"] = os.getloadavg()
+        rows = {}
+        for c in args.concurrency:
+            runs: dict[str, list[dict]] = {name: [] for name in names}
+            for r in range(args.rounds):
+                for name in rotated(names, r):
+                    runs[name].append(await load(targets[name], c, args.max_tokens))
+                beside.sample()
+            rows[c] = runs
+        tiny: dict[str, list[float]] = {name: [] for name in names}
+        async with aiohttp.ClientSession() as session:
+            for i in range(args.tiny):
+                for name in rotated(names, i):
+                    tiny[name].append(await tiny_once(session, targets[name]))
+        beside.sample()
+        out["loadavg_end"] = os.getloadavg()
+    out["rows"], out["tiny"], out["beside"] = rows, tiny, beside.report()
+    return out
+
+
+def print_condition(args, res: dict, gateways: list[str]) -> None:
+    la = lambda t: "/".join(f"{x:.2f}" for x in t)  # noqa: E731
+    print(f"\n### Contention: {res['condition']}\n")
+    print(f"Load average (1/5/15 min) before the load {la(res['load_before'])}, with it at the start "
+          f"{la(res['loadavg_start'])}, at the end {la(res['loadavg_end'])}. Beside: {res['beside']}.\n")
+    print(f"Streaming chat, {args.max_tokens} output tokens (ignore_eos), {args.rounds} alternating rounds; "
+          "median (min–max) over rounds; ratio = gateway / llama.cpp of the medians, then the min–max "
+          "of the per-round ratios\n")
+    print("| concurrency | target | tok/s | ratio to llama.cpp | TTFT p50 ms | decode tok/s/stream |")
+    print("|---|---|---|---|---|---|")
+    for c, runs in res["rows"].items():
+        peer_tps = [r["tps"] for r in runs[PEER]]
+        for name in [*gateways, PEER]:
+            tps = [r["tps"] for r in runs[name]]
+            ratio = "—"
+            if name != PEER:
+                per_round = [g / p for g, p in zip(tps, peer_tps)]
+                ratio = (f"{statistics.median(tps) / statistics.median(peer_tps):.3f} "
+                         f"({min(per_round):.3f}–{max(per_round):.3f})")
+            print(f"| {c} | {name} | {spread(tps)} | {ratio} | {spread([r['ttft'] for r in runs[name]], 1000)} | "
+                  f"{spread([r['decode_tps'] for r in runs[name]])} |")
+    tiny = res["tiny"]
+    print(f"\nTiny request (completion, 1 token, non-stream), {args.tiny} each, alternating\n")
+    print("| target | p50 ms | p90 ms | added p50 ms |")
+    print("|---|---|---|---|")
+    p50 = statistics.median(tiny[PEER]) * 1000
+    for name, values in tiny.items():
+        qs = statistics.quantiles(values, n=10)
+        med = statistics.median(values) * 1000
+        added = f"{med - p50:.2f}" if name != PEER else "—"
+        print(f"| {name} | {med:.2f} | {qs[8] * 1000:.2f} | {added} |")
+
+
 def idle_memory() -> float:
     """USS of a gateway process serving HTTP with the engine constructed but no model loaded."""
     code = (
@@ -133,63 +277,71 @@ def idle_memory() -> float:
     return int(out.stdout.strip().splitlines()[-1]) / 2**20
 
 
-async def main() -> None:
-    parser = argparse.ArgumentParser()
+def parse_conditions(values: list[str]) -> list[str]:
+    """`--contention none one-core` or `--contention none,one-core`, in the order given."""
+    out = []
+    for value in values:
+        for item in filter(None, value.split(",")):
+            if item not in CONDITIONS:
+                raise SystemExit(f"--contention: {item!r} is not one of {', '.join(CONDITIONS)}")
+            out.append(item)
+    return out
+
+
+async def main(argv: Optional[list[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--tiny", type=int, default=40, help="tiny requests per target for the added latency")
+    parser.add_argument("--contention", nargs="+", default=["none"], metavar="{none,one-core,half-both}",
+                        help="CPU load conditions to run (bench/cpu_load.py), each with all rounds")
+    parser.add_argument("--gateway", dest="gateways", action="append", type=parse_gateway_spec, default=[],
+                        metavar="NAME:KEY=VALUE,...", help="a further gateway in the same rounds")
     parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args()
+    parser.add_argument("--context-per-slot", type=int, default=8192)
+    parser.add_argument("--no-idle-memory", action="store_true", help="skip the idle-memory measurement")
+    args = parser.parse_args(argv)
+    conditions = parse_conditions(args.contention)
+    # SIGTERM unwinds like Ctrl-C, so the finally blocks stop the load, the gateways and the peer.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    proc = start_gateway(args.port, {"OSS_SIDECAR_LLAMACPP__N_PARALLEL": str(max(args.concurrency))})
-    peer_proc, peer = start_peer(max(args.concurrency))
-    gateway = f"http://127.0.0.1:{args.port}"
-    targets = {"gateway": gateway, "llama.cpp": peer}
+    n_parallel = str(max(args.concurrency))
+    base_env = {"OSS_SIDECAR_LLAMACPP__N_PARALLEL": n_parallel,
+                "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": str(args.context_per_slot)}
+    specs = [("gateway", ROOT, {}), *args.gateways]
+    procs: list[subprocess.Popen] = []
+    targets: dict[str, str] = {}
     try:
-        async with aiohttp.ClientSession() as session:  # warm-up both paths
+        for i, (name, root, env) in enumerate(specs):
+            port = args.port + i
+            procs.append(start_gateway(port, root, {**base_env, **env}, Path(f"/tmp/bench-gateway-{port}.log")))
+            targets[name] = f"http://127.0.0.1:{port}"
+        peer_proc, targets[PEER] = start_peer(max(args.concurrency), args.context_per_slot,
+                                             Path("/tmp/bench-llamacpp-peer.log"))
+        procs.append(peer_proc)
+        own = {p.pid for p in procs} | {os.getpid()}
+        async with aiohttp.ClientSession() as session:  # warm-up every path
             for url in targets.values():
                 await stream_once(session, url, 8)
-        rows = []
-        for c in args.concurrency:
-            runs: dict[str, list[dict]] = {name: [] for name in targets}
-            for _ in range(args.rounds):
-                for name, url in targets.items():
-                    runs[name].append(await load(url, c, args.max_tokens))
-            med = {n: {k: statistics.median(r[k] for r in rs) for k in ("tps", "ttft", "decode_tps")} for n, rs in runs.items()}
-            rows.append((c, med))
-        tiny: dict[str, list[float]] = {name: [] for name in targets}
-        async with aiohttp.ClientSession() as session:
-            for _ in range(args.tiny):
-                for name, url in targets.items():
-                    tiny[name].append(await tiny_once(session, url))
-        gw_rss = psutil.Process(proc.pid).memory_info().rss / 2**20
+        gateways = [name for name, _, _ in specs]
+        described = ", ".join(f"{n} ({r}{' ' + str(e) if e else ''})" for n, r, e in specs)
+        print(f"Targets: {described}; {PEER}: bench/llamacpp_peer.py (llama.cpp's defaults; "
+              f"{n_parallel} slots of {args.context_per_slot} tokens). CPUs: {len(os.sched_getaffinity(0))}.",
+              flush=True)
+        for condition in conditions:  # each table as soon as it is measured
+            print_condition(args, await run_condition(args, condition, targets, own), gateways)
+            sys.stdout.flush()
+        gw_rss = psutil.Process(procs[0].pid).memory_info().rss / 2**20
     finally:
-        for p in (proc, peer_proc):
+        for p in procs:
             p.terminate()
+        for p in procs:
             p.wait(30)
-    idle = idle_memory()
 
-    print(f"\nStreaming chat, {args.max_tokens} output tokens (ignore_eos), medians of {args.rounds} alternating rounds\n")
-    print("| concurrency | gateway tok/s | llama.cpp tok/s | ratio | gateway TTFT ms | llama.cpp TTFT ms | gateway decode tok/s/stream | llama.cpp decode tok/s/stream |")
-    print("|---|---|---|---|---|---|---|---|")
-    for c, med in rows:
-        g, p = med["gateway"], med["llama.cpp"]
-        print(
-            f"| {c} | {g['tps']:.1f} | {p['tps']:.1f} | {g['tps'] / p['tps']:.3f} | {g['ttft'] * 1000:.1f} | "
-            f"{p['ttft'] * 1000:.1f} | {g['decode_tps']:.1f} | {p['decode_tps']:.1f} |"
-        )
-    g50 = statistics.median(tiny["gateway"]) * 1000
-    p50 = statistics.median(tiny["llama.cpp"]) * 1000
-    print(f"\nTiny request (completion, 1 token, non-stream), {args.tiny} each, alternating\n")
-    print("| target | p50 ms | p90 ms |")
-    print("|---|---|---|")
-    for name, values in tiny.items():
-        qs = statistics.quantiles(values, n=10)
-        print(f"| {name} | {statistics.median(values) * 1000:.2f} | {qs[8] * 1000:.2f} |")
-    print(f"\nAdded latency p50 (gateway - llama.cpp): {g50 - p50:.2f} ms")
-    print(f"Gateway process RSS with the model loaded: {gw_rss:.0f} MiB")
-    print(f"Idle gateway memory without the model (USS): {idle:.1f} MiB")
+    print(f"\nGateway process RSS with the model loaded: {gw_rss:.0f} MiB")
+    if not args.no_idle_memory:
+        print(f"Idle gateway memory without the model (USS): {idle_memory():.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """llama.cpp's own HTTP server for the benchmark to compare the gateway against.
 
 The gateway's embedded llama.cpp listener is private (a Unix socket behind a key), so the
-benchmark starts this peer instead: the same model and slot settings through xllamacpp, on a
-loopback TCP port, in its own process. It prints `listening on <url>` once it serves.
+benchmark starts this peer instead: the same model and slots (parallel sequences and their
+context) through xllamacpp, on a loopback TCP port, in its own process; everything else is
+llama.cpp's own default, as `llama-server -m FILE -np N -c N*CTX` would run (its threads,
+polling, batch sizes, prompt cache, log level: its logs go to stderr). It prints
+`listening on <url>` once it serves.
 
     python bench/llamacpp_peer.py --n-parallel 4 [--context-per-slot 8192] [--n-threads N] [--model FILE.gguf]
 
@@ -29,14 +32,16 @@ def main() -> None:
     parser.add_argument("--n-parallel", type=int, default=4)
     parser.add_argument("--context-per-slot", type=int, default=8192)
     parser.add_argument("--n-threads", type=int, default=0, help="CPU threads; 0: llama.cpp's choice")
+    parser.add_argument("--quiet", action="store_true", help="llama.cpp logs errors only (default: its own level)")
     args = parser.parse_args()
 
     params = xl.CommonParams()
     params.model.path = args.model or str(default_model_path())
     params.n_parallel = args.n_parallel
     params.n_ctx = args.context_per_slot * args.n_parallel
-    params.endpoint_metrics = True
-    params.verbosity = -1
+    params.endpoint_metrics = True  # /metrics only answers; no cost per token
+    if args.quiet:
+        params.verbosity = -1
     params.hostnames = ["127.0.0.1"]
     if args.n_threads:
         params.cpuparams.n_threads = params.cpuparams_batch.n_threads = args.n_threads

@@ -59,8 +59,19 @@ class LlamaCppSettings(Section):
     # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
     n_parallel: int = Field(4, ge=1, le=64)
     context_per_slot: int = Field(8192, ge=256)
-    # CPU threads; 0 = llama.cpp's choice.
+    # CPU threads llama.cpp generates with, one token of one stream at a time; 0 = half the
+    # CPUs this process may use, at least 1 (llama.cpp's own default is every physical core).
+    # llama.cpp's threads wait for each other at every step, so when another program holds
+    # one of their cores, all of them wait: on a shared machine fewer threads are much faster.
     n_threads: int = Field(0, ge=0)
+    # CPU threads for a batch of several tokens (a prompt, or one step of several streams,
+    # where a second thread pays off); 0 = every CPU this process may use.
+    n_threads_batch: int = Field(0, ge=0)
+    # How long llama.cpp's threads spin waiting for each other at each step before they sleep,
+    # in spins of OpenMP's wait loop (GOMP_SPINCOUNT). libgomp's own default, 300000, is
+    # milliseconds: a thread whose partner lost its core to another program burns its own
+    # core meanwhile. Empty: libgomp's default (or GOMP_SPINCOUNT from the environment).
+    spin_count: Optional[int] = Field(1000, ge=0)
     # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
     n_gpu_layers: int = Field(0, ge=-1)
     # Check the default model's sha256 before the first load.
@@ -162,6 +173,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
+        _set_spin_count(self._cfg.spin_count)
 
     @property
     def capacity(self) -> int:
@@ -203,13 +215,35 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
+        log.info("llama.cpp computes with %d CPU thread(s), %d for batches, of %d CPUs",
+                 self.threads, self.threads_batch, len(os.sched_getaffinity(0)))
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
                  self.listening_address)
         self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot)
         self._template_tools = await self._tokenizer.template_renders_tools()
         report("model loaded", 1.0)
 
+    @property
+    def threads(self) -> int:
+        """The CPU threads llama.cpp generates with (llamacpp.n_threads; 0: half the CPUs)."""
+        return self._cfg.n_threads or default_threads()
+
+    @property
+    def threads_batch(self) -> int:
+        """The CPU threads for a batch of several tokens (llamacpp.n_threads_batch; 0: every CPU)."""
+        return self._cfg.n_threads_batch or len(os.sched_getaffinity(0))
+
     def _load(self, path: Path) -> Any:
+        import xllamacpp as xl
+
+        params = self.params(path)
+        try:
+            return xl.Server(params)
+        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
+            raise ModelFileError(f"cannot load {path}: {exc}") from None
+
+    def params(self, path: Path) -> Any:
+        """llama.cpp's parameters (xllamacpp's CommonParams) for this model and these settings."""
         import xllamacpp as xl
 
         params = xl.CommonParams()
@@ -221,16 +255,12 @@ class LlamaCppEngine(Engine):
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
         self._listener.configure(params)
-        if self._cfg.n_threads:
-            params.cpuparams.n_threads = self._cfg.n_threads
-            params.cpuparams_batch.n_threads = self._cfg.n_threads
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads_batch
         template = self._chat_template_file()
         if template is not None:
             params.chat_template = template.read_text()
-        try:
-            return xl.Server(params)
-        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
-            raise ModelFileError(f"cannot load {path}: {exc}") from None
+        return params
 
     def _chat_template_file(self) -> Optional[Path]:
         if self._cfg.chat_template_file:
@@ -434,6 +464,32 @@ class LlamaCppEngine(Engine):
             await self._tokenizer.close()
         self._server = None
         self._listener.remove()
+
+
+def _set_spin_count(spins: Optional[int]) -> None:
+    """OpenMP (libgomp, which llama.cpp's CPU backend runs its threads on) reads its spin count
+    from the environment once, when it is loaded: set it before xllamacpp is first imported."""
+    if spins is None:
+        return
+    if _libgomp_loaded():
+        if os.environ.get("GOMP_SPINCOUNT") != str(spins):
+            log.warning("llamacpp.spin_count: OpenMP is already loaded in this process; "
+                        "set GOMP_SPINCOUNT=%d in the environment instead", spins)
+        return
+    os.environ["GOMP_SPINCOUNT"] = str(spins)
+
+
+def _libgomp_loaded() -> bool:
+    try:
+        return "libgomp" in Path("/proc/self/maps").read_text()
+    except OSError:  # no /proc (not Linux): the environment is all there is
+        return False
+
+
+def default_threads() -> int:
+    """Half the CPUs this process may use, at least one: the rest stay free for the editor and
+    whatever else runs beside (bench/gateway_vs_llamacpp.py --contention measures why)."""
+    return max(1, len(os.sched_getaffinity(0)) // 2)
 
 
 def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,13 +2,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from gateway.engines.base import GenerationRequest, SamplingParams
-from gateway.engines.default_model import ModelFileError
+from gateway.engines.default_model import ModelFileError, default_model_path
 from gateway.engines.llamacpp import LlamaCppEngine
 from gateway.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +63,39 @@ async def test_closing_the_stream_aborts_in_the_engine(engine):
             break
         await asyncio.sleep(0.05)
     assert stats.counters["requests_aborted_total"] == before + 1
+
+
+async def test_threads_reach_llamacpps_params():
+    """llamacpp.n_threads (0: half the CPUs, at least one) and n_threads_batch (0: every CPU)
+    are what llama.cpp gets for one token and for a batch (a prompt, a step of several streams)."""
+    cpus = len(os.sched_getaffinity(0))
+    cases = (({}, max(1, cpus // 2), cpus),
+             ({"OSS_SIDECAR_LLAMACPP__N_THREADS": "3", "OSS_SIDECAR_LLAMACPP__N_THREADS_BATCH": "5"}, 3, 5))
+    for environ, threads, batch in cases:
+        eng = LlamaCppEngine(load_settings(environ=environ))
+        params = eng.params(default_model_path())
+        assert (params.cpuparams.n_threads, params.cpuparams_batch.n_threads) == (threads, batch)
+        await eng.stop()  # removes the private listener's directory params() made
+
+
+def test_spin_count_is_in_the_environment_before_openmp_loads():
+    """libgomp reads GOMP_SPINCOUNT once, when xllamacpp loads it: the engine sets it first."""
+    code = (
+        "import os\n"
+        "from gateway.settings import load_settings\n"
+        "from gateway.engines.llamacpp import LlamaCppEngine, _libgomp_loaded\n"
+        "assert not _libgomp_loaded()\n"
+        "LlamaCppEngine(load_settings(environ={'OSS_SIDECAR_LLAMACPP__SPIN_COUNT': '1234'}))\n"
+        "import xllamacpp\n"
+        "print(os.environ['GOMP_SPINCOUNT'], _libgomp_loaded())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "GOMP_SPINCOUNT"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1234", "True"]
+
+
+async def test_spin_count_too_late_is_said(engine, caplog):
+    """Once OpenMP is loaded (here: by the module's engine) a different spin count cannot apply."""
+    with caplog.at_level("WARNING", logger="gateway.engines.llamacpp"):
+        LlamaCppEngine(load_settings(environ={"OSS_SIDECAR_LLAMACPP__SPIN_COUNT": "7"}))
+    assert "llamacpp.spin_count" in caplog.text and "GOMP_SPINCOUNT=7" in caplog.text

@@ -235,7 +235,7 @@ def llamacpp_peer():
     """llama.cpp's own HTTP server in its own process (bench/llamacpp_peer.py), with a replica's
     slots and context: the gateway's embedded listener is private, not an upstream."""
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", "4", "--n-threads", "1"],
+        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", "4", "--n-threads", "1", "--quiet"],
         cwd=ROOT, stdout=subprocess.PIPE, text=True,
     )
     line = proc.stdout.readline()
