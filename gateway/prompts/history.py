@@ -6,19 +6,31 @@ search over turn boundaries: O(log turns) template renderings instead of one per
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
 
 _LEADING_ROLES = ("system", "developer")
+# Tokens a chat template may add beyond the messages' own JSON (BOS, a default system prompt).
+TEMPLATE_ALLOWANCE = 256
 
 
 @dataclass
 class FittedHistory:
     messages: list[dict[str, Any]]
     dropped: int
-    prompt_tokens: int
+    prompt_tokens: Optional[int]  # None: under the window by the byte bound, not counted
+
+
+def fits_by_bytes(messages: list[dict[str, Any]], budget: int) -> bool:
+    """A bound that needs no tokenizer: every token of the rendered prompt covers at least one
+    byte of it, and the messages' JSON holds every byte of their content plus framing. Short
+    chats, the common case, skip the template rendering and the tokenizer call (an engine
+    round trip each)."""
+    size = len(json.dumps(messages, ensure_ascii=False).encode())
+    return size + TEMPLATE_ALLOWANCE <= budget
 
 
 async def count_prompt(tokenizer: Tokenizer, messages: list[dict[str, Any]]) -> int:
@@ -34,6 +46,8 @@ async def fit_history(tokenizer: Tokenizer, messages: list[dict[str, Any]], budg
     while head < len(messages) and messages[head]["role"] in _LEADING_ROLES:
         head += 1
     system, rest = messages[:head], messages[head:]
+    if fits_by_bytes(messages, budget):
+        return FittedHistory(messages, 0, None)
     total = await count_prompt(tokenizer, messages)
     if total <= budget or not rest:
         if total > budget:

@@ -69,3 +69,21 @@ async def test_history_window_keeps_system_prompt(small_gateway):
     assert fitted.messages[1]["role"] == "user"
     assert fitted.messages[-1] == msgs[-1]
     assert fitted.prompt_tokens <= 60 and fitted.dropped == len(msgs) - len(fitted.messages)
+
+
+async def test_a_short_chat_fits_by_its_bytes_without_the_tokenizer():
+    from gateway.prompts.history import TEMPLATE_ALLOWANCE, fit_history
+
+    class UnusedTokenizer:  # a test double: any call means the byte bound was not used
+        async def apply_chat_template(self, messages, **kw):
+            raise AssertionError("rendered a chat that fits by its bytes")
+
+        async def count(self, text):
+            raise AssertionError("counted a chat that fits by its bytes")
+
+    msgs = [{"role": "user", "content": "héllo wörld " * 20}]
+    fitted = await fit_history(UnusedTokenizer(), msgs, 8192)
+    assert fitted.messages == msgs and fitted.dropped == 0 and fitted.prompt_tokens is None
+    # Near the window the bound no longer holds, and the history is counted.
+    with pytest.raises(AssertionError, match="rendered"):
+        await fit_history(UnusedTokenizer(), msgs, TEMPLATE_ALLOWANCE + 100)
