@@ -19,15 +19,45 @@ OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _HEAD = re.compile(r'\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*')
 
 
+_SUBSCHEMA_KEYS = ("items", "additionalItems", "not", "if", "then", "else", "contains")
+_SUBSCHEMA_LIST_KEYS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMA_MAP_KEYS = ("properties", "$defs", "definitions", "patternProperties")
+
+
+def closed_schema(schema: Any) -> Any:
+    """`schema` with every object that lists its properties closed to others, unless it says
+    otherwise (`additionalProperties` given). JSON Schema leaves such objects open, and llguidance
+    follows it; llama.cpp's own schema grammar and vLLM's xgrammar close them, and a small model
+    left the choice keeps adding keys until the output limit cuts the call."""
+    if not isinstance(schema, dict):
+        return schema
+    closed = dict(schema)
+    for key in _SUBSCHEMA_KEYS:
+        if key in closed:
+            closed[key] = closed_schema(closed[key])
+    for key in _SUBSCHEMA_LIST_KEYS:
+        if isinstance(closed.get(key), list):
+            closed[key] = [closed_schema(s) for s in closed[key]]
+    for key in _SUBSCHEMA_MAP_KEYS:
+        if isinstance(closed.get(key), dict):
+            closed[key] = {name: closed_schema(s) for name, s in closed[key].items()}
+    if isinstance(closed.get("properties"), dict) and "additionalProperties" not in closed:
+        closed["additionalProperties"] = False
+    elif isinstance(closed.get("additionalProperties"), dict):
+        closed["additionalProperties"] = closed_schema(closed["additionalProperties"])
+    return closed
+
+
 def call_schema(tools: list[dict[str, Any]]) -> dict[str, Any]:
-    """One call of any of `tools`: its name, then arguments valid against its parameters."""
+    """One call of any of `tools`: its name, then arguments valid against its parameters (objects
+    closed as `closed_schema` says)."""
     return {
         "anyOf": [
             {
                 "type": "object",
                 "properties": {
                     "name": {"const": tool["name"]},
-                    "arguments": tool.get("parameters") or {"type": "object"},
+                    "arguments": closed_schema(tool.get("parameters") or {"type": "object"}),
                 },
                 "required": ["name", "arguments"],
                 "additionalProperties": False,

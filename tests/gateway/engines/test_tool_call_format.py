@@ -42,3 +42,24 @@ def test_grammar_offers_each_tool_with_its_parameters():
     schema = json.loads(grammar.split("%json ", 1)[1])
     assert [s["properties"]["name"] for s in schema["anyOf"]] == [{"const": "a"}, {"const": "b"}]
     assert schema["anyOf"][1]["properties"]["arguments"] == {"type": "object"}
+
+
+def test_arguments_are_closed_objects_unless_the_schema_opens_them():
+    parameters = {
+        "type": "object",
+        "properties": {
+            "place": {"type": "object", "properties": {"city": {"type": "string"}}},
+            "tags": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/Tag"}, {"type": "string"}]}},
+            "extra": {"type": "object", "properties": {}, "additionalProperties": {"type": "object", "properties": {"v": {}}}},
+            "free": {"type": "object"},
+        },
+        "$defs": {"Tag": {"type": "object", "properties": {"label": {"type": "string"}}}},
+    }
+    grammar = call_grammar([{"name": "f", "parameters": parameters}])
+    arguments = json.loads(grammar.split("%json ", 1)[1])["anyOf"][0]["properties"]["arguments"]
+    assert arguments["additionalProperties"] is False
+    assert arguments["properties"]["place"]["additionalProperties"] is False
+    assert arguments["$defs"]["Tag"]["additionalProperties"] is False
+    assert arguments["properties"]["extra"]["additionalProperties"]["additionalProperties"] is False
+    assert "additionalProperties" not in arguments["properties"]["free"]
+    assert parameters["properties"]["place"] == {"type": "object", "properties": {"city": {"type": "string"}}}
