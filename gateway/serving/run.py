@@ -6,6 +6,7 @@ the handler — closes every engine stream, which aborts the request in the engi
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Optional
@@ -19,6 +20,8 @@ from gateway.telemetry import TurnNumbers
 
 if TYPE_CHECKING:
     from gateway.serving.core import Serving
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -213,6 +216,8 @@ class Run:
     def _api_error(self, exc: Exception) -> ApiError:
         if isinstance(exc, PromptTooLongError):
             return too_long(exc)
+        if isinstance(exc, EngineError):  # the client gets a 500 or 503; the operator needs the cause
+            log.error("request %s: the engine failed: %s", self.choices[0].request.request_id, exc)
         if isinstance(exc, EngineDeadError):
             self._serving.status = "dead"
             return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")
