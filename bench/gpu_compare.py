@@ -29,6 +29,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import Optional, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = Path(os.environ.get("STAGE", "/tmp/vllm-stage"))
@@ -63,16 +64,16 @@ def make_model(args) -> Path:
     return model
 
 
-def start_peer(args, model: Path, log: Path) -> subprocess.Popen:
+def start_peer(args, model: Path, log: Path, extra_args: Sequence[str] = ()) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(model), "--load-format", "dummy",
            "--host", "127.0.0.1", "--port", str(args.peer_port), "--served-model-name", model.name,
            "--tensor-parallel-size", str(args.tp), "--max-model-len", str(args.max_model_len),
            "--gpu-memory-utilization", str(args.gpu_util), "--max-num-seqs", str(args.max_num_seqs),
-           "--enable-prefix-caching"]
+           "--enable-prefix-caching", *extra_args]
     return subprocess.Popen(cmd, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
-def start_gateway(args, model: Path, log: Path) -> subprocess.Popen:
+def start_gateway(args, model: Path, log: Path, extra_env: Optional[dict[str, str]] = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}",
            "OSS_SIDECAR_VLLM__LOAD_FORMAT": "dummy", "OSS_SIDECAR_VLLM__TENSOR_PARALLEL_SIZE": str(args.tp),
            "OSS_SIDECAR_VLLM__MAX_MODEL_LEN": str(args.max_model_len),
@@ -82,7 +83,7 @@ def start_gateway(args, model: Path, log: Path) -> subprocess.Popen:
            # Admission must not be the bottleneck: the engine's own batch limit decides.
            "OSS_SIDECAR_ADMISSION__MAX_CONCURRENCY": str(args.max_num_seqs),
            "OSS_SIDECAR_ADMISSION__MAX_QUEUE": "4096", "OSS_SIDECAR_ADMISSION__QUEUE_TIMEOUT_S": "600",
-           "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false"}
+           "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false", **(extra_env or {})}
     cmd = [sys.executable, "-m", "gateway.cli", "serve", "--engine", "vllm", "--model", str(model),
            "--port", str(args.gateway_port)]
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
