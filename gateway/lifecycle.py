@@ -92,11 +92,16 @@ class RequestGuard:
 
     async def write(self, response: web.StreamResponse, data: bytes) -> None:
         """response.write, but a client that takes nothing for write_timeout_s is cut off."""
+        transport = self._request.transport
+        if transport is not None and transport.get_write_buffer_size() + len(data) <= _STREAM_BUFFER:
+            # Below the high-water mark nothing waits for the client (the usual case, once per
+            # token): no timer to arm and cancel.
+            await response.write(data)
+            return
         timer = self._loop.call_later(self._write_timeout, self._stall)
         try:
             await response.write(data)
             # aiohttp itself waits for the client only every 64 KiB; wait at our buffer's size.
-            transport = self._request.transport
             if transport is not None and transport.get_write_buffer_size() > _STREAM_BUFFER:
                 await self._request.writer.drain()
         finally:

@@ -42,11 +42,11 @@ def error_response(exc: ApiError) -> web.Response:
     return web.json_response(p.error_body(exc), status=exc.status, headers=exc.headers)
 
 
-def _sse(payload: BaseModel) -> bytes:
-    return b"data: " + json.dumps(payload.dump(), ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+def _sse(payload: p.Out) -> bytes:
+    return b"data: " + payload.dump_json() + b"\n\n"
 
 
-def _json(body: BaseModel, headers: Optional[dict[str, str]] = None) -> web.Response:
+def _json(body: p.Out, headers: Optional[dict[str, str]] = None) -> web.Response:
     return web.json_response(body.dump(), headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
@@ -54,9 +54,9 @@ async def _stream(
     request: web.Request,
     run: Run,
     headers: dict[str, str],
-    chunk: Callable[[ChoiceEvent], Optional[BaseModel]],
-    usage_chunk: Optional[Callable[[], BaseModel]],
-    first: Optional[BaseModel] = None,
+    chunk: Callable[[ChoiceEvent], Optional[p.Out]],
+    usage_chunk: Optional[Callable[[], p.Out]],
+    first: Optional[p.Out] = None,
 ) -> web.StreamResponse:
     """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
     response = web.StreamResponse(
@@ -105,7 +105,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         if req.stream:
             started: set[int] = set()
 
-            def chunk(event: ChoiceEvent) -> Optional[BaseModel]:
+            def chunk(event: ChoiceEvent) -> Optional[p.Out]:
                 delta: dict[str, Any] = {}
                 if event.index not in started:
                     started.add(event.index)
@@ -126,7 +126,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 )
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[choice], **common)
 
-            def usage_chunk() -> BaseModel:
+            def usage_chunk() -> p.Out:
                 usage = p.UsageInfo.of(run.usage())
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[], usage=usage, **common)
 
@@ -168,7 +168,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
         if req.stream:
             offsets: dict[int, int] = {}
 
-            def chunk(event: ChoiceEvent) -> Optional[BaseModel]:
+            def chunk(event: ChoiceEvent) -> Optional[p.Out]:
                 if not event.text and event.finish_reason is None:
                     return None
                 logprobs = None
@@ -181,7 +181,7 @@ async def completions(request: web.Request) -> web.StreamResponse:
                 )
                 return p.CompletionChunk(choices=[choice], **common)
 
-            def usage_chunk() -> BaseModel:
+            def usage_chunk() -> p.Out:
                 return p.CompletionChunk(choices=[], usage=p.UsageInfo.of(run.usage()), **common)
 
             return await _stream(request, run, {}, chunk, usage_chunk if req.include_usage else None)

@@ -389,16 +389,21 @@ class CompletionRequest(_SamplingFields):
 
 
 # ---- responses ----------------------------------------------------------------------------
-class _Out(BaseModel):
+class Out(BaseModel):
     def dump(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
 
+    def dump_json(self) -> bytes:
+        """The same as JSON, by pydantic's own serializer: once per streamed token, where it costs
+        a third of dump() and json.dumps (and writes a non-finite float as null, not Infinity)."""
+        return self.model_dump_json(exclude_unset=True).encode()
 
-class PromptTokensDetails(_Out):
+
+class PromptTokensDetails(Out):
     cached_tokens: int
 
 
-class UsageInfo(_Out):
+class UsageInfo(Out):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
@@ -414,20 +419,20 @@ class UsageInfo(_Out):
         )
 
 
-class TopLogprob(_Out):
+class TopLogprob(Out):
     token: str
     logprob: float
     bytes: Optional[list[int]]
 
 
-class TokenLogprobOut(_Out):
+class TokenLogprobOut(Out):
     token: str
     logprob: float
     bytes: Optional[list[int]]
     top_logprobs: list[TopLogprob]
 
 
-class ChatLogprobs(_Out):
+class ChatLogprobs(Out):
     content: list[TokenLogprobOut]
 
     @classmethod
@@ -445,7 +450,7 @@ class ChatLogprobs(_Out):
         )
 
 
-class CompletionLogprobs(_Out):
+class CompletionLogprobs(Out):
     """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text."""
 
     tokens: list[str]
@@ -467,19 +472,19 @@ class CompletionLogprobs(_Out):
         )
 
 
-class FunctionCallOut(_Out):
+class FunctionCallOut(Out):
     name: Optional[str] = None
     arguments: str
 
 
-class ToolCallDelta(_Out):
+class ToolCallDelta(Out):
     index: int
     id: Optional[str] = None
     type: Optional[Literal["function"]] = None
     function: FunctionCallOut
 
 
-class ToolCallOut(_Out):
+class ToolCallOut(Out):
     id: str
     type: Literal["function"]
     function: FunctionCallOut
@@ -489,21 +494,21 @@ class ToolCallOut(_Out):
         return cls(id=call.id, type="function", function=FunctionCallOut(name=call.name, arguments=call.arguments))
 
 
-class DeltaMessage(_Out):
+class DeltaMessage(Out):
     role: Optional[Literal["assistant"]] = None
     content: Optional[str] = None
     reasoning_content: Optional[str] = None
     tool_calls: Optional[list[ToolCallDelta]] = None
 
 
-class ChunkChoice(_Out):
+class ChunkChoice(Out):
     index: int
     delta: DeltaMessage
     logprobs: Optional[ChatLogprobs]
     finish_reason: Optional[str]
 
 
-class ChatCompletionChunk(_Out):
+class ChatCompletionChunk(Out):
     id: str
     object: Literal["chat.completion.chunk"]
     created: int
@@ -513,7 +518,7 @@ class ChatCompletionChunk(_Out):
     sources: Optional[list[dict[str, Any]]] = None  # retrieval: the first chunk's
 
 
-class AssistantMessage(_Out):
+class AssistantMessage(Out):
     role: Literal["assistant"]
     content: Optional[str]
     reasoning_content: Optional[str] = None
@@ -530,14 +535,14 @@ class AssistantMessage(_Out):
         return message
 
 
-class ChatChoice(_Out):
+class ChatChoice(Out):
     index: int
     message: AssistantMessage
     logprobs: Optional[ChatLogprobs]
     finish_reason: Optional[str]
 
 
-class ChatCompletionResponse(_Out):
+class ChatCompletionResponse(Out):
     id: str
     object: Literal["chat.completion"]
     created: int
@@ -547,14 +552,14 @@ class ChatCompletionResponse(_Out):
     sources: Optional[list[dict[str, Any]]] = None  # retrieval: the chunks [ref N] cites
 
 
-class CompletionChoice(_Out):
+class CompletionChoice(Out):
     index: int
     text: str
     logprobs: Optional[CompletionLogprobs]
     finish_reason: Optional[str]
 
 
-class CompletionChunk(_Out):
+class CompletionChunk(Out):
     """A stream chunk of /v1/completions; the non-stream answer has the same shape."""
 
     id: str
@@ -568,7 +573,7 @@ class CompletionChunk(_Out):
 CompletionResponse = CompletionChunk
 
 
-class ModelCard(_Out):
+class ModelCard(Out):
     id: str
     object: Literal["model"]
     created: int
@@ -579,7 +584,7 @@ class ModelCard(_Out):
     fim_supports_files: bool
 
 
-class ModelList(_Out):
+class ModelList(Out):
     object: Literal["list"]
     data: list[ModelCard]
 
@@ -636,18 +641,18 @@ class EmbeddingCreateRequest(_Wire):
         )
 
 
-class EmbeddingData(_Out):
+class EmbeddingData(Out):
     object: Literal["embedding"]
     index: int
     embedding: Union[list[float], str]  # str: base64 of little-endian float32
 
 
-class EmbeddingUsage(_Out):
+class EmbeddingUsage(Out):
     prompt_tokens: int
     total_tokens: int
 
 
-class EmbeddingResponse(_Out):
+class EmbeddingResponse(Out):
     object: Literal["list"]
     data: list[EmbeddingData]
     model: str
