@@ -1,0 +1,132 @@
+"""What changing llama.cpp's thread count on a running embedded engine would cost, with what
+xllamacpp offers: no call reaches `llama_set_n_threads` on the server's context, so the two
+ways left are measured here, in one process, on the default model.
+
+- `restart`: a new xllamacpp Server per thread count (load time, then one stream's decode
+  rate with that count; 2 threads for batches either way).
+- `affinity`: one Server with 2 threads for everything, its threads' CPU affinity changed at
+  run time: `spread` (every CPU), `pack<N>` (all on CPU N). OpenMP keeps its team of two
+  threads; only where they may run changes.
+
+    python bench/thread_switch.py restart|affinity [--contention none one-core half-both] [--rounds 3]
+
+Figures are median (min–max) over rounds; streams of 96 tokens with `ignore_eos`.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # the gateway's default spin_count; read once by libgomp
+
+import xllamacpp as xl  # noqa: E402
+
+from cpu_load import CONDITIONS, CpuLoad  # noqa: E402
+from gateway.engines.default_model import default_model_path  # noqa: E402
+
+BODY = {"prompt": "Once upon a time", "n_predict": 96, "ignore_eos": True, "stream": True, "temperature": 0}
+
+
+def server(n_threads: int, n_threads_batch: int = 2):
+    params = xl.CommonParams()
+    params.model.path = str(default_model_path())
+    params.n_parallel = 4
+    params.n_ctx = 4 * 8192
+    params.verbosity = -1
+    params.cpuparams.n_threads = n_threads
+    params.cpuparams_batch.n_threads = n_threads_batch
+    return xl.Server(params)
+
+
+def tokens_per_s(srv, streams: int) -> float:
+    counts = [0] * streams
+
+    def one(i: int) -> None:
+        def on_chunk(_chunk) -> bool:
+            counts[i] += 1
+            return False
+        srv.handle_completions(dict(BODY), on_chunk)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(streams)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def spread(values: list[float], digits: int = 1) -> str:
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def restart(args) -> None:
+    print("| contention | threads per token | Server() load, s | 1 stream tok/s |")
+    print("|---|---:|---:|---:|")
+    for condition in args.contention:
+        loads: dict[int, list[float]] = {1: [], 2: []}
+        rates: dict[int, list[float]] = {1: [], 2: []}
+        with CpuLoad(condition):
+            time.sleep(1)
+            for _ in range(args.rounds):
+                for n in (1, 2):
+                    start = time.perf_counter()
+                    srv = server(n)
+                    loads[n].append(time.perf_counter() - start)
+                    tokens_per_s(srv, 1)  # warm-up
+                    rates[n].append(tokens_per_s(srv, 1))
+                    del srv
+        for n in (1, 2):
+            print(f"| {condition} | {n} | {spread(loads[n], 2)} | {spread(rates[n])} |", flush=True)
+
+
+def set_affinity(cpus: set[int]) -> None:
+    """Every thread of this process, llama.cpp's and OpenMP's included (new ones inherit it)."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:  # the thread ended meanwhile
+            pass
+
+
+def affinity(args) -> None:
+    allowed = sorted(os.sched_getaffinity(0))
+    modes = {"spread": set(allowed), **{f"pack{c}": {c} for c in allowed[:2]}}
+    srv = server(2)
+    tokens_per_s(srv, 1)  # warm-up
+    print("| contention | streams | " + " | ".join(f"{m} tok/s" for m in modes) + " |")
+    print("|---|---:|" + "---:|" * len(modes))
+    for condition in args.contention:
+        with CpuLoad(condition):
+            time.sleep(1)
+            for streams in (1, 4):
+                rates: dict[str, list[float]] = {m: [] for m in modes}
+                for _ in range(args.rounds):
+                    for mode, cpus in modes.items():
+                        set_affinity(cpus)
+                        rates[mode].append(tokens_per_s(srv, streams))
+                set_affinity(set(allowed))
+                print(f"| {condition} | {streams} | " + " | ".join(spread(rates[m]) for m in modes) + " |", flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("way", choices=("restart", "affinity"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--contention", nargs="+", choices=CONDITIONS, default=["none"])
+    args = ap.parse_args()
+    print(f"load average {os.getloadavg()[0]:.2f} at the start, {len(os.sched_getaffinity(0))} CPUs, "
+          f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}\n")
+    restart(args) if args.way == "restart" else affinity(args)
+
+
+if __name__ == "__main__":
+    main()
