@@ -7,6 +7,7 @@ errors are ApiError, raised before any work when they are the client's.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from gateway.errors import ApiError, bad_request
 if TYPE_CHECKING:
     from gateway.settings import Settings
     from gateway.telemetry import Metrics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,7 +99,8 @@ class Embeddings:
                 vectors = await self.model.embed(token_lists)
             except EmbeddingInputError as exc:
                 raise bad_request(str(exc), param=req.input_param) from None
-            except EngineError as exc:
+            except EngineError as exc:  # the client gets a 500; the operator needs the cause
+                log.error("embeddings: the model failed on %d input(s): %s", len(token_lists), exc)
                 raise ApiError(500, str(exc), type="server_error") from None
         if req.dimensions is not None and req.dimensions != self.model.dimensions:
             vectors = [_shorten(v, req.dimensions) for v in vectors]
