@@ -49,6 +49,36 @@ def test_readme_documents_every_setting():
     assert not missing, f"README's configuration table lacks {missing}"
 
 
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def _table_defaults(doc: Path, prefix: str = "") -> dict:
+    """`| `key` | `default` | ... |` rows of a Markdown settings table: {prefix + key: default}."""
+    out = {}
+    for line in doc.read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and cells[0].startswith("`") and cells[1].startswith("`"):
+            out[prefix + cells[0].strip("`")] = yaml.safe_load(cells[1].strip("`"))
+    return out
+
+
+@pytest.mark.parametrize("doc, prefix", [("README.md", ""), ("docs/GPU.md", "vllm.")])
+def test_documented_defaults_are_the_real_ones(doc, prefix):
+    """README's table and docs/GPU.md's `vllm:` table repeat each key's default: both must be true."""
+    real = _leaves(yaml.safe_load(DEFAULT_YAML.read_text()))
+    documented = {k: v for k, v in _table_defaults(ROOT / doc, prefix).items() if k in real}
+    assert documented, f"no settings table found in {doc}"
+    wrong = {k: (v, real[k]) for k, v in documented.items() if v != real[k]}
+    assert not wrong, f"{doc}: documented default != real default: {wrong}"
+
+
 def test_every_setting_has_a_comment():
     lines = DEFAULT_YAML.read_text().splitlines()
     for i, line in enumerate(lines):
