@@ -49,6 +49,7 @@ def main(argv=None) -> None:
     model = gpu_compare.make_model(engine)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
+    gpu_compare.stop_servers_on_sigterm()
     for kind, backend in args.servers:
         log = results / f"{kind}-{backend}.log"
         if kind == "gateway":

@@ -23,6 +23,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -64,7 +65,24 @@ def make_model(args) -> Path:
     return model
 
 
+def stop_servers_on_sigterm() -> None:
+    """SIGTERM (`timeout`, a job's end) as Ctrl-C: the `finally` that stops the servers runs. They
+    run in sessions of their own, so nothing else would stop them."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def require_free_port(port: int) -> None:
+    """A server left over on the port would answer /health for the new one."""
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"port {port} is taken: a server is still running there (an earlier run's?)")
+
+
 def start_peer(args, model: Path, log: Path, extra_args: Sequence[str] = ()) -> subprocess.Popen:
+    require_free_port(args.peer_port)
     cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(model), "--load-format", "dummy",
            "--host", "127.0.0.1", "--port", str(args.peer_port), "--served-model-name", model.name,
            "--tensor-parallel-size", str(args.tp), "--max-model-len", str(args.max_model_len),
@@ -74,6 +92,7 @@ def start_peer(args, model: Path, log: Path, extra_args: Sequence[str] = ()) -> 
 
 
 def start_gateway(args, model: Path, log: Path, extra_env: Optional[dict[str, str]] = None) -> subprocess.Popen:
+    require_free_port(args.gateway_port)
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{os.environ.get('PYTHONPATH', '')}",
            "OSS_SIDECAR_VLLM__LOAD_FORMAT": "dummy", "OSS_SIDECAR_VLLM__TENSOR_PARALLEL_SIZE": str(args.tp),
            "OSS_SIDECAR_VLLM__MAX_MODEL_LEN": str(args.max_model_len),
@@ -197,6 +216,7 @@ def main(argv=None) -> None:
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     model = make_model(args)
+    stop_servers_on_sigterm()
     procs = []
     try:
         ready = {}
