@@ -22,6 +22,23 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
+def peer_params(model: str, n_parallel: int, context_per_slot: int, n_threads: int = 0, quiet: bool = False):
+    """xllamacpp's CommonParams as `llama-server -m MODEL -np N -c N*CTX [-t T]` sets them."""
+    import xllamacpp as xl
+
+    params = xl.CommonParams()
+    params.model.path = model
+    params.n_parallel = n_parallel
+    params.n_ctx = context_per_slot * n_parallel
+    params.endpoint_metrics = True  # /metrics only answers; no cost per token
+    if quiet:
+        params.verbosity = -1
+    params.hostnames = ["127.0.0.1"]
+    if n_threads:
+        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = n_threads
+    return params
+
+
 def main() -> None:
     import xllamacpp as xl
 
@@ -35,16 +52,8 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="llama.cpp logs errors only (default: its own level)")
     args = parser.parse_args()
 
-    params = xl.CommonParams()
-    params.model.path = args.model or str(default_model_path())
-    params.n_parallel = args.n_parallel
-    params.n_ctx = args.context_per_slot * args.n_parallel
-    params.endpoint_metrics = True  # /metrics only answers; no cost per token
-    if args.quiet:
-        params.verbosity = -1
-    params.hostnames = ["127.0.0.1"]
-    if args.n_threads:
-        params.cpuparams.n_threads = params.cpuparams_batch.n_threads = args.n_threads
+    params = peer_params(args.model or str(default_model_path()), args.n_parallel, args.context_per_slot,
+                         args.n_threads, args.quiet)
     server = xl.Server(params)
     print(f"listening on {server.listening_address}", flush=True)
     stop = threading.Event()

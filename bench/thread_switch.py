@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import threading
 import time
@@ -30,17 +29,16 @@ os.environ.setdefault("GOMP_SPINCOUNT", "1000")  # the gateway's default spin_co
 import xllamacpp as xl  # noqa: E402
 
 from cpu_load import CONDITIONS, CpuLoad  # noqa: E402
+from gateway_vs_llamacpp import spread  # noqa: E402
+from llamacpp_peer import peer_params  # noqa: E402
 from gateway.engines.default_model import default_model_path  # noqa: E402
 
 BODY = {"prompt": "Once upon a time", "n_predict": 96, "ignore_eos": True, "stream": True, "temperature": 0}
 
 
 def server(n_threads: int, n_threads_batch: int = 2):
-    params = xl.CommonParams()
-    params.model.path = str(default_model_path())
-    params.n_parallel = 4
-    params.n_ctx = 4 * 8192
-    params.verbosity = -1
+    """The benchmark's llama.cpp peer (4 slots of 8192 tokens) with these thread counts."""
+    params = peer_params(str(default_model_path()), 4, 8192, quiet=True)
     params.cpuparams.n_threads = n_threads
     params.cpuparams_batch.n_threads = n_threads_batch
     return xl.Server(params)
@@ -64,10 +62,6 @@ def tokens_per_s(srv, streams: int) -> float:
     return sum(counts) / (time.perf_counter() - start)
 
 
-def spread(values: list[float], digits: int = 1) -> str:
-    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
-
-
 def restart(args) -> None:
     print("| contention | threads per token | Server() load, s | 1 stream tok/s |")
     print("|---|---:|---:|---:|")
@@ -85,7 +79,7 @@ def restart(args) -> None:
                     rates[n].append(tokens_per_s(srv, 1))
                     del srv
         for n in (1, 2):
-            print(f"| {condition} | {n} | {spread(loads[n], 2)} | {spread(rates[n])} |", flush=True)
+            print(f"| {condition} | {n} | {spread(loads[n], digits=2)} | {spread(rates[n])} |", flush=True)
 
 
 def set_affinity(cpus: set[int]) -> None:

@@ -27,29 +27,8 @@ def _keys(model: type[BaseModel], prefix: str = "") -> set[str]:
     return out
 
 
-def _yaml_keys(tree: dict, prefix: str = "") -> set[str]:
-    out = set()
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out |= _yaml_keys(value, f"{prefix}{key}.")
-        else:
-            out.add(prefix + key)
-    return out
-
-
-def test_default_yaml_lists_every_setting_with_its_default():
-    documented = yaml.safe_load(DEFAULT_YAML.read_text())
-    assert _yaml_keys(documented) == _keys(Settings)
-    assert Settings.model_validate(documented) == Settings()
-
-
-def test_readme_documents_every_setting():
-    readme = (ROOT / "README.md").read_text()
-    missing = [key for key in sorted(_keys(Settings)) if f"`{key}`" not in readme]
-    assert not missing, f"README's configuration table lacks {missing}"
-
-
 def _leaves(tree: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of every setting in a YAML tree."""
     out = {}
     for key, value in tree.items():
         if isinstance(value, dict) and value:
@@ -57,6 +36,18 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
         else:
             out[prefix + key] = value
     return out
+
+
+def test_default_yaml_lists_every_setting_with_its_default():
+    documented = yaml.safe_load(DEFAULT_YAML.read_text())
+    assert set(_leaves(documented)) == _keys(Settings)
+    assert Settings.model_validate(documented) == Settings()
+
+
+def test_readme_documents_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    missing = [key for key in sorted(_keys(Settings)) if f"`{key}`" not in readme]
+    assert not missing, f"README's configuration table lacks {missing}"
 
 
 def _table_defaults(doc: Path, prefix: str = "") -> dict:
