@@ -379,7 +379,7 @@ class LlamaCppEngine(Engine):
                 if item is _END:
                     break
                 if isinstance(item, Exception):
-                    raise EngineError(f"llama.cpp failed: {item}")
+                    raise _refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
                 if "error" in item:
                     self._raise_engine_error(item["error"], request)
                 usage = item.get("usage")
@@ -519,6 +519,19 @@ def _logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
         item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
         out.append(item)
     return out
+
+
+def _refusal(exc: Exception, request: GenerationRequest) -> Optional[RequestError]:
+    """An exception llama.cpp raises before generating, about what the request holds (a 400, not
+    the engine failing): a history tool call whose arguments are not JSON (llama.cpp parses them
+    to render the template), a combination it refuses (ValueError)."""
+    message = str(exc)
+    if "tool call arguments" in message:
+        return RequestError(f"messages: an assistant message's tool_calls[].function.arguments is not JSON: {message}",
+                            param="messages")
+    if isinstance(exc, ValueError):
+        return RequestError(message, param=_param_in(message, request))
+    return None
 
 
 def _param_in(message: str, request: GenerationRequest) -> Optional[str]:
