@@ -100,13 +100,13 @@ class UpstreamEngine(Engine):
             if any(r.up for r in self.replicas):
                 break
             if time.monotonic() > deadline:
-                states = "; ".join(f"{r.url}: {r.last_error}" for r in self.replicas)
+                states = "; ".join(f"{r.label}: {r.last_error}" for r in self.replicas)
                 raise EngineError(f"no upstream server answered within {cfg.start_timeout_s:g} s ({states})")
             await asyncio.sleep(0.5)
         first = next(r for r in self.replicas if r.up)
         self.model_name, context_length = await self._model_card(first)
-        report(f"upstream {first.url} serves {self.model_name} ({context_length} tokens of context)", 0.6)
-        self._tokenizer = await discover(self._post_json, self.model_name, context_length, cfg.tokenizer, first.url)
+        report(f"upstream {first.label} serves {self.model_name} ({context_length} tokens of context)", 0.6)
+        self._tokenizer = await discover(self._post_json, self.model_name, context_length, cfg.tokenizer, first.label)
         self._health.start()
         up = sum(r.up for r in self.replicas)
         report(f"{up} of {len(self.replicas)} upstream server(s) up; routing: {cfg.routing}", 1.0)
@@ -115,16 +115,16 @@ class UpstreamEngine(Engine):
         assert self._session is not None
         async with self._session.get(replica.url + "/v1/models", headers=replica.headers) as resp:
             if resp.status != 200:
-                raise EngineError(f"{replica.url}/v1/models answered {resp.status}: {(await resp.text())[:200]}")
+                raise EngineError(f"{replica.label}/v1/models answered {resp.status}: {(await resp.text())[:200]}")
             cards = (await resp.json(content_type=None)).get("data") or []
         if not cards:
-            raise EngineError(f"{replica.url}/v1/models lists no model")
+            raise EngineError(f"{replica.label}/v1/models lists no model")
         card = cards[0]
         # vLLM and oss-sidecar say max_model_len; llama.cpp's server says meta.n_ctx (per slot).
         context = self._cfg.context_length or card.get("max_model_len") or (card.get("meta") or {}).get("n_ctx")
         if not context:
             raise _config_error(
-                f"upstream.context_length: {replica.url}/v1/models does not give the model's context length; set it"
+                f"upstream.context_length: {replica.label}/v1/models does not give the model's context length; set it"
             )
         return str(card["id"]), int(context)
 
@@ -148,11 +148,11 @@ class UpstreamEngine(Engine):
             try:
                 async with self._session.post(replica.url + path, json=body, headers=replica.headers) as resp:
                     if resp.status >= 300:
-                        raise UpstreamStatusError(replica.url + path, resp.status, await resp.text())
+                        raise UpstreamStatusError(replica.label + path, resp.status, await resp.text())
                     return await resp.json(content_type=None)
             except _GONE as exc:
                 replica.mark_down(f"POST {path} failed: {exc.__class__.__name__} {exc}".strip())
-                failures.append(f"{replica.url}: {exc.__class__.__name__}")
+                failures.append(f"{replica.label}: {exc.__class__.__name__}")
         raise EngineError(f"no upstream server answered POST {path} ({'; '.join(failures) or 'none is up'})")
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
@@ -202,7 +202,7 @@ class UpstreamEngine(Engine):
             replica = self.router.choose(request, exclude=tried)
             if replica is None:
                 detail = "; ".join(failures) if failures else "none is up: " + "; ".join(
-                    f"{r.url}: {r.last_error or r.state}" for r in self.replicas
+                    f"{r.label}: {r.last_error or r.state}" for r in self.replicas
                 )
                 raise EngineError(f"no upstream server could take the request ({detail})")
             if tried:
@@ -220,7 +220,7 @@ class UpstreamEngine(Engine):
                     text = await resp.text()
                     if resp.status == 429 or resp.status >= 500:  # busy, draining or broken: another one
                         replica.failures_total += 1
-                        failures.append(f"{replica.url} answered {resp.status}")
+                        failures.append(f"{replica.label} answered {resp.status}")
                         if resp.status == 503:
                             self._health.poke()
                         continue
@@ -256,9 +256,9 @@ class UpstreamEngine(Engine):
                         replica.mark_down(reason)
                     self._health.poke()
                 if not streamed:  # nothing reached the client yet: another server may answer
-                    failures.append(f"{replica.url}: {reason}")
+                    failures.append(f"{replica.label}: {reason}")
                     continue
-                raise EngineError(f"upstream {replica.url} failed mid-stream ({reason})") from None
+                raise EngineError(f"upstream {replica.label} failed mid-stream ({reason})") from None
             finally:
                 replica.in_flight -= 1
                 self._open.pop(request.request_id, None)
