@@ -57,7 +57,10 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc)
+        response = error_response(exc)
+        if exc.headers.get("Connection") == "close":
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -145,7 +148,8 @@ def create_app(
     progress: Optional[ProgressCallback] = None,
     embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
-    lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
+    server = settings.server
+    lifecycle = Lifecycle(server.request_timeout_s, server.write_timeout_s, server.body_timeout_s, server.max_body_bytes)
     # Order matters: errors render everything below; the guards answer before any key check
     # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
     middlewares = [api_errors, *http_guards.middlewares(settings.server)]

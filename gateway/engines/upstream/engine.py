@@ -7,6 +7,12 @@ template and reports the prompt tokens it saw), raw prompts to /v1/completions. 
 through chunk by chunk; closing the stream closes the upstream connection, which aborts the
 request there. A server that fails before the first piece of output is retried on another;
 one that fails after ends that stream with an error, and only that stream.
+
+Whatever a server sends, the fault stays its own: a malformed chunk, an error event or a broken
+connection is a 502 (an error event once streaming), none up a 503, all busy a 429 with the
+server's Retry-After; only its 400/413/422 (the request itself) reach the client as a 400. Its
+output is bounded by the request's own max_tokens (stream.OutputBudget), and each event by
+aiohttp's line limit (512 KiB), whatever it sends.
 """
 from __future__ import annotations
 
@@ -27,11 +33,13 @@ from gateway.engines.base import (
     GenerationRequest,
     ProgressCallback,
     Tokenizer,
+    UpstreamError,
 )
 from gateway.engines.upstream.health import HealthChecker, Replica
 from gateway.engines.upstream.routing import Router
-from gateway.engines.upstream.stream import DONE, Chunks, error_message, events
+from gateway.engines.upstream.stream import DONE, Chunks, MalformedStream, OutputBudget, error_message, events
 from gateway.engines.upstream.tokenizers import UpstreamStatusError, discover, tokenizer_file
+from gateway.redaction import redact
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -44,6 +52,11 @@ _GONE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.Time
 
 class _StreamError(Exception):
     """The upstream sent an error event in the stream."""
+
+
+# The upstream's statuses that are about the request itself (the client's to fix); any other
+# 4xx is about this gateway's setup (its key, the model name) and is the upstream's fault.
+_CLIENT_STATUSES = (400, 413, 422)
 
 
 def _config_error(message: str) -> Exception:
@@ -198,13 +211,11 @@ class UpstreamEngine(Engine):
         body = self._body(request)
         tried: set[str] = set()
         failures: list[str] = []
+        busy: list[str] = []  # Retry-After of each server that answered 429 ("" if it gave none)
         while True:
             replica = self.router.choose(request, exclude=tried)
             if replica is None:
-                detail = "; ".join(failures) if failures else "none is up: " + "; ".join(
-                    f"{r.label}: {r.last_error or r.state}" for r in self.replicas
-                )
-                raise EngineError(f"no upstream server could take the request ({detail})")
+                raise self._no_server(failures, busy)
             if tried:
                 self.retries_total += 1
             tried.add(replica.url)
@@ -217,20 +228,23 @@ class UpstreamEngine(Engine):
                 resp = await self._session.post(replica.url + path, json=body, headers=replica.headers)
                 self._open[request.request_id] = resp
                 if resp.status != 200:
-                    text = await resp.text()
-                    if resp.status == 429 or resp.status >= 500:  # busy, draining or broken: another one
-                        replica.failures_total += 1
-                        failures.append(f"{replica.label} answered {resp.status}")
-                        if resp.status == 503:
-                            self._health.poke()
-                        continue
-                    raise ValueError(_upstream_message(text, resp.status))  # the client's request: a 4xx
+                    text = (await resp.content.read(64 * 1024)).decode(errors="replace")
+                    if resp.status in _CLIENT_STATUSES:
+                        raise ValueError(_upstream_message(text, resp.status))  # the client's request: a 400
+                    replica.failures_total += 1
+                    failures.append(f"{replica.label} answered {resp.status}")
+                    if resp.status == 429:
+                        busy.append(resp.headers.get("Retry-After", ""))
+                    if resp.status == 503:
+                        self._health.poke()
+                    continue  # busy, draining, broken or misconfigured: another one
                 chunks = Chunks(chat)
+                budget = OutputBudget(request.sampling.max_tokens or self.tokenizer.context_length)
                 async for payload in events(resp.content):
                     if payload is DONE:
                         break
                     if not isinstance(payload, dict):
-                        continue
+                        raise MalformedStream(f"a chunk that is no JSON object ({type(payload).__name__})")
                     if "error" in payload:
                         raise _StreamError(error_message(payload))
                     delta = chunks.delta(payload)
@@ -238,27 +252,39 @@ class UpstreamEngine(Engine):
                         if not streamed:
                             replica.observe_first_token(time.perf_counter() - t0)
                         streamed = True
+                        if budget.over(delta):
+                            log.warning(
+                                "upstream %s sent more than max_tokens (%d) allows; the answer is cut there",
+                                replica.label, budget.limit,
+                            )
+                            if delta.text or delta.reasoning or delta.tool_calls:
+                                yield delta
+                            yield budget.final(chunks)  # the connection is closed below: that aborts it there
+                            return
                         yield delta
                 if chunks.finish_reason is None:
                     raise aiohttp.ClientPayloadError("the stream ended before the answer did")
                 finished = True
                 yield chunks.final()
                 return
-            except (*_GONE, _StreamError) as exc:
+            except (*_GONE, _StreamError, MalformedStream) as exc:
                 if request.request_id in self._aborted:
                     return  # abort() closed it
                 replica.failures_total += 1
                 if isinstance(exc, _StreamError):
                     reason = f"error event: {exc}"
+                elif isinstance(exc, MalformedStream):
+                    reason = f"malformed stream: {exc}"
                 else:
                     reason = f"{exc.__class__.__name__} {exc}".strip()
                     if not isinstance(exc, asyncio.TimeoutError):
                         replica.mark_down(reason)
                     self._health.poke()
+                reason = redact(reason)
                 if not streamed:  # nothing reached the client yet: another server may answer
                     failures.append(f"{replica.label}: {reason}")
                     continue
-                raise EngineError(f"upstream {replica.label} failed mid-stream ({reason})") from None
+                raise UpstreamError(f"upstream {replica.label} failed mid-stream ({reason})") from None
             finally:
                 replica.in_flight -= 1
                 self._open.pop(request.request_id, None)
@@ -268,6 +294,20 @@ class UpstreamEngine(Engine):
                         resp.release()  # the connection goes back to the pool
                     else:
                         resp.close()  # client gone or failed: closing the connection aborts it upstream
+
+    def _no_server(self, failures: list[str], busy: list[str]) -> UpstreamError:
+        """Every server was tried (or none is up): whose fault, and what the client may do."""
+        if failures and len(busy) == len(failures):  # all busy: their 429, with the longest wait asked
+            waits = [int(b) for b in busy if b.strip().isdigit()]
+            retry_after = str(max(waits)) if waits else "1"
+            return UpstreamError(
+                f"every upstream server is busy ({'; '.join(failures)}); retry after {retry_after} s",
+                status=429, retry_after=retry_after,
+            )
+        if not failures:
+            states = "; ".join(f"{r.label}: {r.last_error or r.state}" for r in self.replicas)
+            return UpstreamError(f"no upstream server is up ({states})", status=503, retry_after="1")
+        return UpstreamError(f"no upstream server could take the request ({'; '.join(failures)})")
 
     async def abort(self, request_id: str) -> None:
         resp = self._open.get(request_id)
