@@ -5,6 +5,9 @@
 - `server.write_timeout_s`: a write the client does not take within it (a reader that stopped
   reading) aborts the connection; aiohttp then cancels the handler exactly as when a client
   disconnects, which closes the run, aborts it in the engine and frees its admission slots.
+  The same happens when the client's own receive buffer holds more than `_PEER_BACKLOG` bytes
+  it does not read for that long (gateway.peer_backlog): a buffer autotuned to megabytes would
+  otherwise take every write for many minutes.
 - `server.body_timeout_s`: a request's body must arrive within it after the headers (a body
   sent a byte now and then, a Content-Length never sent, a chunked body without its end get
   408); a Content-Length over `server.max_body_bytes` is 413 before a byte of it is read.
@@ -25,10 +28,12 @@ from typing import Callable, Optional
 from aiohttp import web
 
 from gateway.errors import ApiError
+from gateway.peer_backlog import PeerBacklog
 
 LIFECYCLE = web.AppKey("lifecycle", "Lifecycle")
 _GUARD = "request_guard"
 _STREAM_BUFFER = 8192  # bytes: user-space write buffer high-water mark and SO_SNDBUF of a stream
+_PEER_BACKLOG = 64 * 1024  # bytes a client may hold unread in its receive buffer without reading on
 
 
 def _timed_out(limit: float) -> ApiError:
@@ -105,6 +110,7 @@ class RequestGuard:
         self.active = True
         self.stalled = False
         self.response: Optional[web.StreamResponse] = None
+        self._peer: Optional[PeerBacklog] = None
         self._deadline = self._loop.call_later(request_timeout_s, self.end, _timed_out(request_timeout_s))
 
     def end(self, reason: ApiError) -> None:
@@ -136,10 +142,16 @@ class RequestGuard:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _STREAM_BUFFER)
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                self._peer = PeerBacklog(sock, _PEER_BACKLOG, self._write_timeout)
+                self._peer.sample(self._loop.time())
 
     async def write(self, response: web.StreamResponse, data: bytes) -> None:
         """response.write, but a client that takes nothing for write_timeout_s is cut off."""
         transport = self._request.transport
+        if self._peer is not None and self._peer.sample(self._loop.time()):
+            self._stall()  # behind by more than _PEER_BACKLOG, reading nothing, for write_timeout_s
+            raise ConnectionResetError("the client stopped reading")
         if transport is not None and transport.get_write_buffer_size() + len(data) <= _STREAM_BUFFER:
             # Below the high-water mark nothing waits for the client (the usual case, once per
             # token): no timer to arm and cancel.

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from raw_http import closed_by_server, stalled_reader, wait_for
+from raw_http import closed_by_server, post_bytes, stalled_reader, wait_for
 
 LIMITS = {
     "OSS_SIDECAR_SERVER__HEADER_TIMEOUT_S": "1",
@@ -149,3 +149,32 @@ def test_stalled_reader_loses_its_stream_and_frees_its_slots(gw):
     # llama.cpp counts the abort when its next token callback sees the stop flag.
     aborted = before["engine_counters"]["requests_aborted_total"]
     assert wait_for(lambda: gw.stats()["engine_counters"]["requests_aborted_total"] > aborted, 10)
+
+
+def test_a_reader_that_stops_with_a_grown_buffer_loses_its_stream(gw):
+    """Reading for a while lets the kernel autotune the client's receive buffer (to megabytes:
+    minutes of tokens); a reader that then stops must still lose its slots within the write
+    timeout, not when that buffer is full."""
+    before = gw.stats()["gateway_counters"].get("streams_stalled_total", 0)
+    body = {
+        "messages": [{"role": "user", "content": "Tell a long story."}],
+        "max_tokens": 8000,
+        "ignore_eos": True,
+        "n": 4,
+        "stream": True,
+    }
+    sock = socket.create_connection(("127.0.0.1", gw.port))  # the system's own buffer sizes
+    try:
+        sock.sendall(post_bytes(gw.port, "/v1/chat/completions", body))
+        sock.settimeout(0.5)
+        read_until = time.monotonic() + 5
+        while time.monotonic() < read_until:  # a reader for 5 s ...
+            try:
+                sock.recv(1 << 20)
+            except socket.timeout:
+                pass
+        # ... that stops: 4 × 8000 tokens would keep the slots for many minutes.
+        assert wait_for(lambda: _idle(gw), BOUND_S), f"slots still held by a reader that stopped: {gw.stats()['requests']}"
+    finally:
+        sock.close()
+    assert gw.stats()["gateway_counters"]["streams_stalled_total"] == before + 1
