@@ -5,9 +5,9 @@
 - `server.write_timeout_s`: a write the client does not take within it (a reader that stopped
   reading) aborts the connection; aiohttp then cancels the handler exactly as when a client
   disconnects, which closes the run, aborts it in the engine and frees its admission slots.
-  The same happens when the client's own receive buffer holds more than `_PEER_BACKLOG` bytes
-  it does not read for that long (gateway.peer_backlog): a buffer autotuned to megabytes would
-  otherwise take every write for many minutes.
+  The same happens when a local client's own receive buffer holds more than `_PEER_BACKLOG`
+  bytes it does not read for that long (gateway.peer_backlog): Linux grows that buffer to
+  megabytes, read or not, and it would otherwise take every write for many minutes.
 - `server.body_timeout_s`: a request's body must arrive within it after the headers (a body
   sent a byte now and then, a Content-Length never sent, a chunked body without its end get
   408); a Content-Length over `server.max_body_bytes` is 413 before a byte of it is read.
@@ -142,9 +142,8 @@ class RequestGuard:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _STREAM_BUFFER)
-            if sock.family in (socket.AF_INET, socket.AF_INET6):
-                self._peer = PeerBacklog(sock, _PEER_BACKLOG, self._write_timeout)
-                self._peer.sample(self._loop.time())
+            self._peer = PeerBacklog(sock, _PEER_BACKLOG, self._write_timeout)
+            self._peer.sample(self._loop.time())
 
     async def write(self, response: web.StreamResponse, data: bytes) -> None:
         """response.write, but a client that takes nothing for write_timeout_s is cut off."""

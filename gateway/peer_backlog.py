@@ -1,65 +1,90 @@
-"""How far a client is behind in reading a stream, seen from the sending side.
+"""How far a client on this machine is behind in reading a stream.
 
 A reader that stops reading is invisible to our writes while its kernel's receive buffer
-takes the data: that buffer grows (autotuning) to megabytes once the client has read for a
-while (32 MiB under Linux's default `tcp_rmem`), hours of tokens. But the peer advertises how
-much room is left in it with every ACK (the receive window), and Linux reports the last one in
-TCP_INFO: the room it had at its best minus the room it has now is what the client has received
-and not read. A backlog that stays above `backlog_bytes` while the room never grows back (the
-client read nothing) is a stalled reader, whatever its buffer's size.
+takes the data, and Linux grows that buffer as data arrives, read or not (up to `tcp_rmem`'s
+maximum, 32 MiB by default: hours of tokens), while still advertising an open window. The
+sending side cannot tell. But a local client's socket lives in the same kernel, and the
+kernel's socket diagnostics (sock_diag, what `ss` reads) report its receive queue: the bytes
+it has received and not read. A queue that stays above `backlog_bytes` without shrinking (the
+client read nothing) for `stall_after_s` is a stalled reader, whatever its buffer's size.
 
-Linux only (TCP_INFO's layout); elsewhere `PeerBacklog.sample` is never stalled and the
-transport's own buffer limits (gateway.lifecycle) are the only check.
+Linux only, and only for clients on this host (the default: the server listens on loopback);
+elsewhere `sample` is never stalled and the send-side buffer limits (gateway.lifecycle) are the
+check: they see a stalled client once its receive buffer is full.
 """
 from __future__ import annotations
 
+import ipaddress
 import socket
 import struct
 from typing import Any, Optional
 
-# struct tcp_info (linux/tcp.h): tcpi_snd_wnd (5.4+), the peer's last advertised receive window.
-_SND_WND_OFFSET = 228
-_TCP_INFO_LEN = 232
-_TCP_INFO = getattr(socket, "TCP_INFO", None)
+_NETLINK_SOCK_DIAG = 4
+_SOCK_DIAG_BY_FAMILY = 20
+_NLM_F_REQUEST = 1
+_NO_COOKIE = struct.pack("=II", 0xFFFFFFFF, 0xFFFFFFFF)
+# struct inet_diag_msg after the netlink header: family/state/timer/retrans, the socket id
+# (48 bytes), expires, then rqueue (bytes received and not read, for an established socket).
+_RQUEUE_OFFSET = 16 + 4 + 48 + 4
 
 
-def _send_window(sock: Any) -> Optional[int]:
+def _address(host: str) -> bytes:
+    packed = ipaddress.ip_address(host.split("%", 1)[0]).packed
+    return packed + b"\0" * (16 - len(packed))
+
+
+def _diag_request(family: int, src: tuple, dst: tuple) -> bytes:
+    """An exact-match inet_diag_req_v2 for the TCP socket from `src` to `dst`."""
+    sock_id = struct.pack("!HH", src[1], dst[1]) + _address(src[0]) + _address(dst[0]) + struct.pack("=I", 0)
+    request = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0, 0xFFFFFFFF) + sock_id + _NO_COOKIE
+    return struct.pack("=IHHII", 16 + len(request), _SOCK_DIAG_BY_FAMILY, _NLM_F_REQUEST, 1, 0) + request
+
+
+def client_unread_bytes(request: bytes) -> Optional[int]:
+    """The receive queue of the socket `request` names; None when this kernel does not know it
+    (a client on another host) or cannot say."""
     try:
-        info = sock.getsockopt(socket.IPPROTO_TCP, _TCP_INFO, _TCP_INFO_LEN)
-    except (OSError, TypeError):
+        with socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, _NETLINK_SOCK_DIAG) as diag:
+            diag.settimeout(0.1)
+            diag.send(request)
+            answer = diag.recv(4096)
+    except (OSError, AttributeError):  # no AF_NETLINK (not Linux), or not allowed
         return None
-    if len(info) < _TCP_INFO_LEN:
-        return None  # a kernel without tcpi_snd_wnd
-    return struct.unpack_from("I", info, _SND_WND_OFFSET)[0]
+    if len(answer) < _RQUEUE_OFFSET + 4 or struct.unpack_from("=H", answer, 4)[0] != _SOCK_DIAG_BY_FAMILY:
+        return None  # NLMSG_ERROR: no such socket here
+    return struct.unpack_from("=I", answer, _RQUEUE_OFFSET)[0]
 
 
 class PeerBacklog:
-    """One stream's view of its client's unread bytes; `sample()` on every write."""
+    """One stream's view of its local client's unread bytes; `sample()` on every write."""
 
     def __init__(self, sock: Any, backlog_bytes: int, stall_after_s: float, every_s: float = 0.25):
-        self._sock = sock if _TCP_INFO is not None else None
+        self._request: Optional[bytes] = None
+        try:
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                # The client's socket: from its address to ours.
+                self._request = _diag_request(sock.family, sock.getpeername(), sock.getsockname())
+        except (OSError, ValueError):
+            pass
         self._backlog_bytes = backlog_bytes
         self._stall_after = stall_after_s
         self._every = every_s
-        self._best = 0  # the most room the client's buffer has had
-        self._last = 0  # the room at the previous sample
+        self._last = 0
         self._progress_at: Optional[float] = None  # last time the client read (or was not behind)
         self._next_at = 0.0
-        self.backlog = 0
+        self.unread = 0
 
     def sample(self, now: float) -> bool:
         """True when the client has been behind by more than `backlog_bytes`, reading nothing,
         for `stall_after_s`."""
-        if self._sock is None or now < self._next_at:
+        if self._request is None or now < self._next_at:
             return False
         self._next_at = now + self._every
-        window = _send_window(self._sock)
-        if window is None:
-            self._sock = None
+        unread = client_unread_bytes(self._request)
+        if unread is None:
+            self._request = None  # not on this host: nothing to learn here
             return False
-        self._best = max(self._best, window)
-        self.backlog = self._best - window
-        if self._progress_at is None or window > self._last or self.backlog <= self._backlog_bytes:
-            self._progress_at = now  # room grew back (it read), or it is not behind
-        self._last = window
+        if self._progress_at is None or unread < self._last or unread <= self._backlog_bytes:
+            self._progress_at = now  # it read something, or it is not behind
+        self._last = self.unread = unread
         return now - self._progress_at > self._stall_after
