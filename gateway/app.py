@@ -57,7 +57,10 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc)
+        response = error_response(exc)
+        if exc.headers.get("Connection") == "close":
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -80,12 +83,15 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
         return error_response(ApiError(500, "internal server error; see the server log", type="server_error"))
 
 
-def api_key_check(keys: list[str]) -> Callable:
+def api_key_check(keys: list[str], metrics_require_key: bool = True) -> Callable:
+    """The API (every wire format's paths, /v1/stats among them) and, unless opened to a
+    scraper, /metrics need a key; /health (probes) and the chat page's files do not."""
     accepted = {f"Bearer {k}" for k in keys}
+    extra = ("/metrics",) if metrics_require_key else ()
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        guarded = request.path in extra or any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
         if guarded and request.headers.get("Authorization") not in accepted:
             raise ApiError(
                 401,
@@ -142,12 +148,13 @@ def create_app(
     progress: Optional[ProgressCallback] = None,
     embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
-    lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
+    server = settings.server
+    lifecycle = Lifecycle(server.request_timeout_s, server.write_timeout_s, server.body_timeout_s, server.max_body_bytes)
     # Order matters: errors render everything below; the guards answer before any key check
     # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
     middlewares = [api_errors, *http_guards.middlewares(settings.server)]
     if settings.server.api_keys:
-        middlewares.append(api_key_check(settings.server.api_keys))
+        middlewares.append(api_key_check(settings.server.api_keys, settings.server.metrics_require_key))
     middlewares.append(lifecycle.middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app.on_response_prepare.append(http_guards.add_response_headers)

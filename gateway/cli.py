@@ -46,12 +46,16 @@ def _load(args: argparse.Namespace, overrides: Optional[dict] = None):
     try:
         return load_settings(args.config, overrides or {})
     except ConfigError as exc:
-        print(f"oss-sidecar: config error: {exc}", file=sys.stderr)
+        from gateway.redaction import redact
+
+        print(f"oss-sidecar: config error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
 
 
 def _progress(message: str, fraction: float) -> None:
-    print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+    from gateway.redaction import redact
+
+    print(f"[{fraction * 100:3.0f}%] {redact(message)}", file=sys.stderr, flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -61,6 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from gateway import redaction
+
+    redaction.install()  # an upstream URL's user:password never reaches the log
     from gateway.engines.default_model import ModelFileError
     from gateway.engines.registry import EngineUnavailable, create_engine
     from gateway.prompts.fim import get_family

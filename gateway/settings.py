@@ -28,8 +28,11 @@ class ConfigError(Exception):
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    # Bearer keys for /v1/* and /api/*. Required before the server listens beyond loopback.
+    # Bearer keys for /v1/*, /api/* and /metrics. Required before the server listens beyond loopback.
     api_keys: list[str] = Field(default_factory=list)
+    # With api_keys set: whether GET /metrics needs a key too (a Prometheus scrape config can
+    # send one as `authorization: {credentials: <key>}`); false opens it to a scraper without one.
+    metrics_require_key: bool = True
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
     served_model_name: Optional[str] = None
@@ -51,6 +54,9 @@ class ServerSettings(Section):
     # Seconds one write to a client may stall (a reader that stopped reading); past it the
     # stream is aborted and its slot freed.
     write_timeout_s: float = Field(30.0, gt=0)
+    # Seconds a request body may take to arrive, from the end of the headers (a body sent a
+    # byte at a time, or promised by Content-Length and never sent, is cut off with 408).
+    body_timeout_s: float = Field(30.0, gt=0)
     # Longest a request may run, start to last byte; a stream past it ends with an error event.
     request_timeout_s: float = Field(600.0, gt=0)
     # On SIGTERM: seconds running requests get to finish before they are ended.

@@ -17,7 +17,7 @@ from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
 __all__ = [
     "Delta", "Engine", "EngineDeadError", "RequestError", "EngineError", "EngineStats", "GenerationRequest",
     "ProgressCallback", "PromptTooLongError", "ResponseFormat", "SamplingParams", "TokenLogprob",
-    "Tokenizer", "ToolCallPiece", "ToolChoice",
+    "Tokenizer", "ToolCallPiece", "ToolChoice", "UpstreamError",
 ]
 
 
@@ -27,6 +27,17 @@ class EngineError(Exception):
 
 class EngineDeadError(EngineError):
     """The engine can no longer serve; /health turns 503."""
+
+
+class UpstreamError(EngineError):
+    """A server the engine forwards to failed, misbehaved or is busy: its fault, not the
+    client's. `status` is what the client gets: 502 (bad answer), 503 (none up), or 429 (all
+    busy, passed on with the upstream's Retry-After)."""
+
+    def __init__(self, message: str, status: int = 502, retry_after: Optional[str] = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class RequestError(ValueError):

@@ -600,8 +600,9 @@ def error_event(exc: ApiError) -> bytes:
 
 
 # ---- embeddings (/v1/embeddings) ----------------------------------------------------------
-class EmbeddingCreateRequest(_Wire):
-    """OpenAI's embeddings request, with vLLM's truncate_prompt_tokens."""
+class EmbeddingCreateRequest(_Request):
+    """OpenAI's embeddings request, with vLLM's truncate_prompt_tokens; any other field (but the
+    ignored ones: user, ...) is a 400 naming it, as on chat."""
 
     input: Union[str, list[str], list[int], list[list[int]]]
     model: Optional[str] = None
