@@ -63,7 +63,11 @@ async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path],
 
     async def embed(texts: list[str]) -> list[list[float]]:
         # A chunk past the model's window is embedded by its first tokens (and stored whole).
-        request = EmbeddingRequest(inputs=texts, truncate_prompt_tokens=model.max_input_tokens)
+        # Those lie in its first window × 256 characters (a token is a word piece, at most a
+        # few dozen characters): a huge chunk (a large knowledge.chunk_size) is cut there
+        # rather than tokenized whole, megabytes of tokens to be thrown away.
+        head = model.max_input_tokens * 256
+        request = EmbeddingRequest(inputs=[t[:head] for t in texts], truncate_prompt_tokens=model.max_input_tokens)
         return (await embeddings.embed(request)).vectors
 
     bar: Optional[tqdm] = None
@@ -76,12 +80,15 @@ async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path],
         # Above the bar, once it is drawn.
         tqdm.write(f"oss-sidecar index: skipped {item.source}: {item.reason}", file=sys.stderr)
 
+    def on_note(item: Skipped) -> None:
+        tqdm.write(f"oss-sidecar index: {item.source}: {item.reason}", file=sys.stderr)
+
     try:
         await model.start(lambda message, fraction: _say(message))
         embeddings.status = "ready"
         return await index_paths(
             paths, collection, store, embed, settings=settings.knowledge, embedding_model=model.model_name,
-            on_skip=on_skip, progress=lambda n: bar.update(n) if bar else None, on_total=on_total,
+            on_skip=on_skip, on_note=on_note, progress=lambda n: bar.update(n) if bar else None, on_total=on_total,
         )
     except asyncio.CancelledError:
         return None
@@ -106,7 +113,7 @@ def run_index(settings: "Settings", paths: list[str], collection: str, delete: b
         if missing:
             _say(f"no such file or folder: {', '.join(missing)}")
             return 2
-        existed = store.collection(collection) is not None
+        existed = collection in {c["name"] for c in store.listing()}  # read-only: creates no database
         if not existed:
             # An empty knowledge base would show in every selector and answer nothing: refuse it.
             found, left_out = find_files(resolved)

@@ -34,6 +34,7 @@ class IndexReport:
     chunks_written: int = 0
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)  # files not indexed, with the reason
+    notes: list[Skipped] = field(default_factory=list)  # parts of indexed files left out (a slow PDF page)
     files_found: int = 0  # files the walk found to read (before any was skipped while reading)
 
 
@@ -70,6 +71,7 @@ async def index_paths(
     settings: KnowledgeSettings,
     embedding_model: str,
     on_skip: Optional[Callable[[Skipped], None]] = None,  # called as each file is skipped
+    on_note: Optional[Callable[[Skipped], None]] = None,  # called for each part of a file left out
     progress: Optional[Callable[[int], None]] = None,  # called with files done
     on_total: Optional[Callable[[int], None]] = None,  # called once with the files to look at
 ) -> IndexReport:
@@ -112,7 +114,9 @@ async def index_paths(
                     skip(Skipped(source, read.reason))
                 else:
                     for note in read.notes:
-                        skip(Skipped(source, note))
+                        report.notes.append(Skipped(source, note))
+                        if on_note:
+                            on_note(report.notes[-1])
                     try:
                         await _write(collection, embed, source, read.digest, read.chunks, report)
                     except BaseException:  # interrupted: no half-written file
