@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from typing import Any, Optional
@@ -134,8 +133,10 @@ async def _serve(settings, engine) -> int:
 
     def first_signal(signum: int) -> None:
         # A second SIGTERM or SIGINT exits at once, without draining.
+        from gateway.engines.llamacpp_listener import exit_at_once
+
         for again in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(again, os._exit, 128 + again)
+            loop.add_signal_handler(again, exit_at_once, 128 + again)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
