@@ -20,6 +20,26 @@ class ModelFileError(Exception):
     """The model file is missing or not what it should be; the message says how to fix it."""
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf_file(path: Path) -> None:
+    """model.path names a GGUF file: caught here, before llama.cpp's own "Failed to init server"."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.gguf"))
+        hint = f"one of the .gguf files in it: {', '.join(inside[:3])}" if inside else "a .gguf file"
+        raise ModelFileError(f"model.path: {path} is a directory; give {hint}")
+    if not path.is_file():
+        raise ModelFileError(f"model.path: no such GGUF file: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise ModelFileError(f"model.path: cannot read {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelFileError(f"model.path: {path} is not a GGUF file (bad magic); give a .gguf model file")
+
+
 def default_model_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:

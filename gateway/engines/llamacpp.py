@@ -39,6 +39,7 @@ from gateway.engines.base import (
 )
 from gateway.engines.default_model import (
     ModelFileError,
+    check_gguf_file,
     default_model_path,
     verify_default_model,
 )
@@ -191,8 +192,7 @@ class LlamaCppEngine(Engine):
     def _resolve_model(self) -> Path:
         if self._settings.model.path:
             path = Path(self._settings.model.path).expanduser()
-            if not path.is_file():
-                raise ModelFileError(f"model.path: no such GGUF file: {path}")
+            check_gguf_file(path)
             return path
         return default_model_path()
 

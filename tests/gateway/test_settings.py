@@ -91,8 +91,9 @@ def test_precedence_yaml_env_cli(tmp_path):
     [
         ({"OSS_SIDECAR_SERVER__PORT": "eighty"}, "server.port"),
         ({"OSS_SIDECAR_ADMISSION__MAX_QUEUE": "-3"}, "admission.max_queue"),
-        ({"OSS_SIDECAR_SERVER__HOST": "0.0.0.0"}, "server.api_keys"),
-        ({"OSS_SIDECAR_LLAMACPP__N_PARALEL": "2"}, "llamacpp.n_paralel"),
+        ({"OSS_SIDECAR_SERVER__HOST": "0.0.0.0"}, "server.host 0.0.0.0: listening beyond loopback needs --api-key"),
+        ({"OSS_SIDECAR_LLAMACPP__N_PARALEL": "2"},
+         "OSS_SIDECAR_LLAMACPP__N_PARALEL: unknown setting llamacpp.n_paralel; did you mean llamacpp.n_parallel?"),
         ({"OSS_SIDECAR_VLLM__TENSOR_PARALLEL_SIZE": "0"}, "vllm.tensor_parallel_size"),
         ({"OSS_SIDECAR_SERVER__OLLAMA_PORT": "8000"}, "server.ollama_port"),
         ({"OSS_SIDECAR_SERVER__OLLAMA_PORT": "70000"}, "server.ollama_port"),
