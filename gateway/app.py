@@ -85,7 +85,10 @@ def api_key_check(keys: list[str]) -> Callable:
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        guarded = any(
+            request.path.startswith(wire.PATH_PREFIX) or request.path in getattr(wire, "EXTRA_PATHS", ())
+            for wire in WIRE_FORMATS
+        )
         if guarded and request.headers.get("Authorization") not in accepted:
             raise ApiError(
                 401,
