@@ -91,7 +91,10 @@ def api_key_check(keys: list[str], metrics_require_key: bool = True) -> Callable
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        guarded = request.path in extra or any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        guarded = request.path in extra or any(
+            request.path.startswith(wire.PATH_PREFIX) or request.path in getattr(wire, "EXTRA_PATHS", ())
+            for wire in WIRE_FORMATS
+        )
         if guarded and request.headers.get("Authorization") not in accepted:
             raise ApiError(
                 401,

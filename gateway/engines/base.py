@@ -12,12 +12,12 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Literal, Optional
 
-from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
+from gateway.prompts.tokenizer import PromptTooLongError, TokenIdError, Tokenizer, check_ids
 
 __all__ = [
     "Delta", "Engine", "EngineDeadError", "RequestError", "EngineError", "EngineStats", "GenerationRequest",
     "ProgressCallback", "PromptTooLongError", "ResponseFormat", "SamplingParams", "TokenLogprob",
-    "Tokenizer", "ToolCallPiece", "ToolChoice", "UpstreamError",
+    "TokenIdError", "Tokenizer", "ToolCallPiece", "ToolChoice", "UpstreamError", "check_ids",
 ]
 
 

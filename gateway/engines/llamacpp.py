@@ -47,6 +47,7 @@ from gateway.engines.llamacpp_listener import PrivateListener
 from gateway.engines.registry import EngineSpec
 from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.settings_section import Section
+from gateway.prompts.tokenizer import check_ids
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -100,6 +101,7 @@ class LlamaCppTokenizer(Tokenizer):
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
+        self._n_vocab: Optional[int] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -118,6 +120,21 @@ class LlamaCppTokenizer(Tokenizer):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         out = await self._post("/apply-template", {"messages": messages, **kwargs})
         return out["prompt"]
+
+    async def encode_prompt(self, text: str) -> list[int]:
+        return (await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True}))["tokens"]
+
+    async def decode(self, tokens: list[int]) -> str:
+        # llama.cpp does not check ids: one outside the vocabulary is an exception (a 500) there.
+        check_ids(tokens, await self._vocab_size())
+        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
+
+    async def _vocab_size(self) -> int:
+        if self._n_vocab is None:
+            async with self._client().get("http://llama.cpp/v1/models") as resp:
+                resp.raise_for_status()
+                self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
+        return self._n_vocab
 
     async def template_renders_tools(self) -> bool:
         """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""

@@ -117,14 +117,16 @@ class UpstreamEngine(Engine):
                 raise EngineError(f"no upstream server answered within {cfg.start_timeout_s:g} s ({states})")
             await asyncio.sleep(0.5)
         first = next(r for r in self.replicas if r.up)
-        self.model_name, context_length = await self._model_card(first)
+        self.model_name, context_length, vocab_size = await self._model_card(first)
         report(f"upstream {first.label} serves {self.model_name} ({context_length} tokens of context)", 0.6)
-        self._tokenizer = await discover(self._post_json, self.model_name, context_length, cfg.tokenizer, first.label)
+        self._tokenizer = await discover(
+            self._post_json, self.model_name, context_length, cfg.tokenizer, first.label, vocab_size
+        )
         self._health.start()
         up = sum(r.up for r in self.replicas)
         report(f"{up} of {len(self.replicas)} upstream server(s) up; routing: {cfg.routing}", 1.0)
 
-    async def _model_card(self, replica: Replica) -> tuple[str, int]:
+    async def _model_card(self, replica: Replica) -> tuple[str, int, Optional[int]]:
         assert self._session is not None
         async with self._session.get(replica.url + "/v1/models", headers=replica.headers) as resp:
             if resp.status != 200:
@@ -139,7 +141,8 @@ class UpstreamEngine(Engine):
             raise _config_error(
                 f"upstream.context_length: {replica.label}/v1/models does not give the model's context length; set it"
             )
-        return str(card["id"]), int(context)
+        n_vocab = (card.get("meta") or {}).get("n_vocab")  # llama.cpp's server
+        return str(card["id"]), int(context), n_vocab if isinstance(n_vocab, int) else None
 
     async def stop(self) -> None:
         if self._health is not None:
