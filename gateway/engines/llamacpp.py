@@ -109,9 +109,16 @@ class LlamaCppTokenizer(Tokenizer):
         return self._session
 
     async def _post(self, path: str, body: dict) -> Any:
-        async with self._client().post("http://llama.cpp" + path, json=body) as resp:
-            resp.raise_for_status()
-            return await resp.json()
+        # Every call here is idempotent (tokenize, detokenize, templates): a pooled connection
+        # that the server closed as it was reused is retried once on a fresh one.
+        for attempt in (1, 2):
+            try:
+                async with self._client().post("http://llama.cpp" + path, json=body) as resp:
+                    resp.raise_for_status()
+                    return await resp.json()
+            except aiohttp.ServerDisconnectedError:
+                if attempt == 2:
+                    raise
 
     async def encode(self, text: str, *, special: bool = True) -> list[int]:
         out = await self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})

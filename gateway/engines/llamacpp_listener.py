@@ -92,7 +92,9 @@ class PrivateListener:
 
     def session(self, timeout_s: float = 60) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
-            connector=aiohttp.UnixConnector(path=self.socket_path),
+            # llama.cpp's HTTP server closes an idle keep-alive connection after 5 s; a pooled one
+            # kept longer is reused just as it closes (ServerDisconnectedError under load).
+            connector=aiohttp.UnixConnector(path=self.socket_path, keepalive_timeout=2),
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             headers={"Authorization": f"Bearer {self._secret}"},
         )
