@@ -95,7 +95,10 @@ class Serving:
         return names
 
     def check_model(self, name: Optional[str]) -> None:
-        if name is not None and name not in self.model_names():
+        """The served model answers to its names, also with Ollama's `:latest` tag (Ollama's
+        clients send it to the OpenAI routes on the Ollama port, Codex's `--oss` among them)."""
+        names = self.model_names()
+        if name is not None and name not in names and name.removesuffix(":latest") not in names:
             raise ApiError(
                 404,
                 f"The model `{name}` does not exist. This server serves `{self.served_model_name}` (see GET /v1/models).",
