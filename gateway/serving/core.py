@@ -178,13 +178,17 @@ class Serving:
         """The output limit, clamped to what the window leaves after the prompt, as llama.cpp's
         server stops at the window's end (vLLM's server refuses such a request; agents send
         32000 by habit). A prompt that leaves no room is ContextLengthExceeded. The prompt is
-        counted only when its byte size (`fits(budget)`, no tokenizer) cannot show it fits."""
+        counted only when its byte size (`fits(budget)`, no tokenizer) cannot show it fits, and
+        never for an engine that stops at the window itself (an agent's prompt is rendered and
+        tokenized once, by the engine)."""
         limit = sampling.max_tokens
         if limit is None:  # to the window's end: the engine stops there
             return sampling
         context = self.engine.tokenizer.context_length
         if prompt_tokens is None:
             if limit < context and fits(context - limit):
+                return sampling
+            if self.engine.stops_at_window:  # its PromptTooLongError becomes ContextLengthExceeded
                 return sampling
             prompt_tokens = await count()
         room = context - prompt_tokens
