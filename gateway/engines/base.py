@@ -206,5 +206,11 @@ class Engine(abc.ABC):
         what Ollama's API advertises as the "tools" capability. Known once the model is loaded."""
         return False
 
+    # The engine itself ends the output where the window ends (finish "length") and refuses a
+    # prompt over the window with PromptTooLongError: the serving core need not count the prompt
+    # to clamp an output limit (llama.cpp, vLLM in-process). False: the core counts and clamps
+    # (an OpenAI-compatible upstream may refuse such a limit, as vLLM's server does).
+    stops_at_window: bool = False
+
     @abc.abstractmethod
     async def stop(self) -> None: ...

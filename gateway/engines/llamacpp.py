@@ -177,6 +177,7 @@ class LlamaCppTokenizer(Tokenizer):
 
 class LlamaCppEngine(Engine):
     name = "llamacpp"
+    stops_at_window = True  # a slot's generation ends at its context (finish "length")
 
     def __init__(self, settings: Settings):
         self._settings = settings

@@ -330,6 +330,32 @@ def _template(serving: Serving) -> str:
     return "{{- if .Suffix }}" + family.render("{{ .Prompt }}", "{{ .Suffix }}") + "{{- else }}" + chat + "{{- end }}"
 
 
+@routes.post("/api/pull")
+async def pull(request: web.Request) -> web.StreamResponse:
+    """Ollama's pull of a model this server serves (the chat or the embedding model, with or
+    without a tag): the status lines Ollama streams for a model that is up to date, then success
+    (`stream: false`: that one object). Clients such as Codex's `--oss` pull before they use a
+    model. Any other name: Ollama's error, as a 404 (the model is not here and is never downloaded)."""
+    serving: Serving = request.app[SERVING]
+    req = await parse_body(request, p.PullRequest)
+    name = req.model or req.name
+    if not name:
+        raise ApiError(400, "model is required", param="model")
+    embeddings = request.app.get(EMBEDDINGS)
+    base = untagged(name)
+    if _served_name(serving, name) is None and (embeddings is None or base != embeddings.served_model_name):
+        raise ApiError(404, f"pull model manifest: file does not exist: this server serves "
+                            f"'{_display_name(serving)}' and does not download models", param="model")
+    if req.stream is False:
+        return json_response({"status": "success"})
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    for status in p.PULL_STATUSES:
+        await response.write(_dump({"status": status}) + b"\n")
+    await response.write_eof()
+    return response
+
+
 @routes.get("/api/ps")
 async def ps(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]

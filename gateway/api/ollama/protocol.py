@@ -369,6 +369,21 @@ class ShowRequest(_Wire):
     options: Optional[dict[str, Any]] = None
 
 
+class PullRequest(_Wire):
+    """POST /api/pull. The served models are already here; nothing is downloaded."""
+
+    model: str = ""
+    name: str = ""  # deprecated spelling of model
+    insecure: Optional[bool] = None  # registry over plain HTTP: no registry is reached
+    username: Optional[str] = None
+    password: Optional[str] = None
+    stream: Optional[bool] = None  # absent: true
+
+
+# What Ollama streams for a model that is already up to date, then "success".
+PULL_STATUSES = ("pulling manifest", "verifying sha256 digest", "writing manifest", "success")
+
+
 class EmbedRequest(_Wire):
     """POST /api/embed."""
 
