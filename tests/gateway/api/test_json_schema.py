@@ -18,10 +18,10 @@ def test_a_bad_schema_is_named_by_each_field_it_comes_in():
 
 
 def test_the_same_schema_is_checked_once_whatever_its_key_order():
-    json_schema._schema_problem.cache_clear()
+    json_schema._analysis.cache_clear()
     check_schema({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, "x")
     check_schema({"required": ["a"], "properties": {"a": {"type": "string"}}, "type": "object"}, "y")
-    info = json_schema._schema_problem.cache_info()
+    info = json_schema._analysis.cache_info()
     assert (info.misses, info.hits) == (1, 1)
 
 
