@@ -27,11 +27,11 @@ import jsonschema
 from aiohttp import web
 
 from gateway.errors import bad_request
-from gateway.settings import ServerSettings
 
-# For checks made outside a request (no middleware ran): the settings' defaults.
-MAX_SCHEMA_BYTES: int = ServerSettings.model_fields["max_schema_bytes"].default
-MAX_SCHEMA_VALUES: int = ServerSettings.model_fields["max_schema_values"].default
+# For checks made outside a request (no middleware ran): the defaults of the settings of the
+# same names (tests/gateway/api/test_json_schema.py checks that they agree).
+MAX_SCHEMA_BYTES = 32 * 1024
+MAX_SCHEMA_VALUES = 500
 # What llama.cpp's and xgrammar's integer ranges hold.
 _INT64 = (-(2**63), 2**63 - 1)
 
