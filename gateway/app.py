@@ -76,7 +76,9 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
         return error_response(error)
     except RequestPayloadError as exc:  # a body that cannot be read as sent (e.g. invalid gzip)
         reason = getattr(exc.__cause__, "message", None) or str(exc.__cause__ or "unreadable")
-        return error_response(ApiError(400, f"the request body could not be read: {reason}", code="invalid_body"))
+        response = error_response(ApiError(400, f"the request body could not be read: {reason}", code="invalid_body"))
+        response.force_close()  # the rest of the body is unread: this connection cannot carry another request
+        return response
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:

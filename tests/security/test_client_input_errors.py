@@ -7,8 +7,8 @@ ollama package) where they can send it, raw bytes where only a hand-made client 
 from __future__ import annotations
 
 import gzip
-import http.server
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import ollama
@@ -56,7 +56,7 @@ def fetch_log():
     """A loopback server that records any request: a schema reference must never reach it."""
     seen: list[str] = []
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
             seen.append(self.path)
             self.send_response(200)
@@ -66,7 +66,7 @@ def fetch_log():
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}", seen
     server.shutdown()
