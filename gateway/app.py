@@ -11,9 +11,10 @@ import logging
 from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import http_guards
-from gateway.api import knowledge, ollama, openai, openapi, ops
+from gateway.api import json_schema, knowledge, ollama, openai, openapi, ops
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
@@ -76,6 +77,11 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
             message = f"method {request.method} is not allowed on {request.path}"
         error = ApiError(exc.status, message, type=_HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error"), code=code)
         return error_response(error)
+    except RequestPayloadError as exc:  # a body that cannot be read as sent (e.g. invalid gzip)
+        reason = getattr(exc.__cause__, "message", None) or str(exc.__cause__ or "unreadable")
+        response = error_response(ApiError(400, f"the request body could not be read: {reason}", code="invalid_body"))
+        response.force_close()  # the rest of the body is unread: this connection cannot carry another request
+        return response
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
@@ -155,7 +161,8 @@ def create_app(
     lifecycle = Lifecycle(server.request_timeout_s, server.write_timeout_s, server.body_timeout_s, server.max_body_bytes)
     # Order matters: errors render everything below; the guards answer before any key check
     # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
-    middlewares = [api_errors, *http_guards.middlewares(settings.server)]
+    middlewares = [api_errors, *http_guards.middlewares(settings.server),
+                   json_schema.budget_middleware(settings.server.max_schema_bytes, settings.server.max_schema_values)]
     if settings.server.api_keys:
         middlewares.append(api_key_check(settings.server.api_keys, settings.server.metrics_require_key))
     middlewares.append(lifecycle.middleware())

@@ -48,6 +48,13 @@ class ServerSettings(Section):
     cors_origins: list[str] = Field(default_factory=list)
     # Deepest JSON nesting accepted in a request body, checked before parsing.
     max_json_depth: int = Field(64, ge=4, le=1000)
+    # Largest JSON Schema (response_format, a tool's parameters, Ollama's format) accepted, in
+    # bytes of compact JSON. Engines build a schema's grammar in the loop that serves every
+    # stream; larger ones are a 400 naming the field.
+    max_schema_bytes: int = Field(32 * 1024, ge=1024)
+    # JSON values (objects, arrays, strings, numbers; each enum entry) all of one request's
+    # schemas may hold together; more is a 400 naming the field that went over.
+    max_schema_values: int = Field(500, ge=16)
     # Seconds a client may take to send a request's headers.
     header_timeout_s: float = Field(10.0, gt=0)
     # Seconds an idle keep-alive connection stays open.

@@ -33,10 +33,15 @@ def error_response(exc: ApiError) -> web.Response:
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # raises 413 past client_max_size
+    # A large body is decoded and checked in a worker thread (gateway/api/json_body.py).
+    return await json_body.off_loop(raw, _validated, raw, model, request.app[SERVING].settings.server.max_json_depth)
+
+
+def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
     if not raw.strip():
         raise ApiError(400, "missing request body")
     try:  # depth checked before parsing, lone surrogates replaced (gateway/api/json_body.py)
-        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+        data = json_body.decode(raw, max_depth)
     except json_body.JsonBodyError as exc:
         raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):

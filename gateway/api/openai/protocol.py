@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.api.json_schema import check_schema
+from gateway.api.message_order import check_message_order
 from gateway.engines.base import ResponseFormat as NeutralResponseFormat
 from gateway.engines.base import SamplingParams, TokenLogprob, ToolChoice
 from gateway.errors import ApiError, bad_request
@@ -127,12 +128,14 @@ class FunctionCallIn(_Wire):
     @field_validator("arguments")
     @classmethod
     def _json_arguments(cls, value: str) -> str:
-        # The engines parse a call in the history back into the chat template's objects.
-        if value:
-            try:
-                json.loads(value)
-            except ValueError:
-                raise ValueError("must be a JSON text (the call's arguments as the model produced them)") from None
+        # The engines parse a call in the history back into the chat template's objects
+        # (llama.cpp: a 500 for "", which some clients send for a call without arguments).
+        try:
+            arguments = json.loads(value)
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise ValueError('must be a JSON object as text (the call\'s arguments as the model produced them; "{}" for none)')
         return value
 
 
@@ -297,6 +300,7 @@ class ChatCompletionRequest(_SamplingFields):
         fmt = self.response_format
         if fmt is not None and fmt.json_schema is not None and fmt.type == "json_schema":
             check_schema(fmt.json_schema.schema_, "response_format.json_schema.schema")
+        check_message_order([(m.role, bool(m.tool_calls)) for m in self.messages])
         return self
 
     def _tool_choice(self) -> ToolChoice:
