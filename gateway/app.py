@@ -21,7 +21,7 @@ from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
-from gateway.lifecycle import LIFECYCLE, Lifecycle
+from gateway.lifecycle import LIFECYCLE, Lifecycle, request_guard
 from gateway.knowledge.retrieval import Knowledge
 from gateway.knowledge.store import KnowledgeStore
 from gateway.knowledge.store import data_dir as knowledge_dir
@@ -86,6 +86,9 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
+        guard = request_guard(request)
+        if guard is not None and guard.response is not None and guard.response.prepared:
+            return guard.response  # a stream already under way: end it, never a second response inside it
         return error_response(ApiError(500, "internal server error; see the server log", type="server_error"))
 
 

@@ -41,7 +41,7 @@ _BODY_METHODS = ("POST", "PUT", "PATCH")
 _API_PREFIXES = ("/v1/", "/api/")
 
 
-_PORT = re.compile(r"[0-9]{1,5}")
+_PORT = re.compile(r"[0-9]{0,5}")  # RFC 3986: port = *DIGIT
 
 
 def _host_name(host_header: str) -> Optional[str]:

@@ -3,6 +3,7 @@ encode its events as Ollama's JSON answers and NDJSON streams (one object per li
 with `done: true`, the reason and the numbers)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
 from gateway.api.ollama import tool_calls
 from gateway.errors import ApiError, from_validation_error
+from gateway.lifecycle import request_guard
 from gateway.serving import Run, Serving
 from gateway.serving.embeddings import Embeddings
 
@@ -162,12 +164,16 @@ async def _answer(
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    guard = request_guard(request)  # a reader that stops reading loses the stream (server.write_timeout_s)
+    write = response.write if guard is None else functools.partial(guard.write, response)
+    if guard is not None:
+        guard.streaming(response)
     finish: Optional[str] = None
     streamed = tool_calls.StreamedCalls()
     try:
         if sources:
             first = {"model": model, "created_at": p.now(), **piece("", "", []), "done": False, "sources": sources}
-            await response.write(_dump(first) + b"\n")
+            await write(_dump(first) + b"\n")
         async for event in run:
             complete = streamed.feed(event.tool_calls) if event.tool_calls else []
             if event.finish_reason is not None:
@@ -177,12 +183,12 @@ async def _answer(
             text = event.text + cut
             if text or event.reasoning or calls:
                 line = {"model": model, "created_at": p.now(), **piece(text, event.reasoning, calls), "done": False}
-                await response.write(_dump(line) + b"\n")
+                await write(_dump(line) + b"\n")
         last = {"model": model, "created_at": p.now(), **piece("", "", []), "done": True,
                 "done_reason": _done_reason(finish), **_metrics(run, t_request)}
-        await response.write(_dump(last) + b"\n")
+        await write(_dump(last) + b"\n")
     except ApiError as exc:  # failed after the headers went out: Ollama's error line
-        await response.write(_dump(p.error_body(exc)) + b"\n")
+        await write(_dump(p.error_body(exc)) + b"\n")
     except ConnectionError:
         return response  # the client left; the run was closed (and aborted) above
     await response.write_eof()

@@ -40,6 +40,8 @@ async def events(content: aiohttp.StreamReader) -> AsyncIterator[Any]:
             data = line[6:].strip()
         else:
             continue  # blank separators, comments (": ping"), event names
+        if not data:
+            continue  # an empty data line: a keep-alive some servers send
         try:
             payload = json.loads(data)
         except ValueError:
