@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
 import signal
+import socket
 import stat
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from multiprocessing.connection import Connection
 from typing import Any, Optional, Union
 
 from gateway.knowledge.settings import KnowledgeSettings
@@ -140,6 +143,9 @@ def _read(path: Path, limits: Limits) -> Union[Read, Unreadable]:
             return Unreadable(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})")
     del data
     chunks = split_texts(suffix, texts, limits.chunk_size, limits.chunk_overlap)
+    if not chunks and notes:
+        return Unreadable(f"no text read: {len(notes)} of its pages took longer than knowledge.pdf_page_timeout_s "
+                          f"({limits.pdf_page_timeout_s:g} s)")
     if not chunks:
         return Unreadable("no text in it" + (" (a scanned PDF needs OCR first)" if suffix == ".pdf" else ""))
     return Read(digest, [(c.text, c.page, c.start) for c in chunks], notes)
@@ -153,6 +159,11 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def main() -> None:
+    """The reader process: `python -c '...main()' FD MEMORY_BYTES`."""
+    _serve(Connection(int(sys.argv[1])), int(sys.argv[2]))
 
 
 def _serve(conn: Any, memory_bytes: int) -> None:
@@ -208,20 +219,32 @@ class DocumentReader:
         self._conn: Any = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")  # never fork a process that runs llama.cpp threads
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self.limits.memory_bytes),
-                                        name="oss-sidecar-reader", daemon=True)
-        self._process.start()
-        child.close()
+        # A fresh interpreter (never a fork of a process running llama.cpp's threads), started
+        # as a plain command rather than by multiprocessing, which would import the caller's
+        # __main__ again in it; pickled messages over a socket pair.
+        ours, theirs = socket.socketpair()
+        package_root = str(Path(__file__).resolve().parents[2])
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", "from gateway.knowledge.reader import main; main()",
+             str(theirs.fileno()), str(self.limits.memory_bytes)],
+            pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=env,
+        )
+        theirs.close()
+        self._conn = Connection(ours.detach())
+
+    def _wait_ready(self) -> None:
         # Starting Python and importing the splitters takes seconds on a busy machine; not part of any file's time.
-        if not self._conn.poll(STARTUP_S) or self._conn.recv() != "ready":
+        try:
+            ready = self._conn.poll(STARTUP_S) and self._conn.recv() == "ready"
+        except (EOFError, OSError):  # it died at start: a broken install, said by its own stderr
+            ready = False
+        if not ready:
+            self._discard(self._process, self._conn)
             raise RuntimeError(f"the document reader process did not start within {STARTUP_S} s")
 
     def _exchange(self, path: Path) -> Union[Read, Unreadable]:
         """In a worker thread: send the path, wait for the answer within the time limit."""
-        if self._process is None:
-            self._start()
         process, conn = self._process, self._conn
         try:
             conn.send((path, self.limits))
@@ -230,21 +253,28 @@ class DocumentReader:
                 return Unreadable(f"reading it took longer than knowledge.file_timeout_s ({self.limits.file_timeout_s:g} s)")
             return conn.recv()
         except (EOFError, OSError):
-            process.join(5)
-            code = process.exitcode
+            try:
+                code = process.wait(5)
+            except subprocess.TimeoutExpired:
+                code = None
             self._discard(process, conn)
             how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
             return Unreadable(f"the reader process ended while reading it ({how}; out of memory?)")
 
     def _discard(self, process: Any, conn: Any) -> None:
         process.kill()
-        process.join(5)
+        process.wait()
         conn.close()
         if self._process is process:
             self._process = self._conn = None
 
     async def read(self, path: Path) -> Union[Read, Unreadable]:
         try:
+            if self._process is None:
+                # Started from this (the main) thread: the kernel's parent-death signal follows
+                # the thread that started the process, and a worker thread may end first.
+                self._start()
+                await asyncio.to_thread(self._wait_ready)
             answer = await asyncio.to_thread(self._exchange, path)
         except asyncio.CancelledError:
             if self._process is not None:  # the waiting thread sees the end of the pipe and returns
