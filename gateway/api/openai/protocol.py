@@ -122,17 +122,19 @@ def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
 
 class FunctionCallIn(_Wire):
     name: str
-    arguments: str = ""
+    # Absent or empty: a call without arguments. The engines parse a call in the history back
+    # into the chat template's objects, and llama.cpp fails on an empty text.
+    arguments: str = "{}"
 
     @field_validator("arguments")
     @classmethod
     def _json_arguments(cls, value: str) -> str:
-        # The engines parse a call in the history back into the chat template's objects.
-        if value:
-            try:
-                json.loads(value)
-            except ValueError:
-                raise ValueError("must be a JSON text (the call's arguments as the model produced them)") from None
+        if not value:
+            return "{}"
+        try:
+            json.loads(value)
+        except ValueError:
+            raise ValueError("must be a JSON text (the call's arguments as the model produced them)") from None
         return value
 
 
