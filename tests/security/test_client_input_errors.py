@@ -128,7 +128,7 @@ CALL = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments
         (USER + [{"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}], "messages[2]"),
         (USER + [{"role": "assistant", "content": None, "tool_calls": [CALL]}], "messages[1].tool_calls"),
         (USER + [{"role": "assistant", "content": None,
-                  "tool_calls": [{**CALL, "function": {"name": "f", "arguments": ""}}]},
+                  "tool_calls": [{**CALL, "function": {"name": "f", "arguments": "[1]"}}]},
                  {"role": "tool", "tool_call_id": "call_1", "content": "done"}],
          "messages[1].tool_calls[0].function.arguments"),
     ],

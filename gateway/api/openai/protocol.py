@@ -123,13 +123,17 @@ def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
 
 class FunctionCallIn(_Wire):
     name: str
-    arguments: str = ""
+    # Absent or empty: a call without arguments. The engines parse a call in the history back
+    # into the chat template's objects, and llama.cpp fails on an empty text.
+    arguments: str = "{}"
 
     @field_validator("arguments")
     @classmethod
     def _json_arguments(cls, value: str) -> str:
-        # The engines parse a call in the history back into the chat template's objects
-        # (llama.cpp: a 500 for "", which some clients send for a call without arguments).
+        # An empty text is a call without arguments (some clients send it so); the engines parse
+        # a call in the history back into the chat template's objects (llama.cpp: a 500 otherwise).
+        if not value:
+            return "{}"
         try:
             arguments = json.loads(value)
         except ValueError:

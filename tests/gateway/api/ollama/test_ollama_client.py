@@ -546,15 +546,15 @@ def test_embed_without_an_embedding_model(fim_client):
         assert e.status_code == 404 and "embeddings.enabled is false" in e.error
 
 
-def test_readme_snippet(gw, capsys):
-    """README's Ollama snippet, run as written, with this gateway's port and shorter limits."""
+def test_docs_snippet(gw, capsys):
+    """docs/API.md's Ollama snippet, run as written, with this gateway's port and shorter limits."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Ollama API", 1)[1]
+    page = (Path(__file__).resolve().parents[4] / "docs" / "API.md").read_text(encoding="utf-8")
+    section = page.split("## Ollama API", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert 'host="http://127.0.0.1:11434"' in code
     code = code.replace("http://127.0.0.1:11434", gw.ollama_url)
     code = code.replace('"num_predict": 64', '"num_predict": 8').replace('"num_predict": 48', '"num_predict": 16')
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/API.md", "exec"), {})
     assert capsys.readouterr().out.strip()

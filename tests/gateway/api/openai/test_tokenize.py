@@ -107,3 +107,16 @@ def test_the_api_key_guards_both(gw):
     for path, body in (("/tokenize", {"prompt": "x"}), ("/detokenize", {"tokens": [1]})):
         status, out = post(gw, path, body, key=None)
         assert status == 401 and out["error"]["code"] == "invalid_api_key"
+
+
+def test_a_call_without_arguments_in_the_history_is_counted_and_answered(gw, client):
+    """Empty `arguments` is a call without arguments (llama.cpp's template code fails on an empty
+    text; the fuzz run found it through chat)."""
+    messages = [{"role": "user", "content": "What time is it?"},
+                {"role": "assistant", "content": None,
+                 "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "now", "arguments": ""}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "12:00"}]
+    status, out = post(gw, "/tokenize", {"messages": messages})
+    assert status == 200, out
+    answer = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=1)
+    assert answer.usage.prompt_tokens == out["count"]
