@@ -3,11 +3,12 @@ events as a response object or OpenAI's stream events), GET and DELETE /v1/respo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import time
-from typing import Any, Optional
+from typing import Any, AsyncIterator, Optional
 
 from aiohttp import web
 
@@ -88,6 +89,18 @@ def _as_messages(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [message]
 
 
+@contextlib.asynccontextmanager
+async def _input_named() -> AsyncIterator[None]:
+    """The serving core names the prompt `messages`; here it is `input`."""
+    try:
+        yield
+    except ApiError as exc:
+        if exc.param == "messages":
+            exc.param = "input"
+            exc.message = exc.message.replace("the messages", "the input")
+        raise
+
+
 @routes.post("/v1/responses")
 async def create_response(request: web.Request) -> web.StreamResponse:
     serving = request.app[SERVING]
@@ -108,7 +121,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         headers[IGNORED_TOOLS_HEADER] = ", ".join(decoded.ignored_tools)
     response_id = new_id("resp")
     response = _skeleton(req, response_id, serving.served_model_name)
-    async with serving.chat(decoded.request, response_id) as run:
+    async with _input_named(), serving.chat(decoded.request, response_id) as run:
         if run.dropped_messages:
             headers["X-History-Trimmed"] = str(run.dropped_messages)
         if req.stream:
