@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import http_guards
-from gateway.api import json_schema, knowledge, ollama, openai, openapi, ops
+from gateway.api import json_schema, knowledge, ollama, openai, openapi, ops, responses
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
@@ -39,14 +39,16 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
                      413: "invalid_request_error"}
 
 
-# Wire formats: each brings its routes, the path prefix it owns, and its own error body.
-WIRE_FORMATS = (openai, ollama)
+# Wire formats: each brings its routes, the path prefix it owns, its own error body, and
+# optionally a `setup(app)` for the state it keeps (the Responses API's store).
+WIRE_FORMATS = (openai, ollama, responses)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
-    for wire in WIRE_FORMATS:
-        if path.startswith(wire.PATH_PREFIX):
-            return wire.error_response
+    # The most specific prefix wins: /v1/responses is inside the OpenAI module's /v1/.
+    owners = [wire for wire in WIRE_FORMATS if path.startswith(wire.PATH_PREFIX)]
+    if owners:
+        return max(owners, key=lambda wire: len(wire.PATH_PREFIX)).error_response
     return openai.error_response  # operator endpoints and unknown paths
 
 
@@ -184,6 +186,8 @@ def create_app(
     app[LOAD_ERROR] = []
     for wire in WIRE_FORMATS:
         app.add_routes(wire.routes)
+        if hasattr(wire, "setup"):
+            wire.setup(app)
     app.add_routes(ops.routes)
     app.add_routes(knowledge.routes)
     app.add_routes(openapi.routes)

@@ -87,6 +87,10 @@ class LlamaCppSettings(Section):
     # RAM for llama.cpp's prompt cache (finished sequences' KV cache, reused by later prompts
     # that share a prefix), in MiB; 0 turns it off. xllamacpp's own default is 8 GiB.
     cache_ram_mib: int = Field(512, ge=0, le=1 << 20)
+    # Stretch the model's trained context this many times by YaRN RoPE scaling (llama.cpp's
+    # --rope-scaling yarn --rope-scale N); llama.cpp caps a slot at the trained context
+    # otherwise. 1: off. For agents whose prompts outgrow a small model's window.
+    rope_scale: float = Field(1.0, ge=1.0, le=64.0)
 
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -279,6 +283,9 @@ class LlamaCppEngine(Engine):
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
+        if self._cfg.rope_scale > 1:
+            params.rope_scaling_type = xl.llama_rope_scaling_type.LLAMA_ROPE_SCALING_TYPE_YARN
+            params.rope_freq_scale = 1 / self._cfg.rope_scale
         self._listener.configure(params)
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads_batch
