@@ -13,7 +13,7 @@ from typing import AsyncIterator, Callable, Optional
 from aiohttp import web
 
 from gateway import http_guards
-from gateway.api import knowledge, ollama, openai, openapi, ops
+from gateway.api import anthropic, knowledge, ollama, openai, openapi, ops
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
@@ -39,13 +39,14 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
 
 
 # Wire formats: each brings its routes, the path prefix it owns, and its own error body.
-WIRE_FORMATS = (openai, ollama)
+WIRE_FORMATS = (openai, ollama, anthropic)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
-    for wire in WIRE_FORMATS:
-        if path.startswith(wire.PATH_PREFIX):
-            return wire.error_response
+    # The most specific prefix wins: Anthropic's /v1/messages lies under OpenAI's /v1/.
+    owners = [wire for wire in WIRE_FORMATS if path.startswith(wire.PATH_PREFIX)]
+    if owners:
+        return max(owners, key=lambda wire: len(wire.PATH_PREFIX)).error_response
     return openai.error_response  # operator endpoints and unknown paths
 
 
@@ -82,14 +83,20 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
 
 def api_key_check(keys: list[str]) -> Callable:
     accepted = {f"Bearer {k}" for k in keys}
+    raw_keys = set(keys)
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
         guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
-        if guarded and request.headers.get("Authorization") not in accepted:
+        # Anthropic's clients send the key as x-api-key, OpenAI's as a Bearer token: either will do.
+        if (
+            guarded
+            and request.headers.get("Authorization") not in accepted
+            and request.headers.get("x-api-key") not in raw_keys
+        ):
             raise ApiError(
                 401,
-                "missing or incorrect API key: send it as 'Authorization: Bearer <key>'",
+                "missing or incorrect API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                 type="authentication_error",
                 code="invalid_api_key",
             )
