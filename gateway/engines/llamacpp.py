@@ -18,7 +18,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+from typing import TYPE_CHECKING, Any, AsyncIterator, Literal, Optional
 
 import aiohttp
 import psutil
@@ -85,6 +85,11 @@ class LlamaCppSettings(Section):
     # RAM for llama.cpp's prompt cache (finished sequences' KV cache, reused by later prompts
     # that share a prefix), in MiB; 0 turns it off. xllamacpp's own default is 8 GiB.
     cache_ram_mib: int = Field(512, ge=0, le=1 << 20)
+    # RoPE scaling, to serve a model past the context it was trained on (llama.cpp caps a slot's
+    # context there otherwise): none, linear or yarn; empty: the model's own.
+    rope_scaling: Optional[Literal["none", "linear", "yarn"]] = None
+    # How many times the trained context to stretch to (llama.cpp's --rope-scale); 0: the model's own.
+    rope_scale: float = Field(0, ge=0)
 
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -254,6 +259,11 @@ class LlamaCppEngine(Engine):
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
+        if self._cfg.rope_scaling is not None:
+            scaling = f"LLAMA_ROPE_SCALING_TYPE_{self._cfg.rope_scaling.upper()}"
+            params.rope_scaling_type = getattr(xl.llama_rope_scaling_type, scaling)
+        if self._cfg.rope_scale:
+            params.rope_freq_scale = 1 / self._cfg.rope_scale
         self._listener.configure(params)
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads_batch
