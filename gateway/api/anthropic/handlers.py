@@ -24,6 +24,10 @@ routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 # Finish reasons of the serving core as Anthropic's stop reasons.
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
+# A stream whose first token is this late (a long prompt being read) starts with message_start
+# and pings while it waits.
+FIRST_EVENT_AFTER_S = 2.0
+PING_EVERY_S = 10.0
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -44,9 +48,9 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
         raise from_validation_error(err) from None
 
 
-def _headers(req: p.MessagesRequest, run: Run) -> dict[str, str]:
+def _headers(req: p.MessagesRequest, run: Optional[Run]) -> dict[str, str]:
     headers = {}
-    if run.dropped_messages:
+    if run is not None and run.dropped_messages:
         headers["X-History-Trimmed"] = str(run.dropped_messages)
     omitted = req.omitted_tools()
     if omitted:  # tools Anthropic runs on its side: the model was not shown them
@@ -81,11 +85,9 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     show = not (req.thinking and req.thinking.display == "omitted")
     blocks = s.MessageBlocks(stream=req.stream, thinking=req.thinking_on, show_thinking=show)
     matcher = StopMatcher(req.stop_sequences or [])
+    if req.stream:
+        return await _stream(request, serving, req, blocks, matcher, message_id)
     async with serving.chat(req.to_serving(), message_id) as run:
-        headers = _headers(req, run)
-        model = serving.served_model_name
-        if req.stream:
-            return await _stream(request, serving, req, run, blocks, matcher, message_id, model, headers)
         finish = None
         async for event in run:
             blocks.reasoning(event.reasoning)
@@ -100,26 +102,50 @@ async def create_message(request: web.Request) -> web.StreamResponse:
         blocks.finish()
         stop_reason, stop_sequence = _stop(finish, matcher, blocks)
         body = p.MessageOut(
-            id=message_id, model=model, content=blocks.content(), stop_reason=stop_reason,
+            id=message_id, model=serving.served_model_name, content=blocks.content(), stop_reason=stop_reason,
             stop_sequence=stop_sequence, usage=await _usage(serving, run, req, blocks, matcher),
         )
-        return web.json_response(body.dump(), headers=headers, dumps=lambda o: json.dumps(o, ensure_ascii=False))
+        return web.json_response(body.dump(), headers=_headers(req, run),
+                                 dumps=lambda o: json.dumps(o, ensure_ascii=False))
 
 
 async def _stream(
-    request: web.Request, serving: Serving, req: p.MessagesRequest, run: Run, blocks: s.MessageBlocks,
-    matcher: StopMatcher, message_id: str, model: str, headers: dict[str, str],
+    request: web.Request, serving: Serving, req: p.MessagesRequest, blocks: s.MessageBlocks,
+    matcher: StopMatcher, message_id: str,
 ) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
-    )
-    await response.prepare(request)
-    guard = request_guard(request)
-    write = response.write if guard is None else functools.partial(guard.write, response)
-    if guard is not None:
-        guard.streaming(response)
+    """The message as Anthropic's events. A prompt that fails at once (too long, overload, an
+    unknown model) gets its status; one the engine is still reading after FIRST_EVENT_AFTER_S
+    gets `message_start` and then a `ping` every PING_EVERY_S, as Anthropic sends them: agents
+    drop a connection on which nothing arrives for minutes (Claude Code's idle limit), and a
+    long prompt on a CPU takes that long. A failure after that is an `error` event."""
+    opening = serving.chat(req.to_serving(), message_id)
+    starting = asyncio.ensure_future(opening.__aenter__())
+    response: Optional[web.StreamResponse] = None
+    write = None
     try:
-        await response.write(s.message_start(message_id, model) + s.PING)
+        done, _ = await asyncio.wait({starting}, timeout=FIRST_EVENT_AFTER_S)
+        if not done:
+            response, write = await _open_stream(request, _headers(req, None))
+            await write(s.message_start(message_id, serving.served_model_name) + s.PING)
+            while not (await asyncio.wait({starting}, timeout=PING_EVERY_S))[0]:
+                await write(s.PING)
+        run = starting.result()  # raises the ApiError of a request that failed before its first token
+    except ApiError as exc:
+        if response is None:
+            raise
+        await write(p.error_event(exc))
+        await response.write_eof()
+        return response
+    except BaseException:
+        if not starting.done():
+            starting.cancel()  # the client left while the prompt was read: nothing runs on
+        elif not starting.cancelled() and starting.exception() is None:
+            await opening.__aexit__(None, None, None)
+        raise
+    try:
+        if response is None:
+            response, write = await _open_stream(request, _headers(req, run))
+            await write(s.message_start(message_id, serving.served_model_name) + s.PING)
         finish = None
         async for event in run:
             out = blocks.reasoning(event.reasoning) + blocks.text(matcher.feed(event.text))
@@ -138,14 +164,29 @@ async def _stream(
     except ApiError as exc:  # failed after the headers went out: say so in the stream
         await write(p.error_event(exc))
     except ConnectionError:
-        return response  # the client left; the run was closed (and aborted) above
+        return response  # the client left; the run is closed (and aborted) below
     except asyncio.CancelledError:  # ended by the server (request deadline, shutdown) or the client left
+        guard = request_guard(request)
         reason = guard.taken() if guard is not None else None
         if reason is None:
             raise
         await write(p.error_event(reason))
+    finally:
+        await opening.__aexit__(None, None, None)
     await response.write_eof()
     return response
+
+
+async def _open_stream(request: web.Request, headers: dict[str, str]):
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
+    )
+    await response.prepare(request)
+    guard = request_guard(request)
+    if guard is None:
+        return response, response.write
+    guard.streaming(response)
+    return response, functools.partial(guard.write, response)
 
 
 @routes.post("/v1/messages/count_tokens")

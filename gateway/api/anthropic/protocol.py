@@ -24,11 +24,12 @@ from gateway.serving import ChatRequest, Usage
 
 INT32_MAX = 2**31 - 1
 
-# Accepted and ignored: they cannot change what the model writes (request metadata, prompt-cache
-# hints, the clearing of old context that a local prompt cache does not need, where Anthropic
-# would run the request).
+# Accepted and ignored: they cannot change what the model writes (request metadata and ids,
+# prompt-cache hints, the clearing of old context that a local prompt cache does not need, where
+# and how fast Anthropic would run the request, its diagnostics).
 IGNORED_FIELDS = frozenset(
-    {"metadata", "service_tier", "context_management", "container", "cache_control", "inference_geo"}
+    {"metadata", "service_tier", "context_management", "container", "cache_control", "inference_geo", "speed",
+     "diagnostics", "user_profile_id", "workspace_id"}
 )
 # Would change the answer, and this server cannot do them: a 400 naming the field (empty or null
 # is the same as absent).
@@ -243,16 +244,25 @@ class _Prompt(_Request):
     tool_choice: Optional[ToolChoiceParam] = None
     thinking: Optional[ThinkingParam] = None
     output_config: Optional[OutputConfig] = None
+    # The structured-outputs beta's name for output_config.format.
+    output_format: Optional[OutputFormat] = None
 
     @model_validator(mode="after")
     def _check_schemas(self) -> "_Prompt":
         for i, tool in enumerate(self.tools or ()):
             if tool.input_schema is not None and tool.custom:
                 check_schema(tool.input_schema, f"tools[{i}].input_schema")
+        fmt = self.output_format
+        if fmt is not None:
+            check_schema(fmt.schema_, "output_format.schema")
         fmt = self.output_config.format if self.output_config else None
         if fmt is not None:
             check_schema(fmt.schema_, "output_config.format.schema")
         return self
+
+    def format(self) -> Optional[OutputFormat]:
+        fmt = self.output_config.format if self.output_config else None
+        return fmt or self.output_format
 
     def neutral_messages(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -329,7 +339,7 @@ class MessagesRequest(_Prompt):
         return value
 
     def to_serving(self) -> ChatRequest:
-        fmt = self.output_config.format if self.output_config else None
+        fmt = self.format()
         return ChatRequest(
             messages=self.neutral_messages(),
             # Stop sequences are matched here, not in the engine: the answer names the one that
