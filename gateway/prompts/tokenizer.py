@@ -20,6 +20,12 @@ class PromptTooLongError(ValueError):
         )
 
 
+def template_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Function tools ({"name", "description"?, "parameters"?}) as chat templates take them
+    (OpenAI's `{"type": "function", "function": ...}`)."""
+    return [{"type": "function", "function": tool} for tool in tools]
+
+
 class Tokenizer(abc.ABC):
     """The model's own tokenizer and chat template."""
 
@@ -35,9 +41,10 @@ class Tokenizer(abc.ABC):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         """The prompt text the model sees for `messages`, with the generation prompt added."""
 
-    async def count_chat(self, messages: list[dict[str, Any]]) -> int:
-        """Tokens of the prompt the model sees for `messages` (a remote tokenizer may count in one call)."""
-        return await self.count(await self.apply_chat_template(messages))
+    async def count_chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> int:
+        """Tokens of the prompt the model sees for `messages` (a remote tokenizer may count in one
+        call); `kwargs` go to the template (`tools`)."""
+        return await self.count(await self.apply_chat_template(messages, **kwargs))
 
     @abc.abstractmethod
     async def special_tokens(self) -> set[str]:

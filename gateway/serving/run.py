@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, AsyncIterator, Optional
 from gateway.engines.base import (
     Delta, Engine, EngineDeadError, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob,
 )
-from gateway.errors import ApiError, bad_request
+from gateway.errors import ApiError, ContextLengthExceeded, bad_request
 from gateway.serving.events import ChoiceEvent, ChoiceResult, ToolCall, Usage
 from gateway.telemetry import TurnNumbers
 
@@ -59,8 +59,9 @@ class Timing:
     finished: Optional[float] = None
 
 
-def too_long(exc: PromptTooLongError) -> ApiError:
-    return bad_request(str(exc), param=exc.param, code="context_length_exceeded")
+def too_long(exc: PromptTooLongError) -> ContextLengthExceeded:
+    """An engine's or the history window's refusal as the one error every wire renders."""
+    return ContextLengthExceeded(exc.prompt_tokens, exc.limit, exc.param)
 
 
 class Run:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.json_schema import check_schema
 from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
-from gateway.errors import ApiError
+from gateway.errors import ApiError, ContextLengthExceeded
 from gateway.serving import ChatRequest, Retrieval, TextRequest
 from gateway.serving.embeddings import EmbeddingRequest
 
@@ -439,4 +439,7 @@ class ModelDetails(BaseModel):
 
 
 def error_body(exc: ApiError) -> dict[str, Any]:
+    if isinstance(exc, ContextLengthExceeded):  # Ollama's own words (with truncate: false)
+        return {"error": f"request ({exc.prompt_tokens} tokens) exceeds the available context size "
+                         f"({exc.limit} tokens), try increasing it"}
     return {"error": exc.message}

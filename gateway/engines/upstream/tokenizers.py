@@ -52,8 +52,8 @@ class VllmServerTokenizer(Tokenizer):
         body = {"model": self._model, "messages": messages, "add_generation_prompt": True, **kwargs}
         return (await self._post("/tokenize", body))["tokens"]
 
-    async def count_chat(self, messages: list[dict[str, Any]]) -> int:
-        return len(await self._chat_tokens(messages))
+    async def count_chat(self, messages: list[dict[str, Any]], **kwargs: Any) -> int:
+        return len(await self._chat_tokens(messages, **kwargs))
 
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         tokens = await self._chat_tokens(messages, **kwargs)

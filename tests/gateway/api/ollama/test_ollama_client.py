@@ -210,6 +210,20 @@ def test_errors_are_ollama_bodies(client):
     assert e.status_code == 400 and "messages[0].images" in e.error
 
 
+def test_a_prompt_over_the_window_is_ollamas_own_error(gw, client):
+    """The serving core's ContextLengthExceeded in Ollama's words, with both token counts; an
+    output limit above the window is clamped, never refused."""
+    pattern = r"request \((\d+) tokens\) exceeds the available context size \(8192 tokens\), try increasing it"
+    e = _error(lambda: client.generate(model=MODEL, prompt="word " * 9000, options={"num_predict": 5}))
+    assert e.status_code == 400 and re.fullmatch(pattern, e.error) and int(re.fullmatch(pattern, e.error)[1]) > 8192
+    # /api/chat trims the history unless truncate is false.
+    r = httpx.post(gw.ollama_url + "/api/chat", json={
+        "model": MODEL, "stream": False, "truncate": False, "messages": [{"role": "user", "content": "word " * 9000}]})
+    assert r.status_code == 400 and re.fullmatch(pattern, r.json()["error"])
+    done = client.generate(model=MODEL, prompt="Hi", options={"num_predict": 32000, "stop": ["\n"]})
+    assert done.done
+
+
 def test_malformed_requests(gw):
     def post(path, content):
         r = httpx.post(gw.ollama_url + path, content=content, headers={"Content-Type": "application/json"})
