@@ -12,14 +12,13 @@ could call: they are left out of the model's tools and named in the answer's X-O
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.api.json_schema import check_schema
 from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
-from gateway.errors import ApiError, bad_request
+from gateway.errors import ApiError, ContextLengthExceeded, bad_request
 from gateway.serving import ChatRequest, Usage
 
 INT32_MAX = 2**31 - 1
@@ -438,16 +437,11 @@ def error_type(status: int) -> str:
     return "api_error" if status >= 500 else "invalid_request_error"
 
 
-_TOO_LONG = re.compile(r"maximum context length is (\d+) tokens. However, your request has (\d+)")
-
-
 def error_message(exc: ApiError) -> str:
     """The message, in Anthropic's words where a client reads it (a prompt over the window:
     Claude Code compacts the conversation when it sees "prompt is too long")."""
-    if exc.code == "context_length_exceeded":
-        found = _TOO_LONG.search(exc.message)
-        if found:
-            return f"prompt is too long: {found.group(2)} tokens > {found.group(1)} maximum"
+    if isinstance(exc, ContextLengthExceeded):
+        return f"prompt is too long: {exc.prompt_tokens} tokens > {exc.limit} maximum"
     return exc.message
 
 

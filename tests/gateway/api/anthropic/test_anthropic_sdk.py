@@ -116,7 +116,7 @@ async def test_thinking_and_effort_are_accepted_by_a_model_that_does_not_reason(
     ids=["unknown-model", "temperature", "image", "tool-choice", "mcp-servers", "unknown-field"],
 )
 async def test_errors_are_the_sdks_typed_exceptions(client, kwargs, exception, words):
-    args = dict(model=MODEL, max_tokens=4, messages=[{"role": "user", "content": "Hi"}], **kwargs)
+    args = {"model": MODEL, "max_tokens": 4, "messages": [{"role": "user", "content": "Hi"}], **kwargs}
     with pytest.raises(exception) as info:
         await client.messages.create(**args)
     body = info.value.body
