@@ -198,7 +198,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     req = await parse_body(request, p.CountTokensRequest)
     serving.check_ready()
     serving.check_model(req.model)
-    req._tool_choice()  # the same checks as a message
+    req.neutral_tool_choice()  # the same checks as a message
     tokenizer = serving.engine.tokenizer
     count = await tokenizer.count_chat(req.neutral_messages())
     tools = req.model_tools()

@@ -297,7 +297,7 @@ class _Prompt(_Request):
             return "low" if budget < 4096 else "medium" if budget < 16384 else "high"
         return None
 
-    def _tool_choice(self) -> ToolChoice:
+    def neutral_tool_choice(self) -> ToolChoice:
         choice = self.tool_choice
         custom = {t.name for t in self.tools or () if t.custom}
         if choice is None or choice.type == "auto":
@@ -352,7 +352,7 @@ class MessagesRequest(_Prompt):
             model=self.model,
             reasoning_effort=self.effort(),
             tools=self.model_tools(),
-            tool_choice=self._tool_choice(),
+            tool_choice=self.neutral_tool_choice(),
             parallel_tool_calls=not (self.tool_choice and self.tool_choice.disable_parallel_tool_use),
             response_format=ResponseFormat("json_schema", fmt.schema_, "output") if fmt is not None else None,
         )
