@@ -136,12 +136,18 @@ async def _stream(
         await write(p.error_event(exc))
         await response.write_eof()
         return response
-    except BaseException:
+    except BaseException as exc:
         if not starting.done():
-            starting.cancel()  # the client left while the prompt was read: nothing runs on
+            starting.cancel()  # the client left, or the server ended it, while the prompt was read
         elif not starting.cancelled() and starting.exception() is None:
             await opening.__aexit__(None, None, None)
-        raise
+        guard = request_guard(request)
+        reason = guard.taken() if guard is not None and isinstance(exc, asyncio.CancelledError) else None
+        if reason is None or response is None:
+            raise
+        await write(p.error_event(reason))  # the request deadline or a shutdown, said in the stream
+        await response.write_eof()
+        return response
     try:
         if response is None:
             response, write = await _open_stream(request, _headers(req, run))
