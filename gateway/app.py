@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import http_guards
-from gateway.api import json_schema, knowledge, ollama, openai, openapi, ops, responses
+from gateway.api import anthropic, json_schema, knowledge, ollama, openai, openapi, ops, responses
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
@@ -41,11 +41,11 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
 
 # Wire formats: each brings its routes, the path prefix it owns, its own error body, and
 # optionally a `setup(app)` for the state it keeps (the Responses API's store).
-WIRE_FORMATS = (openai, ollama, responses)
+WIRE_FORMATS = (openai, ollama, responses, anthropic)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
-    # The most specific prefix wins: /v1/responses is inside the OpenAI module's /v1/.
+    # The most specific prefix wins: /v1/responses and /v1/messages lie inside OpenAI's /v1/.
     owners = [wire for wire in WIRE_FORMATS if path.startswith(wire.PATH_PREFIX)]
     if owners:
         return max(owners, key=lambda wire: len(wire.PATH_PREFIX)).error_response
@@ -98,6 +98,7 @@ def api_key_check(keys: list[str], metrics_require_key: bool = True) -> Callable
     """The API (every wire format's paths, /v1/stats among them) and, unless opened to a
     scraper, /metrics need a key; /health (probes) and the chat page's files do not."""
     accepted = {f"Bearer {k}" for k in keys}
+    raw_keys = set(keys)
     extra = ("/metrics",) if metrics_require_key else ()
 
     @web.middleware
@@ -106,10 +107,15 @@ def api_key_check(keys: list[str], metrics_require_key: bool = True) -> Callable
             request.path.startswith(wire.PATH_PREFIX) or request.path in getattr(wire, "EXTRA_PATHS", ())
             for wire in WIRE_FORMATS
         )
-        if guarded and request.headers.get("Authorization") not in accepted:
+        # Anthropic's clients send the key as x-api-key, OpenAI's as a Bearer token: either will do.
+        if (
+            guarded
+            and request.headers.get("Authorization") not in accepted
+            and request.headers.get("x-api-key") not in raw_keys
+        ):
             raise ApiError(
                 401,
-                "missing or incorrect API key: send it as 'Authorization: Bearer <key>'",
+                "missing or incorrect API key: send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
                 type="authentication_error",
                 code="invalid_api_key",
             )

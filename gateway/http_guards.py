@@ -130,7 +130,9 @@ def origin_check(cors_origins: Iterable[str]) -> Callable:
                     headers={
                         "Access-Control-Allow-Origin": origin,
                         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                        "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+                        # Anthropic's clients add their key, version and beta headers.
+                        "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, x-api-key, "
+                        "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access",
                         "Access-Control-Max-Age": "600",
                         "Vary": "Origin",
                     },
