@@ -43,7 +43,7 @@ from gateway.engines.default_model import (
     default_model_path,
     verify_default_model,
 )
-from gateway.engines.llamacpp_listener import PrivateListener
+from gateway.engines.llamacpp.listener import PrivateListener
 from gateway.engines.registry import EngineSpec
 from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.settings_section import Section
