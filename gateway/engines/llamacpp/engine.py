@@ -1,14 +1,11 @@
-"""The embedded engine: llama.cpp in-process through xllamacpp, for machines without a GPU.
+"""`LlamaCppEngine`: llama.cpp in-process through xllamacpp, for machines without a GPU.
 
 `Server.handle_chat_completions/handle_completions(body, callback)` block while they generate
 and call `callback(chunk)` per streamed chunk; returning True from the callback stops the
 generation (our abort path). Each call runs in a worker thread; concurrent calls share
-llama.cpp's parallel slots. The same Server also listens on a loopback port with llama.cpp's
-own HTTP API, which we use for tokenization and chat templates (the model's own, from its
-GGUF metadata); xllamacpp has no in-process call for those. That listener must not be a second
-door to the model (no key, no admission, CORS for any origin): it listens on a Unix socket in
-a private directory (mode 0700, so no web page, LAN host or other local user can connect) and
-requires a random key only this process knows.
+llama.cpp's parallel slots. The same Server also listens with llama.cpp's own HTTP API, which
+the tokenizer (tokenizer.py) uses; listener.py keeps that listener private. xllamacpp is
+imported when the model loads, never at module import.
 """
 from __future__ import annotations
 
@@ -20,10 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
 
-import aiohttp
-import psutil
-from pydantic import Field
-
 from gateway.engines.base import (
     Delta,
     Engine,
@@ -31,10 +24,8 @@ from gateway.engines.base import (
     EngineStats,
     GenerationRequest,
     ProgressCallback,
-    PromptTooLongError,
     RequestError,
     Tokenizer,
-    TokenLogprob,
     ToolCallPiece,
 )
 from gateway.engines.default_model import (
@@ -44,139 +35,21 @@ from gateway.engines.default_model import (
     verify_default_model,
 )
 from gateway.engines.llamacpp.listener import PrivateListener
-from gateway.engines.registry import EngineSpec
-from gateway.engines.tool_call_format import ToolCallReader, call_grammar
-from gateway.settings_section import Section
-from gateway.prompts.tokenizer import check_ids
+from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
+from gateway.engines.llamacpp.threads import default_threads, set_spin_count
+from gateway.engines.llamacpp.tokenizer import LlamaCppTokenizer
+from gateway.engines.llamacpp import translate
+from gateway.engines.llamacpp.tools import tool_call_piece, tool_definitions
+from gateway.engines.tool_call_format import ToolCallReader
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-log = logging.getLogger(__name__)
+# One logger for the whole engine package: log lines read `gateway.engines.llamacpp: ...`.
+log = logging.getLogger("gateway.engines.llamacpp")
 
 _END = object()
-
-
-class LlamaCppSettings(Section):
-    # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
-    n_parallel: int = Field(4, ge=1, le=64)
-    context_per_slot: int = Field(8192, ge=256)
-    # CPU threads llama.cpp generates with, one token of one stream at a time; 0 = half the
-    # CPUs this process may use, at least 1 (llama.cpp's own default is every physical core).
-    # llama.cpp's threads wait for each other at every step, so when another program holds
-    # one of their cores, all of them wait: on a shared machine fewer threads are much faster.
-    n_threads: int = Field(0, ge=0)
-    # CPU threads for a batch of several tokens (a prompt, or one step of several streams,
-    # where a second thread pays off); 0 = every CPU this process may use.
-    n_threads_batch: int = Field(0, ge=0)
-    # How long llama.cpp's threads spin waiting for each other at each step before they sleep,
-    # in spins of OpenMP's wait loop (GOMP_SPINCOUNT). libgomp's own default, 300000, is
-    # milliseconds: a thread whose partner lost its core to another program burns its own
-    # core meanwhile. Empty: libgomp's default (or GOMP_SPINCOUNT from the environment).
-    spin_count: Optional[int] = Field(1000, ge=0)
-    # GPU layers when xllamacpp was built with a GPU backend; 0 on CPU.
-    n_gpu_layers: int = Field(0, ge=-1)
-    # Check the default model's sha256 before the first load.
-    verify_model: bool = True
-    # llama.cpp log verbosity (-1 = quiet but errors, 3 = everything).
-    log_verbosity: int = Field(-1, ge=-1, le=4)
-    # A Jinja chat template file used instead of the model's own (e.g. one that renders tools).
-    # Empty: the model's own; for the default model, its own template extended with tools
-    # (gateway/engines/templates/smollm2-tools.jinja).
-    chat_template_file: Optional[str] = None
-    # RAM for llama.cpp's prompt cache (finished sequences' KV cache, reused by later prompts
-    # that share a prefix), in MiB; 0 turns it off. xllamacpp's own default is 8 GiB.
-    cache_ram_mib: int = Field(512, ge=0, le=1 << 20)
-    # Stretch the model's trained context this many times by YaRN RoPE scaling (llama.cpp's
-    # --rope-scaling yarn --rope-scale N); llama.cpp caps a slot at the trained context
-    # otherwise. 1: off. For agents whose prompts outgrow a small model's window.
-    rope_scale: float = Field(1.0, ge=1.0, le=64.0)
-
-# Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
-_RENAMED = {"repetition_penalty": "repeat_penalty"}
-_DEFAULT_MODEL_TEMPLATE = Path(__file__).parent / "templates" / "smollm2-tools.jinja"
-
-
-class LlamaCppTokenizer(Tokenizer):
-    """The model's tokenizer and chat template, through llama.cpp's loopback listener."""
-
-    def __init__(self, listener: PrivateListener, context_length: int):
-        self._listener = listener
-        self.context_length = context_length
-        self._session: Optional[aiohttp.ClientSession] = None
-        self._special: Optional[set[str]] = None
-        self._n_vocab: Optional[int] = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = self._listener.session()
-        return self._session
-
-    async def _post(self, path: str, body: dict) -> Any:
-        # Every call here is idempotent (tokenize, detokenize, templates): a pooled connection
-        # that the server closed as it was reused is retried once on a fresh one.
-        for attempt in (1, 2):
-            try:
-                async with self._client().post("http://llama.cpp" + path, json=body) as resp:
-                    resp.raise_for_status()
-                    return await resp.json()
-            except aiohttp.ServerDisconnectedError:
-                if attempt == 2:
-                    raise
-
-    async def encode(self, text: str, *, special: bool = True) -> list[int]:
-        out = await self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})
-        return out["tokens"]
-
-    async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
-        out = await self._post("/apply-template", {"messages": messages, **kwargs})
-        return out["prompt"]
-
-    async def encode_prompt(self, text: str) -> list[int]:
-        return (await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True}))["tokens"]
-
-    async def decode(self, tokens: list[int]) -> str:
-        # llama.cpp does not check ids: one outside the vocabulary is an exception (a 500) there.
-        check_ids(tokens, await self._vocab_size())
-        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
-
-    async def _vocab_size(self) -> int:
-        if self._n_vocab is None:
-            async with self._client().get("http://llama.cpp/v1/models") as resp:
-                resp.raise_for_status()
-                self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
-        return self._n_vocab
-
-    async def template_renders_tools(self) -> bool:
-        """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
-        async with self._client().get("http://llama.cpp/props") as resp:
-            resp.raise_for_status()
-            props = await resp.json()
-        return bool((props.get("chat_template_caps") or {}).get("supports_tools"))
-
-    async def special_tokens(self) -> set[str]:
-        """The known control tokens (FIM, file, chat markers) this vocabulary has as single tokens.
-
-        llama.cpp's API has no vocabulary listing, so each candidate is tokenized with special
-        parsing on: a control token comes back as one token whose piece is itself.
-        """
-        if self._special is None:
-            from gateway.prompts.fim import FAMILIES
-
-            candidates = {t for fam in FAMILIES.values() for t in (*fam.detect_tokens, *fam.stop)}
-            found = set()
-            for token in sorted(candidates):
-                out = await self._post("/tokenize", {"content": token, "parse_special": True, "with_pieces": True})
-                pieces = out["tokens"]
-                if len(pieces) == 1 and pieces[0].get("piece") == token:
-                    found.add(token)
-            self._special = found
-        return self._special
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+_DEFAULT_MODEL_TEMPLATE = Path(__file__).parent.parent / "templates" / "smollm2-tools.jinja"
 
 
 class LlamaCppEngine(Engine):
@@ -203,7 +76,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
-        _set_spin_count(self._cfg.spin_count)
+        set_spin_count(self._cfg.spin_count)
 
     @property
     def capacity(self) -> int:
@@ -302,52 +175,6 @@ class LlamaCppEngine(Engine):
             return path
         return None if self._settings.model.path else _DEFAULT_MODEL_TEMPLATE
 
-    def _body(self, request: GenerationRequest, forced_prompt: Optional[str] = None) -> dict[str, Any]:
-        """llama.cpp's request body. A forced tool call is a completion of the chat prompt
-        (rendered with the tools) under the tool-call grammar; everything else is llama.cpp's
-        own chat or completion request."""
-        body: dict[str, Any] = {"stream": True, "stream_options": {"include_usage": True}}
-        if forced_prompt is not None:
-            body["prompt"] = forced_prompt
-            tools = request.tools
-            if request.tool_choice.mode == "function":
-                tools = [t for t in tools if t["name"] == request.tool_choice.name]
-            body["grammar"] = call_grammar(tools)
-        elif request.messages is not None:
-            body["messages"] = request.messages
-            if request.extra.get("reasoning_effort"):
-                # For templates that take it (gpt-oss GGUFs); others render without it.
-                body["chat_template_kwargs"] = {"reasoning_effort": request.extra["reasoning_effort"]}
-            if request.tools:
-                body["tools"] = _tool_definitions(request.tools)
-                body["tool_choice"] = request.tool_choice.mode
-                body["parallel_tool_calls"] = request.parallel_tool_calls
-        else:
-            body["prompt"] = request.prompt
-        fmt = request.response_format
-        if fmt is not None and "messages" in body:
-            body["response_format"] = (
-                {"type": "json_object"}
-                if fmt.schema is None
-                else {"type": "json_schema", "json_schema": {"name": fmt.name or "output", "schema": fmt.schema}}
-            )
-        elif fmt is not None and forced_prompt is None:
-            # llama.cpp's completion endpoint reads the schema from `json_schema`, not response_format.
-            body["json_schema"] = fmt.schema if fmt.schema is not None else {"type": "object"}
-        if request.logprobs is not None:
-            if request.messages is not None and forced_prompt is None:
-                body["logprobs"] = True
-                body["top_logprobs"] = request.logprobs
-            else:
-                body["logprobs"] = request.logprobs
-        for name, value in vars(request.sampling).items():
-            if value is None or (name == "stop" and not value):
-                continue
-            body[_RENAMED.get(name, name)] = value
-        if request.extra.get("ignore_eos"):
-            body["ignore_eos"] = True
-        return body
-
     async def _forced_tool_prompt(self, request: GenerationRequest) -> Optional[str]:
         """The chat prompt with the tools shown, when the model must call one; else None."""
         if not request.tools or request.messages is None:
@@ -360,7 +187,7 @@ class LlamaCppEngine(Engine):
             )
         if not request.tool_choice.forced:
             return None
-        return await self.tokenizer.apply_chat_template(request.messages, tools=_tool_definitions(request.tools))
+        return await self.tokenizer.apply_chat_template(request.messages, tools=tool_definitions(request.tools))
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         if self._server is None:
@@ -372,7 +199,7 @@ class LlamaCppEngine(Engine):
         forced_prompt = await self._forced_tool_prompt(request)
         chat = request.messages is not None and forced_prompt is None
         handler = self._server.handle_chat_completions if chat else self._server.handle_completions
-        body = self._body(request, forced_prompt)
+        body = translate.request_body(request, forced_prompt)
         reader = ToolCallReader() if forced_prompt is not None else None
 
         def deliver(item: Any) -> None:
@@ -411,9 +238,9 @@ class LlamaCppEngine(Engine):
                 if item is _END:
                     break
                 if isinstance(item, Exception):
-                    raise _refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
+                    raise translate.refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
                 if "error" in item:
-                    self._raise_engine_error(item["error"], request)
+                    raise translate.engine_error(item["error"], request)
                 usage = item.get("usage")
                 if usage:
                     prompt_tokens = usage.get("prompt_tokens")
@@ -424,14 +251,14 @@ class LlamaCppEngine(Engine):
                     if chat:
                         delta = choice.get("delta") or {}
                         text, reasoning = delta.get("content") or "", delta.get("reasoning_content") or ""
-                        calls = [_tool_call_piece(c) for c in delta.get("tool_calls") or ()]
+                        calls = [tool_call_piece(c) for c in delta.get("tool_calls") or ()]
                     else:
                         text, reasoning = choice.get("text") or "", ""
                     if reader is not None:
                         calls, text = reader.feed(text), ""
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
-                    logprobs = _logprobs(choice.get("logprobs"))
+                    logprobs = translate.logprobs(choice.get("logprobs"))
                     if text or reasoning or calls or logprobs:
                         yield Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
             if reader is not None and reader.calls and finish != "length":
@@ -448,16 +275,6 @@ class LlamaCppEngine(Engine):
             stop.set()
             self._stop_flags.pop(request.request_id, None)
 
-    @staticmethod
-    def _raise_engine_error(error: dict, request: GenerationRequest) -> None:
-        if error.get("type") == "exceed_context_size_error":
-            param = "messages" if request.messages is not None else "prompt"
-            raise PromptTooLongError(error.get("n_prompt_tokens", 0), error.get("n_ctx", 0), param)
-        if error.get("code") == 400:
-            message = error.get("message", "invalid request")
-            raise RequestError(message, param=_param_in(message, request))
-        raise EngineError(error.get("message", "llama.cpp error"))
-
     async def abort(self, request_id: str) -> None:
         flag = self._stop_flags.get(request_id)
         if flag is not None:
@@ -467,22 +284,15 @@ class LlamaCppEngine(Engine):
         counters: dict[str, float] = {}
         if self._server is not None:
             text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
-            counters = _parse_prometheus(text if isinstance(text, str) else "")
+            counters = parse_prometheus(text if isinstance(text, str) else "")
         with self._lock:
             counters["requests_aborted_total"] = float(self._aborted_total)
-        process = psutil.Process(os.getpid())
         return EngineStats(
             engine=self.name,
             model=self.model_name,
             running=len(self._stop_flags),
             waiting=int(counters.get("requests_deferred", 0)),
-            devices=[
-                {
-                    "name": "cpu",
-                    "used_bytes": process.memory_info().rss,
-                    "total_bytes": psutil.virtual_memory().total,
-                }
-            ],
+            devices=[cpu_device()],
             counters=counters,
         )
 
@@ -496,122 +306,3 @@ class LlamaCppEngine(Engine):
             await self._tokenizer.close()
         self._server = None
         self._listener.remove()
-
-
-def _set_spin_count(spins: Optional[int]) -> None:
-    """OpenMP (libgomp, which llama.cpp's CPU backend runs its threads on) reads its spin count
-    from the environment once, when it is loaded: set it before xllamacpp is first imported."""
-    if spins is None:
-        return
-    if _libgomp_loaded():
-        if os.environ.get("GOMP_SPINCOUNT") != str(spins):
-            log.warning("llamacpp.spin_count: OpenMP is already loaded in this process; "
-                        "set GOMP_SPINCOUNT=%d in the environment instead", spins)
-        return
-    os.environ["GOMP_SPINCOUNT"] = str(spins)
-
-
-def _libgomp_loaded() -> bool:
-    try:
-        return "libgomp" in Path("/proc/self/maps").read_text()
-    except OSError:  # no /proc (not Linux): the environment is all there is
-        return False
-
-
-def default_threads() -> int:
-    """Half the CPUs this process may use, at least one: the rest stay free for the editor and
-    whatever else runs beside (bench/gateway_vs_llamacpp.py --contention measures why)."""
-    return max(1, len(os.sched_getaffinity(0)) // 2)
-
-
-def _tool_definitions(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"type": "function", "function": tool} for tool in tools]
-
-
-def _tool_call_piece(call: dict[str, Any]) -> ToolCallPiece:
-    """llama.cpp's streamed tool-call delta (OpenAI's shape) as a neutral piece."""
-    function = call.get("function") or {}
-    return ToolCallPiece(
-        index=call.get("index", 0),
-        id=call.get("id") or None,
-        name=function.get("name") or None,
-        arguments=function.get("arguments") or "",
-    )
-
-
-def _logprob(entry: dict[str, Any]) -> TokenLogprob:
-    return TokenLogprob(token=entry.get("token", ""), logprob=float(entry.get("logprob", 0.0)), bytes=entry.get("bytes"))
-
-
-def _logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
-    """llama.cpp's `logprobs.content` (OpenAI's chat shape, completions too) as neutral entries."""
-    out = []
-    for entry in (block or {}).get("content") or ():
-        item = _logprob(entry)
-        item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
-        out.append(item)
-    return out
-
-
-def _refusal(exc: Exception, request: GenerationRequest) -> Optional[RequestError]:
-    """An exception llama.cpp raises before generating, about what the request holds (a 400, not
-    the engine failing): a history tool call whose arguments are not JSON (llama.cpp parses them
-    to render the template), a combination it refuses (ValueError)."""
-    message = str(exc)
-    if "tool call arguments" in message:
-        return RequestError(f"messages: an assistant message's tool_calls[].function.arguments is not JSON: {message}",
-                            param="messages")
-    if isinstance(exc, ValueError):
-        return RequestError(message, param=_param_in(message, request))
-    return None
-
-
-def _param_in(message: str, request: GenerationRequest) -> Optional[str]:
-    """The request field a llama.cpp refusal is about, when its message tells."""
-    lowered = message.lower()
-    if request.response_format is not None and ("schema" in lowered or "grammar" in lowered):
-        return "response_format"
-    if "logprobs" in lowered:
-        return "logprobs"
-    if "tool" in lowered:
-        return "tools"
-    return None
-
-
-def _parse_prometheus(text: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name, _, value = line.partition(" ")
-        try:
-            out[name.removeprefix("llamacpp:")] = float(value)
-        except ValueError:
-            continue
-    return out
-
-
-def _doctor(settings: "Settings") -> list[tuple[bool, str]]:
-    lines = []
-    try:
-        import xllamacpp
-
-        lines.append((True, f"xllamacpp {xllamacpp.__version__} (embedded engine)"))
-    except ImportError:
-        lines.append((False, "xllamacpp is missing: pip install . (in the oss-sidecar source folder)"))
-    try:
-        path = default_model_path()
-        verify_default_model(path)
-        lines.append((True, f"default model {path} (sha256 verified)"))
-    except ModelFileError as exc:
-        lines.append((False, str(exc)))
-    return lines
-
-
-ENGINE = EngineSpec(
-    name="llamacpp",
-    summary="embedded llama.cpp (xllamacpp) on the CPU; any GGUF, SmolLM2-135M-Instruct by default",
-    settings=LlamaCppSettings,
-    build=LlamaCppEngine,
-    doctor=_doctor,
-)
