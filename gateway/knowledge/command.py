@@ -42,7 +42,7 @@ async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path],
     from tqdm import tqdm
 
     from gateway.embeddings import create_embedding_model
-    from gateway.engines.llamacpp_listener import exit_at_once
+    from gateway.engines.llamacpp.listener import exit_at_once
     from gateway.serving.embeddings import EmbeddingRequest, Embeddings
     from gateway.telemetry import Metrics
 
