@@ -158,13 +158,16 @@ class ResponsesRequest(_Wire):
             raise bad_request("input: required (a string or a list of items)", param="input")
         tools, ignored, namespaces = _tools(self.tools or [])
         effort = self.reasoning.effort if self.reasoning else None
+        model = self.model
+        if model is not None and model.endswith(":latest"):
+            model = model.removesuffix(":latest")  # Ollama's tag: Codex --oss names the model so
         request = ChatRequest(
             messages=messages,
             sampling=SamplingParams(
                 max_tokens=self.max_output_tokens, temperature=self.temperature, top_p=self.top_p,
                 top_k=self.top_k, min_p=self.min_p, repetition_penalty=self.repetition_penalty, seed=self.seed,
             ),
-            model=self.model,
+            model=model,
             history_window=-1 if self.truncation == "auto" else None,
             reasoning_effort=EFFORTS.get(effort) if effort else None,
             limit_param="max_output_tokens",
