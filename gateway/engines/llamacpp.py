@@ -39,6 +39,7 @@ from gateway.engines.base import (
 )
 from gateway.engines.default_model import (
     ModelFileError,
+    check_gguf_file,
     default_model_path,
     verify_default_model,
 )
@@ -46,6 +47,7 @@ from gateway.engines.llamacpp_listener import PrivateListener
 from gateway.engines.registry import EngineSpec
 from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.settings_section import Section
+from gateway.prompts.tokenizer import check_ids
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -103,6 +105,7 @@ class LlamaCppTokenizer(Tokenizer):
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
+        self._n_vocab: Optional[int] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -110,9 +113,16 @@ class LlamaCppTokenizer(Tokenizer):
         return self._session
 
     async def _post(self, path: str, body: dict) -> Any:
-        async with self._client().post("http://llama.cpp" + path, json=body) as resp:
-            resp.raise_for_status()
-            return await resp.json()
+        # Every call here is idempotent (tokenize, detokenize, templates): a pooled connection
+        # that the server closed as it was reused is retried once on a fresh one.
+        for attempt in (1, 2):
+            try:
+                async with self._client().post("http://llama.cpp" + path, json=body) as resp:
+                    resp.raise_for_status()
+                    return await resp.json()
+            except aiohttp.ServerDisconnectedError:
+                if attempt == 2:
+                    raise
 
     async def encode(self, text: str, *, special: bool = True) -> list[int]:
         out = await self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})
@@ -121,6 +131,21 @@ class LlamaCppTokenizer(Tokenizer):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         out = await self._post("/apply-template", {"messages": messages, **kwargs})
         return out["prompt"]
+
+    async def encode_prompt(self, text: str) -> list[int]:
+        return (await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True}))["tokens"]
+
+    async def decode(self, tokens: list[int]) -> str:
+        # llama.cpp does not check ids: one outside the vocabulary is an exception (a 500) there.
+        check_ids(tokens, await self._vocab_size())
+        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
+
+    async def _vocab_size(self) -> int:
+        if self._n_vocab is None:
+            async with self._client().get("http://llama.cpp/v1/models") as resp:
+                resp.raise_for_status()
+                self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
+        return self._n_vocab
 
     async def template_renders_tools(self) -> bool:
         """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
@@ -156,6 +181,7 @@ class LlamaCppTokenizer(Tokenizer):
 
 class LlamaCppEngine(Engine):
     name = "llamacpp"
+    stops_at_window = True  # a slot's generation ends at its context (finish "length")
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -195,8 +221,7 @@ class LlamaCppEngine(Engine):
     def _resolve_model(self) -> Path:
         if self._settings.model.path:
             path = Path(self._settings.model.path).expanduser()
-            if not path.is_file():
-                raise ModelFileError(f"model.path: no such GGUF file: {path}")
+            check_gguf_file(path)
             return path
         return default_model_path()
 
@@ -386,7 +411,7 @@ class LlamaCppEngine(Engine):
                 if item is _END:
                     break
                 if isinstance(item, Exception):
-                    raise EngineError(f"llama.cpp failed: {item}")
+                    raise _refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
                 if "error" in item:
                     self._raise_engine_error(item["error"], request)
                 usage = item.get("usage")
@@ -526,6 +551,19 @@ def _logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
         item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
         out.append(item)
     return out
+
+
+def _refusal(exc: Exception, request: GenerationRequest) -> Optional[RequestError]:
+    """An exception llama.cpp raises before generating, about what the request holds (a 400, not
+    the engine failing): a history tool call whose arguments are not JSON (llama.cpp parses them
+    to render the template), a combination it refuses (ValueError)."""
+    message = str(exc)
+    if "tool call arguments" in message:
+        return RequestError(f"messages: an assistant message's tool_calls[].function.arguments is not JSON: {message}",
+                            param="messages")
+    if isinstance(exc, ValueError):
+        return RequestError(message, param=_param_in(message, request))
+    return None
 
 
 def _param_in(message: str, request: GenerationRequest) -> Optional[str]:

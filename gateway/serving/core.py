@@ -3,23 +3,24 @@ preparation (history window, FIM), fan-out of `n` choices, and accounting.
 
 A wire module decodes its request into a ChatRequest or TextRequest and opens
 `serving.chat(...)` / `serving.complete(...)`: everything before the first token (not ready,
-unknown model, overload, a prompt too long, an engine refusal) raises ApiError there, so the
-wire can still answer with a proper status; then it iterates the Run's events and encodes
-them in its own framing.
+unknown model, overload, a prompt too long — ContextLengthExceeded, with both token counts —,
+an engine refusal) raises ApiError there, so the wire can still answer with a proper status;
+then it iterates the Run's events and encodes them in its own framing. An output limit above
+what the window leaves after the prompt is clamped to it, never refused.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import itertools
-from typing import TYPE_CHECKING, AsyncIterator, Optional
+from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Optional
 
 from gateway.admission import Admission, Overloaded
 from gateway.engines.base import Engine, GenerationRequest, PromptTooLongError, SamplingParams
-from gateway.errors import ApiError, bad_request
+from gateway.errors import ApiError, ContextLengthExceeded, bad_request
 from gateway.knowledge.retrieval import Knowledge
 from gateway.prompts.fim import FimFamily, render_fim
-from gateway.prompts.history import fit_history
+from gateway.prompts.history import count_prompt, fit_history, fits_by_bytes
 from gateway.serving.requests import ChatRequest, TextRequest
 from gateway.serving.retrieval import augment
 from gateway.serving.run import Choice, Run, too_long
@@ -70,7 +71,7 @@ class Serving:
         self.check_model(req.model)
         sequences = self.check_sequences(len(req.prompts), req.n)
         async with self._admitted(sequences):
-            async with self._run(self._prepare_text(req, request_id)) as run:
+            async with self._run(await self._prepare_text(req, request_id)) as run:
                 yield run
 
     @contextlib.asynccontextmanager
@@ -94,7 +95,10 @@ class Serving:
         return names
 
     def check_model(self, name: Optional[str]) -> None:
-        if name is not None and name not in self.model_names():
+        """The served model answers to its names, also with Ollama's `:latest` tag (Ollama's
+        clients send it to the OpenAI routes on the Ollama port, Codex's `--oss` among them)."""
+        names = self.model_names()
+        if name is not None and name not in names and name.removesuffix(":latest") not in names:
             raise ApiError(
                 404,
                 f"The model `{name}` does not exist. This server serves `{self.served_model_name}` (see GET /v1/models).",
@@ -154,33 +158,67 @@ class Serving:
         )
 
     def _budget(self, req: ChatRequest, output_limit: Optional[int]) -> int:
+        """Tokens a trimmed history may fill: the window, less room for the output limit. A limit
+        past half the context reserves half (agents send 32000 by habit; the output is then
+        clamped to what the history leaves)."""
         window = self.settings.model.history_window_tokens
         if req.history_window and req.history_window > 0:
             window = req.history_window
         context = self.engine.tokenizer.context_length
-        room = context - (output_limit or 0)
-        if room <= 0:
-            raise bad_request(
-                f"{req.limit_param}: {output_limit} leaves no room for the prompt in this model's context of "
-                f"{context} tokens",
-                param=req.limit_param,
-            )
-        return min(window, room)
+        return min(window, context - min(output_limit or 0, context // 2))
+
+    async def _clamp_output(
+        self,
+        sampling: SamplingParams,
+        param: str,
+        fits: Callable[[int], bool],
+        count: Callable[[], Awaitable[int]],
+        prompt_tokens: Optional[int] = None,
+    ) -> SamplingParams:
+        """The output limit, clamped to what the window leaves after the prompt, as llama.cpp's
+        server stops at the window's end (vLLM's server refuses such a request; agents send
+        32000 by habit). A prompt that leaves no room is ContextLengthExceeded. The prompt is
+        counted only when its byte size (`fits(budget)`, no tokenizer) cannot show it fits, and
+        never for an engine that stops at the window itself (an agent's prompt is rendered and
+        tokenized once, by the engine)."""
+        limit = sampling.max_tokens
+        if limit is None:  # to the window's end: the engine stops there
+            return sampling
+        context = self.engine.tokenizer.context_length
+        if prompt_tokens is None:
+            if limit < context and fits(context - limit):
+                return sampling
+            if self.engine.stops_at_window:  # its PromptTooLongError becomes ContextLengthExceeded
+                return sampling
+            prompt_tokens = await count()
+        room = context - prompt_tokens
+        if room < 1:
+            raise ContextLengthExceeded(prompt_tokens, context, param)
+        return sampling if limit <= room else dataclasses.replace(sampling, max_tokens=room)
 
     async def _prepare_chat(self, req: ChatRequest, request_id: str) -> tuple[list[Choice], int]:
+        self._check_tools(req)
         messages = req.messages
         sampling = self._sampling(req.sampling)
         dropped = 0
+        prompt_tokens: Optional[int] = None
+        tokenizer = self.engine.tokenizer
         if req.history_window is not None:
             try:
-                fitted = await fit_history(self.engine.tokenizer, messages, self._budget(req, sampling.max_tokens))
+                fitted = await fit_history(tokenizer, messages, self._budget(req, sampling.max_tokens), req.tools)
             except PromptTooLongError as exc:
                 raise too_long(exc) from None
-            messages, dropped = fitted.messages, fitted.dropped
+            messages, dropped, prompt_tokens = fitted.messages, fitted.dropped, fitted.prompt_tokens
+        sampling = await self._clamp_output(
+            sampling,
+            "messages",
+            lambda budget: fits_by_bytes(messages, budget, req.tools),
+            lambda: count_prompt(tokenizer, messages, req.tools),
+            prompt_tokens,
+        )
         extra = {"ignore_eos": req.ignore_eos}
         if req.reasoning_effort:
             extra["reasoning_effort"] = req.reasoning_effort
-        self._check_tools(req)
         choices = [
             Choice(
                 index=i,
@@ -213,7 +251,7 @@ class Serving:
         if len(set(names)) != len(names):
             raise bad_request("tools: function names must be unique", param="tools")
 
-    def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
+    async def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
         choices = []
         index = itertools.count()
         extra = {"ignore_eos": req.ignore_eos}
@@ -223,7 +261,13 @@ class Serving:
             if req.suffix is not None:
                 fim = render_fim(self.fim_family, prompt, req.suffix, files=req.files)
                 text, stops = fim.prompt, fim.stop
-            sampling = self._sampling(req.sampling, stops)
+            sampling = await self._clamp_output(
+                self._sampling(req.sampling, stops),
+                "prompt",
+                # A BOS token may come before the text's own tokens.
+                lambda budget, text=text: len(text.encode()) + 1 <= budget,
+                lambda text=text: self.engine.tokenizer.count(text),
+            )
             for j in range(req.n):
                 i = next(index)
                 choices.append(

@@ -1,0 +1,84 @@
+"""Claude Code (`@anthropic-ai/claude-code` from npm, pinned in tests/node-anthropic) completes a
+turn against the real gateway: `claude -p`, unmodified, with ANTHROPIC_BASE_URL pointing here.
+
+Its default first request is about 12k tokens of the default model's vocabulary (a system
+prompt, a dozen tools, a system turn inside `messages`), past SmolLM2-135M's trained window of
+8192, on which llama.cpp caps a slot. The gateway serves the default model with YaRN RoPE
+scaling to 16384 tokens (llamacpp.rope_scale): the same model, no other
+download, and the protocol is what is tested, not the answer's quality. Reading that prompt
+takes a few minutes of a 2-core CPU (far longer on a busy one): the stream's early message_start
+and pings keep Claude Code from dropping it. A second turn with Claude Code's own options for a
+short system prompt and one tool runs the same path in seconds.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+CLAUDE = Path(__file__).resolve().parents[3] / "node-anthropic" / "node_modules" / ".bin" / "claude"
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+
+
+@pytest.fixture(scope="module")
+def long_window_gateway(start_gateway):
+    return start_gateway(env={
+        "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "16384",
+        "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1",
+        "OSS_SIDECAR_LLAMACPP__ROPE_SCALE": "2",
+        "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false",
+        "OSS_SIDECAR_SERVER__API_KEYS": '["sk-local"]',
+        "OSS_SIDECAR_SERVER__REQUEST_TIMEOUT_S": "3000",  # the long prompt, on a busy machine
+    })
+
+
+def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("Node.js and npm are not installed: the Claude Code test needs them")
+    if not CLAUDE.exists():
+        pytest.skip("tests/node-anthropic has no node_modules: run `npm ci --prefix tests/node-anthropic` (scripts/test.sh does)")
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),  # no settings, credentials or history of the machine's user
+        "ANTHROPIC_BASE_URL": gateway.url,
+        "ANTHROPIC_API_KEY": "sk-local",  # sent as x-api-key
+        "ANTHROPIC_MODEL": MODEL,
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL,
+        "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
+        # Keeps a turn of a model that does not stop short on a busy CPU (Claude Code asks for
+        # 128000 tokens, which the gateway clamps to what the window leaves).
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "128",
+        # Nothing but the turn itself: no telemetry, updates, error reports or other traffic.
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "DISABLE_ERROR_REPORTING": "1",
+    }
+    run = subprocess.run(
+        [str(CLAUDE), "-p", "Say hello.", "--output-format", "json", "--max-turns", "3", *options],
+        cwd=work, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+    )
+    assert run.returncode == 0, f"stdout: {run.stdout[-3000:]}\nstderr: {run.stderr[-3000:]}\n{gateway.log()}"
+    result = json.loads(run.stdout)
+    assert result["type"] == "result" and result["subtype"] == "success" and not result["is_error"], result
+    assert result["num_turns"] >= 1
+    assert isinstance(result["result"], str)
+    return result
+
+
+@pytest.mark.timeout(600)
+def test_claude_code_with_a_short_system_prompt_and_one_tool(long_window_gateway, tmp_path):
+    claude(long_window_gateway, tmp_path, "--system-prompt", "You are a helpful assistant. Be brief.",
+           "--tools", "Read", timeout=540)
+
+
+@pytest.mark.timeout(3600)
+def test_claude_code_completes_a_turn_with_its_default_prompt(long_window_gateway, tmp_path):
+    claude(long_window_gateway, tmp_path, timeout=3500)
