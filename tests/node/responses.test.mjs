@@ -1,6 +1,6 @@
 // The Vercel AI SDK's OpenAI provider on the Responses API (`openai.responses(...)`) against the
 // real gateway (GATEWAY_URL, e.g. http://127.0.0.1:8000/v1), started by
-// tests/gateway/api/responses/test_ai_sdk.py.
+// tests/gateway/api/responses/test_responses_ai_sdk.py.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createOpenAI } from "@ai-sdk/openai";

@@ -2,7 +2,7 @@
 timestamps and prompt-cache hits masked): a text stream, a streamed function call, errors.
 Greedy decoding on a gateway that serves one request at a time keeps the text stable.
 Re-record on purpose only:
-GOLDEN_RECORD=1 python3 -m pytest tests/gateway/api/responses/test_wire_golden.py
+GOLDEN_RECORD=1 python3 -m pytest tests/gateway/api/responses/test_responses_wire_golden.py
 """
 from __future__ import annotations
 
