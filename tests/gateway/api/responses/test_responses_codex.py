@@ -8,7 +8,9 @@ the gateway here serves it with a 16k window stretched by YaRN (llamacpp.rope_sc
 llama.cpp's --rope-scaling yarn --rope-scale 2). Model quality does not matter here; the
 protocol does. Codex sends no output limit and takes an answer cut by a limit
 (`response.incomplete`) for a failure, so each turn gives Codex's own `--output-schema` a
-one-word answer: the model's output is constrained to it and ends there.
+one-word answer: the model's output is constrained to it and ends there. The --oss and tool
+turns replace Codex's system prompt by a one-line one (Codex's own `model_instructions_file`):
+the protocol is the same, and a busy CPU reads ~5k tokens in half the time.
 
 A loopback proxy between Codex and the gateway records what Codex sends. For the tool turn it
 also forces the call (tool_choice naming exec_command, its `cmd` narrowed by the schema to one
@@ -101,10 +103,16 @@ class Recorder:
         await self._runner.cleanup()
 
 
-def _codex_home(tmp_path: Path, base_url: Optional[str]) -> Path:
+def _codex_home(tmp_path: Path, base_url: Optional[str], short_instructions: bool = False) -> Path:
+    """Codex's configuration; `short_instructions` replaces its 9k-token system prompt (Codex's
+    own model_instructions_file) so the turn reads ~5k tokens: minutes less on a busy CPU."""
     home = tmp_path / "codex-home"
     home.mkdir()
     config = ["check_for_update_on_startup = false"]
+    if short_instructions:
+        instructions = home / "instructions.md"
+        instructions.write_text("You are a coding agent. Be brief.\n")
+        config.append(f'model_instructions_file = "{instructions}"')
     if base_url is not None:
         config += [
             f'model = "{MODEL}"',
@@ -158,13 +166,14 @@ async def test_codex_exec_completes_a_turn_through_a_model_provider(codex_gatewa
 
 @pytest.mark.timeout(900)
 async def test_codex_exec_oss_mode_through_the_ollama_port(codex_gateway, tmp_path):
-    home = _codex_home(tmp_path, None)
+    # Without a tag: Codex asks /api/pull first, as it does with Ollama.
+    home = _codex_home(tmp_path, None, short_instructions=True)
     code, out = await _codex(
-        tmp_path, home, "--oss", "--local-provider", "ollama", "-m", f"{MODEL}:latest", "Say hi",
+        tmp_path, home, "--oss", "--local-provider", "ollama", "-m", MODEL, "Say hi",
         env={"CODEX_OSS_BASE_URL": f"http://127.0.0.1:{codex_gateway.ollama_port}/v1"},
     )
     assert code == 0, out[-3000:]
-    assert "tokens used" in out
+    assert '"greeting"' in out
 
 
 def _force_exec_command(body: dict, n: int) -> dict:
@@ -186,7 +195,7 @@ def _force_exec_command(body: dict, n: int) -> dict:
 @pytest.mark.timeout(900)
 async def test_codex_runs_a_function_call_and_sends_its_output_back(codex_gateway, tmp_path):
     async with Recorder(codex_gateway.url, _force_exec_command) as proxy:
-        home = _codex_home(tmp_path, f"http://127.0.0.1:{proxy.port}/v1")
+        home = _codex_home(tmp_path, f"http://127.0.0.1:{proxy.port}/v1", short_instructions=True)
         code, out = await _codex(tmp_path, home, "Run the echo command.")
     assert code == 0, out[-3000:]
     assert len(proxy.bodies) >= 2, out[-3000:]
