@@ -116,8 +116,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         history = previous.conversation
     decoded = req.decode(history)
     headers: dict[str, str] = {}
-    if decoded.ignored_tools:
-        headers[OMITTED_TOOLS_HEADER] = ", ".join(decoded.ignored_tools)
+    if decoded.omitted_tools:
+        headers[OMITTED_TOOLS_HEADER] = ", ".join(decoded.omitted_tools)
     response_id = new_id("resp")
     response = _skeleton(req, response_id, serving.served_model_name)
     async with _input_named(), serving.chat(decoded.request, response_id) as run:
