@@ -53,9 +53,10 @@ def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
         "ANTHROPIC_MODEL": MODEL,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL,
         "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
-        # Keeps a turn of a model that does not stop short on a busy CPU (Claude Code asks for
-        # 128000 tokens, which the gateway clamps to what the window leaves).
-        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "128",
+        # Bounds a turn of a small model that rambles (Claude Code asks for 128000 tokens, which
+        # the gateway clamps to what the window leaves). An answer that reaches the limit is an
+        # error for Claude Code, which asks the model to go on three times first.
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024",
         # Nothing but the turn itself: no telemetry, updates, error reports or other traffic.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
@@ -63,7 +64,7 @@ def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
         "DISABLE_ERROR_REPORTING": "1",
     }
     run = subprocess.run(
-        [str(CLAUDE), "-p", "Say hello.", "--output-format", "json", "--max-turns", "3", *options],
+        [str(CLAUDE), "-p", "Say hello in one word.", "--output-format", "json", "--max-turns", "3", *options],
         cwd=work, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, f"stdout: {run.stdout[-3000:]}\nstderr: {run.stderr[-3000:]}\n{gateway.log()}"
@@ -76,8 +77,7 @@ def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
 
 @pytest.mark.timeout(600)
 def test_claude_code_with_a_short_system_prompt_and_one_tool(long_window_gateway, tmp_path):
-    claude(long_window_gateway, tmp_path, "--system-prompt", "You are a helpful assistant. Be brief.",
-           "--tools", "Read", timeout=540)
+    claude(long_window_gateway, tmp_path, "--system-prompt", "Answer in one word.", "--tools", "Read", timeout=540)
 
 
 @pytest.mark.timeout(3600)
