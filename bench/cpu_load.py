@@ -10,6 +10,7 @@ Conditions:
 
     python bench/cpu_load.py one-core        # runs until Ctrl-C or SIGTERM
     python bench/cpu_load.py half-both --period-ms 100 --duty 0.5
+    python bench/cpu_load.py half-both --measure 5   # the share of a CPU each process got
 
 From Python: `with CpuLoad("one-core"): ...` starts the processes and stops them at the end,
 on errors and on Ctrl-C. Each load process also exits by itself once its parent is gone, so a
@@ -95,11 +96,33 @@ class CpuLoad:
         self.stop()
 
 
+def _cpu_seconds(pid: int) -> float:
+    import psutil  # a dependency of the gateway
+
+    return sum(psutil.Process(pid).cpu_times()[:2])
+
+
+def measure(condition: str, seconds: float, period_ms: float = 100.0, duty: float = 0.5) -> None:
+    """What the condition's processes got on this machine now: a share of a CPU each (a test
+    only checks that they spin and sleep; what they get depends on the machine's other load)."""
+    with CpuLoad(condition, period_ms, duty) as load:
+        time.sleep(0.5)  # past the interpreters' start
+        before = [_cpu_seconds(p.pid) for p in load.processes]
+        time.sleep(seconds)
+        after = [_cpu_seconds(p.pid) for p in load.processes]
+    shares = [f"{(a - b) / seconds:.0%}" for a, b in zip(after, before)]
+    print(f"{condition}: {len(shares)} load process(es), share of a CPU each over {seconds:g} s: "
+          f"{', '.join(shares) or '-'} (load average {os.getloadavg()[0]:.1f}; expected "
+          f"{'100%' if condition == 'one-core' else f'{duty:.0%}'} on an idle machine)")
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("condition", nargs="?", choices=CONDITIONS, default="one-core")
     parser.add_argument("--period-ms", type=float, default=100.0)
     parser.add_argument("--duty", type=float, default=0.5, help="busy share of each period (half-both)")
+    parser.add_argument("--measure", type=float, metavar="SECONDS",
+                        help="run this long, then print the share of a CPU each load process got")
     parser.add_argument("--worker", type=int, metavar="PARENT_PID", help=argparse.SUPPRESS)
     parser.add_argument("--cpu", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -113,6 +136,9 @@ def main(argv: Optional[list[str]] = None) -> None:
             _spin(args.worker, args.duty, args.period_ms / 1000)
         except KeyboardInterrupt:
             pass
+        return
+    if args.measure is not None:
+        measure(args.condition, args.measure, args.period_ms, args.duty)
         return
     with CpuLoad(args.condition, args.period_ms, args.duty) as load:
         print(f"{args.condition}: {len(load.processes)} load process(es) "

@@ -63,8 +63,7 @@ async def measure_index_and_retrieval(settings, data_dir: Path, top_k: int) -> d
         return (await embeddings.embed(req)).vectors
 
     report = await index_paths(
-        [corpus_dir()], "bench", store, embed, chunk_size=settings.knowledge.chunk_size,
-        chunk_overlap=settings.knowledge.chunk_overlap, embedding_model=model.model_name,
+        [corpus_dir()], "bench", store, embed, settings=settings.knowledge, embedding_model=model.model_name,
     )
     knowledge = Knowledge(store, embeddings, settings.knowledge.max_top_k)
     await knowledge.retrieve("bench", "warm up", top_k)

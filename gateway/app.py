@@ -11,16 +11,17 @@ import logging
 from typing import AsyncIterator, Callable, Optional
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from gateway import http_guards
-from gateway.api import anthropic, knowledge, ollama, openai, openapi, ops
+from gateway.api import anthropic, json_schema, knowledge, ollama, openai, openapi, ops, responses
 from gateway.api.app_keys import EMBEDDINGS, METRICS, SERVING
 from gateway.embeddings import create_embedding_model
 from gateway.embeddings.base import EmbeddingModel
 from gateway.engines.base import Engine, ProgressCallback
 from gateway.engines.registry import create_engine
 from gateway.errors import ApiError
-from gateway.lifecycle import LIFECYCLE, Lifecycle
+from gateway.lifecycle import LIFECYCLE, Lifecycle, request_guard
 from gateway.knowledge.retrieval import Knowledge
 from gateway.knowledge.store import KnowledgeStore
 from gateway.knowledge.store import data_dir as knowledge_dir
@@ -38,12 +39,13 @@ _HTTP_ERROR_TYPES = {401: "authentication_error", 404: "not_found_error", 405: "
                      413: "invalid_request_error"}
 
 
-# Wire formats: each brings its routes, the path prefix it owns, and its own error body.
-WIRE_FORMATS = (openai, ollama, anthropic)
+# Wire formats: each brings its routes, the path prefix it owns, its own error body, and
+# optionally a `setup(app)` for the state it keeps (the Responses API's store).
+WIRE_FORMATS = (openai, ollama, responses, anthropic)
 
 
 def _error_renderer(path: str) -> Callable[[ApiError], web.Response]:
-    # The most specific prefix wins: Anthropic's /v1/messages lies under OpenAI's /v1/.
+    # The most specific prefix wins: /v1/responses and /v1/messages lie inside OpenAI's /v1/.
     owners = [wire for wire in WIRE_FORMATS if path.startswith(wire.PATH_PREFIX)]
     if owners:
         return max(owners, key=lambda wire: len(wire.PATH_PREFIX)).error_response
@@ -58,7 +60,10 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc)
+        response = error_response(exc)
+        if exc.headers.get("Connection") == "close":
+            response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -74,20 +79,34 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
             message = f"method {request.method} is not allowed on {request.path}"
         error = ApiError(exc.status, message, type=_HTTP_ERROR_TYPES.get(exc.status, "invalid_request_error"), code=code)
         return error_response(error)
+    except RequestPayloadError as exc:  # a body that cannot be read as sent (e.g. invalid gzip)
+        reason = getattr(exc.__cause__, "message", None) or str(exc.__cause__ or "unreadable")
+        response = error_response(ApiError(400, f"the request body could not be read: {reason}", code="invalid_body"))
+        response.force_close()  # the rest of the body is unread: this connection cannot carry another request
+        return response
     except (asyncio.CancelledError, ConnectionError):
         raise
     except Exception:
         log.exception("internal error on %s %s", request.method, request.path)
+        guard = request_guard(request)
+        if guard is not None and guard.response is not None and guard.response.prepared:
+            return guard.response  # a stream already under way: end it, never a second response inside it
         return error_response(ApiError(500, "internal server error; see the server log", type="server_error"))
 
 
-def api_key_check(keys: list[str]) -> Callable:
+def api_key_check(keys: list[str], metrics_require_key: bool = True) -> Callable:
+    """The API (every wire format's paths, /v1/stats among them) and, unless opened to a
+    scraper, /metrics need a key; /health (probes) and the chat page's files do not."""
     accepted = {f"Bearer {k}" for k in keys}
     raw_keys = set(keys)
+    extra = ("/metrics",) if metrics_require_key else ()
 
     @web.middleware
     async def require_key(request: web.Request, handler: Callable) -> web.StreamResponse:
-        guarded = any(request.path.startswith(wire.PATH_PREFIX) for wire in WIRE_FORMATS)
+        guarded = request.path in extra or any(
+            request.path.startswith(wire.PATH_PREFIX) or request.path in getattr(wire, "EXTRA_PATHS", ())
+            for wire in WIRE_FORMATS
+        )
         # Anthropic's clients send the key as x-api-key, OpenAI's as a Bearer token: either will do.
         if (
             guarded
@@ -149,12 +168,14 @@ def create_app(
     progress: Optional[ProgressCallback] = None,
     embedding_model: Optional[EmbeddingModel] = None,
 ) -> web.Application:
-    lifecycle = Lifecycle(settings.server.request_timeout_s, settings.server.write_timeout_s)
+    server = settings.server
+    lifecycle = Lifecycle(server.request_timeout_s, server.write_timeout_s, server.body_timeout_s, server.max_body_bytes)
     # Order matters: errors render everything below; the guards answer before any key check
     # (a CORS preflight carries no key); the lifetime limits wrap the handlers.
-    middlewares = [api_errors, *http_guards.middlewares(settings.server)]
+    middlewares = [api_errors, *http_guards.middlewares(settings.server),
+                   json_schema.budget_middleware(settings.server.max_schema_bytes, settings.server.max_schema_values)]
     if settings.server.api_keys:
-        middlewares.append(api_key_check(settings.server.api_keys))
+        middlewares.append(api_key_check(settings.server.api_keys, settings.server.metrics_require_key))
     middlewares.append(lifecycle.middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
     app.on_response_prepare.append(http_guards.add_response_headers)
@@ -171,6 +192,8 @@ def create_app(
     app[LOAD_ERROR] = []
     for wire in WIRE_FORMATS:
         app.add_routes(wire.routes)
+        if hasattr(wire, "setup"):
+            wire.setup(app)
     app.add_routes(ops.routes)
     app.add_routes(knowledge.routes)
     app.add_routes(openapi.routes)

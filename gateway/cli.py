@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import signal
 import sys
 from typing import Any, Optional
@@ -12,6 +11,17 @@ from typing import Any, Optional
 import yaml
 
 EXIT_CONFIG = 2
+# The wheel carries no config/ folder: the help points to what every install has.
+CONFIG_HELP = "YAML settings file; `oss-sidecar config` prints every setting with its value"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("oss-sidecar")
+    except PackageNotFoundError:  # run from a source folder that was never installed
+        return "(not installed)"
 
 
 def _serve_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -46,12 +56,16 @@ def _load(args: argparse.Namespace, overrides: Optional[dict] = None):
     try:
         return load_settings(args.config, overrides or {})
     except ConfigError as exc:
-        print(f"oss-sidecar: config error: {exc}", file=sys.stderr)
+        from gateway.redaction import redact
+
+        print(f"oss-sidecar: config error: {redact(str(exc))}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
 
 
 def _progress(message: str, fraction: float) -> None:
-    print(f"[{fraction * 100:3.0f}%] {message}", file=sys.stderr, flush=True)
+    from gateway.redaction import redact
+
+    print(f"[{fraction * 100:3.0f}%] {redact(message)}", file=sys.stderr, flush=True)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -61,6 +75,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logging.basicConfig(
         level=settings.logging.level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from gateway import redaction
+
+    redaction.install()  # an upstream URL's user:password never reaches the log
     from gateway.engines.default_model import ModelFileError
     from gateway.engines.registry import EngineUnavailable, create_engine
     from gateway.prompts.fim import get_family
@@ -91,6 +108,7 @@ async def _serve(settings, engine) -> int:
     from aiohttp import web
 
     from gateway.api.openai.protocol import error_body
+    from gateway.api.ops import health_status
     from gateway.app import LOAD_ERROR, READY, create_app
     from gateway.http_server import GatewayRunner
     from gateway.lifecycle import LIFECYCLE
@@ -127,14 +145,20 @@ async def _serve(settings, engine) -> int:
 
     def first_signal(signum: int) -> None:
         # A second SIGTERM or SIGINT exits at once, without draining.
+        from gateway.engines.llamacpp_listener import exit_at_once
+
         for again in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(again, os._exit, 128 + again)
+            loop.add_signal_handler(again, exit_at_once, 128 + again)
         stop.set()
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, first_signal, sig)
     ready = asyncio.ensure_future(app[READY].wait())
     await asyncio.wait([ready, asyncio.ensure_future(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    # The chat model is up; the embedding model may still load, and /health says ready only
+    # once it has (or has failed: the chat model serves without it, as /health says).
+    while not app[LOAD_ERROR] and not stop.is_set() and health_status(app) == "loading":
+        await asyncio.sleep(0.05)
     code = 0
     if app[LOAD_ERROR]:
         from gateway.settings import ConfigError
@@ -199,31 +223,26 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    settings = _load(args)
-    ok = True
-
-    def line(good: bool, text: str) -> None:
-        nonlocal ok
-        ok = ok and good
-        print(f"[{'ok' if good else '!!'}] {text}")
-
+    from gateway.doctor import MISSING, checks
     from gateway.engines.registry import engine_specs
 
-    specs = engine_specs()
-    print(f"engines: {', '.join(specs)}; configured: {settings.engine}")
-    for good, text in specs[settings.engine].doctor(settings):
-        line(good, text)
-    return 0 if ok else 1
+    settings = _load(args)
+    print(f"engines: {', '.join(engine_specs())}; configured: {settings.engine}")
+    lines = checks(settings)
+    for mark, text in lines:
+        print(f"[{mark}] {text}")
+    return 1 if any(mark == MISSING for mark, _ in lines) else 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     from gateway.engines.registry import engine_specs
 
     parser = argparse.ArgumentParser(prog="oss-sidecar", description="A local, key-free AI gateway for editors.")
+    parser.add_argument("--version", action="version", version=f"oss-sidecar {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="serve the OpenAI-compatible API and the chat page")
-    serve.add_argument("--config", help="YAML settings file (see config/default.yaml)")
+    serve.add_argument("--config", help=CONFIG_HELP)
     serve.add_argument("--model", help="model: a .gguf file (llamacpp) or a Hugging Face id/folder (vllm)")
     serve.add_argument("--engine", choices=list(engine_specs()))
     serve.add_argument("--host")
@@ -248,15 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--delete", action="store_true", help="remove these paths from the knowledge base; with no path, delete it"
     )
-    index.add_argument("--config", help="YAML settings file (the embeddings and knowledge sections)")
+    index.add_argument("--config", help=CONFIG_HELP + "; index reads its embeddings and knowledge sections")
     index.set_defaults(func=cmd_index)
 
-    config = sub.add_parser("config", help="print the effective configuration")
-    config.add_argument("--config")
+    config = sub.add_parser(
+        "config", help="print the effective configuration: every setting, from defaults, --config and OSS_SIDECAR_*"
+    )
+    config.add_argument("--config", help=CONFIG_HELP)
     config.set_defaults(func=cmd_config)
 
-    doctor = sub.add_parser("doctor", help="check the installation")
-    doctor.add_argument("--config")
+    doctor = sub.add_parser("doctor", help="check the installation: engine, models, optional extras")
+    doctor.add_argument("--config", help=CONFIG_HELP)
     doctor.set_defaults(func=cmd_doctor)
     return parser
 

@@ -16,7 +16,8 @@ leaking its URL (CSP, X-Frame-Options, nosniff, Referrer-Policy).
 from __future__ import annotations
 
 import ipaddress
-from typing import Callable, Iterable
+import re
+from typing import Callable, Iterable, Optional
 
 import psutil
 from aiohttp import web
@@ -40,14 +41,28 @@ _BODY_METHODS = ("POST", "PUT", "PATCH")
 _API_PREFIXES = ("/v1/", "/api/")
 
 
-def _host_name(host_header: str) -> str:
-    """The name part of a Host header: without the port, IPv6 brackets removed, lower case."""
+_PORT = re.compile(r"[0-9]{0,5}")  # RFC 3986: port = *DIGIT
+
+
+def _host_name(host_header: str) -> Optional[str]:
+    """The name part of a Host header: without the port, IPv6 brackets removed, lower case;
+    None when the header is no host[:port] at all (`[::1]evil.example`, `a:80@evil.example`)."""
     host = host_header.strip().lower()
     if host.startswith("["):
-        return host[1 : host.find("]")] if "]" in host else host
+        end = host.find("]")
+        rest = host[end + 1 :] if end > 0 else None
+        if rest is None or not (rest == "" or (rest[0] == ":" and _PORT.fullmatch(rest[1:]))):
+            return None
+        name = host[1:end]
+        return name if re.fullmatch(r"[0-9a-f:.]+", name) else None
     if host.count(":") == 1:
-        host = host.split(":", 1)[0]
-    return host.rstrip(".")
+        host, port = host.split(":", 1)
+        if not _PORT.fullmatch(port):
+            return None
+    elif ":" in host:
+        return None  # a bare IPv6 address must be bracketed in a Host header
+    host = host.rstrip(".")
+    return host if re.fullmatch(r"[a-z0-9._-]+", host) else None
 
 
 def _is_loopback_name(name: str) -> bool:
@@ -68,18 +83,20 @@ def listened_names(host: str) -> set[str]:
             for addr in addrs:
                 names.add(addr.address.split("%", 1)[0].lower())
         return names
-    return {_host_name(host)}
+    name = _host_name(host) or _host_name(f"[{host}]")  # a listened IPv6 address comes unbracketed
+    return {name} if name else set()
 
 
 def host_check(allowed_hosts: Iterable[str], listen_host: str) -> Callable:
-    allowed = {_host_name(h) for h in allowed_hosts} | listened_names(listen_host)
+    configured = (_host_name(h) or _host_name(f"[{h}]") for h in allowed_hosts)  # IPv6 with or without brackets
+    allowed = {n for n in configured if n} | listened_names(listen_host)
 
     @web.middleware
     async def check_host(request: web.Request, handler: Callable) -> web.StreamResponse:
         header = request.headers.get("Host")
         if header is not None:  # HTTP/1.0 clients may send none; browsers always do
             name = _host_name(header)
-            if not (_is_loopback_name(name) or name in allowed):
+            if name is None or not (_is_loopback_name(name) or name in allowed):
                 raise ApiError(
                     403,
                     f"Host {header!r} is not a name of this server; add it to server.allowed_hosts if it is "
@@ -138,6 +155,8 @@ def origin_check(cors_origins: Iterable[str]) -> Callable:
 @web.middleware
 async def require_json(request: web.Request, handler: Callable) -> web.StreamResponse:
     """Bodies must be JSON: a cross-site form or text/plain POST needs no preflight."""
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # no such route or method: its 404 or 405 says more than a 415
     if request.method in _BODY_METHODS and request.content_type != "application/json":
         sent = request.headers.get("Content-Type")
         raise ApiError(

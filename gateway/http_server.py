@@ -39,6 +39,10 @@ class _GuardedRequestHandler(RequestHandler):
             self._header_timer.cancel()  # the headers are in
             self._header_timer = None
 
+    def skip_lingering(self) -> None:
+        """After this request's answer, close instead of reading the rest of its body."""
+        self._lingering_time = 0.0
+
     def _headers_too_slow(self) -> None:
         self._header_timer = None
         if not self._request_in_progress and not self._messages:

@@ -5,6 +5,13 @@
 - `server.write_timeout_s`: a write the client does not take within it (a reader that stopped
   reading) aborts the connection; aiohttp then cancels the handler exactly as when a client
   disconnects, which closes the run, aborts it in the engine and frees its admission slots.
+  The same happens when a local client's own receive buffer holds more than `_PEER_BACKLOG`
+  bytes it does not read for that long (gateway.peer_backlog): Linux grows that buffer to
+  megabytes, read or not, and it would otherwise take every write for many minutes.
+- `server.body_timeout_s`: a request's body must arrive within it after the headers (a body
+  sent a byte now and then, a Content-Length never sent, a chunked body without its end get
+  408); a Content-Length over `server.max_body_bytes` is 413 before a byte of it is read.
+  Either way the connection closes without waiting for the rest.
 - Drain (SIGTERM): new requests get 503; running ones may finish during
   `server.shutdown_grace_s`; then they are ended like a timed-out request, with a 503 error.
 
@@ -21,10 +28,12 @@ from typing import Callable, Optional
 from aiohttp import web
 
 from gateway.errors import ApiError
+from gateway.peer_backlog import PeerBacklog
 
 LIFECYCLE = web.AppKey("lifecycle", "Lifecycle")
 _GUARD = "request_guard"
 _STREAM_BUFFER = 8192  # bytes: user-space write buffer high-water mark and SO_SNDBUF of a stream
+_PEER_BACKLOG = 64 * 1024  # bytes a client may hold unread in its receive buffer without reading on
 
 
 def _timed_out(limit: float) -> ApiError:
@@ -34,6 +43,49 @@ def _timed_out(limit: float) -> ApiError:
         type="timeout_error",
         code="request_timeout",
     )
+
+
+def _body_too_slow(limit: float) -> ApiError:
+    return ApiError(
+        408,
+        f"the request body did not arrive within {limit:g} s (setting server.body_timeout_s)",
+        code="body_timeout",
+        headers={"Connection": "close"},
+    )
+
+
+def _body_too_large(length: int, limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body ({length} bytes by its Content-Length) is larger than this server accepts "
+        f"({limit} bytes, setting server.max_body_bytes)",
+        code="request_too_large",
+        headers={"Connection": "close"},
+    )
+
+
+def _no_lingering(request: web.Request) -> None:
+    """The connection closes once the error answer is out, without reading (for up to aiohttp's
+    10 s of lingering) the rest of a body nobody wants."""
+    protocol = request.protocol
+    if hasattr(protocol, "skip_lingering"):
+        protocol.skip_lingering()
+
+
+async def read_body(request: web.Request, max_bytes: int, timeout_s: float) -> None:
+    """Reads the whole body now (aiohttp keeps it for request.read()), within `timeout_s`."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        _no_lingering(request)
+        raise _body_too_large(length, max_bytes)
+    try:
+        await asyncio.wait_for(request.read(), timeout_s)
+    except asyncio.TimeoutError:
+        _no_lingering(request)
+        raise _body_too_slow(timeout_s) from None
+    except web.HTTPRequestEntityTooLarge:
+        _no_lingering(request)
+        raise
 
 
 def _shutting_down() -> ApiError:
@@ -58,6 +110,7 @@ class RequestGuard:
         self.active = True
         self.stalled = False
         self.response: Optional[web.StreamResponse] = None
+        self._peer: Optional[PeerBacklog] = None
         self._deadline = self._loop.call_later(request_timeout_s, self.end, _timed_out(request_timeout_s))
 
     def end(self, reason: ApiError) -> None:
@@ -89,10 +142,15 @@ class RequestGuard:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _STREAM_BUFFER)
+            self._peer = PeerBacklog(sock, _PEER_BACKLOG, self._write_timeout)
+            self._peer.sample(self._loop.time())
 
     async def write(self, response: web.StreamResponse, data: bytes) -> None:
         """response.write, but a client that takes nothing for write_timeout_s is cut off."""
         transport = self._request.transport
+        if self._peer is not None and self._peer.sample(self._loop.time()):
+            self._stall()  # behind by more than _PEER_BACKLOG, reading nothing, for write_timeout_s
+            raise ConnectionResetError("the client stopped reading")
         if transport is not None and transport.get_write_buffer_size() + len(data) <= _STREAM_BUFFER:
             # Below the high-water mark nothing waits for the client (the usual case, once per
             # token): no timer to arm and cancel.
@@ -120,9 +178,17 @@ class RequestGuard:
 
 
 class Lifecycle:
-    def __init__(self, request_timeout_s: float, write_timeout_s: float):
+    def __init__(
+        self,
+        request_timeout_s: float,
+        write_timeout_s: float,
+        body_timeout_s: float = 30.0,
+        max_body_bytes: int = 8 * 1024 * 1024,
+    ):
         self._request_timeout = request_timeout_s
         self._write_timeout = write_timeout_s
+        self._body_timeout = body_timeout_s
+        self._max_body = max_body_bytes
         self.guards: set[RequestGuard] = set()
         self.draining = False
         self.stalled_total = 0  # streams cut off because the client stopped reading
@@ -142,6 +208,8 @@ class Lifecycle:
             self.guards.add(guard)
             self._idle.clear()
             try:
+                if request.body_exists:
+                    await read_body(request, self._max_body, self._body_timeout)
                 return await handler(request)
             except asyncio.CancelledError:
                 reason = guard.taken()

@@ -6,6 +6,7 @@ in sync). Environment variables are `OSS_SIDECAR_<SECTION>__<KEY>` (e.g.
 """
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 from typing import Any, Literal, Mapping, Optional, Union
@@ -28,8 +29,11 @@ class ConfigError(Exception):
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
-    # Bearer keys for /v1/* and /api/*. Required before the server listens beyond loopback.
+    # Bearer keys for /v1/*, /api/* and /metrics. Required before the server listens beyond loopback.
     api_keys: list[str] = Field(default_factory=list)
+    # With api_keys set: whether GET /metrics needs a key too (a Prometheus scrape config can
+    # send one as `authorization: {credentials: <key>}`); false opens it to a scraper without one.
+    metrics_require_key: bool = True
     max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024)
     # Served model id in /v1/models; default: the model file or folder name.
     served_model_name: Optional[str] = None
@@ -44,6 +48,13 @@ class ServerSettings(Section):
     cors_origins: list[str] = Field(default_factory=list)
     # Deepest JSON nesting accepted in a request body, checked before parsing.
     max_json_depth: int = Field(64, ge=4, le=1000)
+    # Largest JSON Schema (response_format, a tool's parameters, Ollama's format) accepted, in
+    # bytes of compact JSON. Engines build a schema's grammar in the loop that serves every
+    # stream; larger ones are a 400 naming the field.
+    max_schema_bytes: int = Field(32 * 1024, ge=1024)
+    # JSON values (objects, arrays, strings, numbers; each enum entry) all of one request's
+    # schemas may hold together; more is a 400 naming the field that went over.
+    max_schema_values: int = Field(500, ge=16)
     # Seconds a client may take to send a request's headers.
     header_timeout_s: float = Field(10.0, gt=0)
     # Seconds an idle keep-alive connection stays open.
@@ -51,6 +62,9 @@ class ServerSettings(Section):
     # Seconds one write to a client may stall (a reader that stopped reading); past it the
     # stream is aborted and its slot freed.
     write_timeout_s: float = Field(30.0, gt=0)
+    # Seconds a request body may take to arrive, from the end of the headers (a body sent a
+    # byte at a time, or promised by Content-Length and never sent, is cut off with 408).
+    body_timeout_s: float = Field(30.0, gt=0)
     # Longest a request may run, start to last byte; a stream past it ends with an error event.
     request_timeout_s: float = Field(600.0, gt=0)
     # On SIGTERM: seconds running requests get to finish before they are ended.
@@ -100,7 +114,7 @@ class _SettingsBase(Section):
     def _keys_beyond_loopback(self) -> "_SettingsBase":
         if not _is_loopback(self.server.host) and not self.server.api_keys:
             raise ValueError(
-                f"server.api_keys: listening on {self.server.host} (beyond loopback) needs at least one API key"
+                f"server.host {self.server.host}: listening beyond loopback needs --api-key or server.api_keys"
             )
         if self.server.ollama_port is not None and self.server.ollama_port == self.server.port:
             raise ValueError(f"server.ollama_port: must differ from server.port ({self.server.port})")
@@ -142,12 +156,17 @@ def _deep_merge(base: dict, override: Mapping) -> dict:
     return out
 
 
-def _env_overrides(environ: Mapping[str, str]) -> dict:
+def _env_overrides(environ: Mapping[str, str]) -> tuple[dict, dict[tuple[str, ...], str]]:
+    """The OSS_SIDECAR_* variables as a settings tree, and {key path: variable name}."""
     tree: dict = {}
+    sources: dict[tuple[str, ...], str] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name.startswith(ENV_PREFIX + "TEST_"):
             continue
         path = name[len(ENV_PREFIX):].lower().split("__")
+        for end in range(1, len(path) + 1):  # the sections too: an unknown one names the variable
+            sources.setdefault(tuple(path[:end]), name)
+        sources[tuple(path)] = name
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
@@ -155,22 +174,74 @@ def _env_overrides(environ: Mapping[str, str]) -> dict:
             node[path[-1]] = yaml.safe_load(raw) if raw != "" else None
         except yaml.YAMLError:
             node[path[-1]] = raw
-    return tree
+    return tree, sources
 
 
-def _format_validation_error(err: ValidationError) -> str:
+def _paths(tree: Mapping, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every key path of a settings tree, sections included."""
+    out = []
+    for key, value in tree.items():
+        out.append(prefix + (str(key),))
+        if isinstance(value, Mapping):
+            out += _paths(value, prefix + (str(key),))
+    return out
+
+
+def _source(loc: tuple, sources: Mapping[tuple[str, ...], str]) -> Optional[str]:
+    """Where the value at loc came from (the setting's own entry or a section above it)."""
+    for end in range(len(loc), 0, -1):
+        found = sources.get(tuple(str(p) for p in loc[:end]))
+        if found is not None:
+            return found
+    return None
+
+
+def _known_names(loc: tuple) -> list[str]:
+    """The names of the settings beside an unknown one (loc: its path), for a did-you-mean."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return []
+        model = field.annotation
+    return list(getattr(model, "model_fields", {}))
+
+
+def _format_validation_error(err: ValidationError, sources: Optional[Mapping[tuple[str, ...], str]] = None) -> str:
     first = err.errors()[0]
-    key = ".".join(str(p) for p in first["loc"]) or "config"
-    msg = first["msg"]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "config"
+    source = _source(loc, sources or {})
     if first["type"] == "extra_forbidden":
-        msg = "unknown setting"
+        close = difflib.get_close_matches(str(loc[-1]), _known_names(loc), n=1, cutoff=0.6)
+        section = "".join(f"{p}." for p in loc[:-1])
+        fix = f"did you mean {section}{close[0]}?" if close else "`oss-sidecar config` prints every setting"
+        return f"{source + ': ' if source else ''}unknown setting {key}; {fix}"
+    msg = first["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-        if not first["loc"]:
+        if not loc:
             return msg  # a whole-config rule: its message names the key
     value = first.get("input")
-    shown = "" if isinstance(value, (dict, list)) or first["type"] in ("extra_forbidden", "missing") else f" (got {value!r})"
-    return f"{key}: {msg}{shown}"
+    shown = "" if isinstance(value, (dict, list)) or first["type"] == "missing" else f" (got {value!r})"
+    return f"{key}: {msg}{shown}{f'; set by {source}' if source else ''}"
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--config: {path}{where}: not valid YAML: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"--config: {path} is not a text file (UTF-8 YAML)") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"--config: {path} must hold a mapping of settings (key: value lines)")
+    return loaded
 
 
 def load_settings(
@@ -180,20 +251,16 @@ def load_settings(
 ) -> Settings:
     """Defaults < YAML file < OSS_SIDECAR_* environment < command line. Raises ConfigError."""
     data: dict = {}
+    sources: dict[tuple[str, ...], str] = {}  # which layer set each key, for the error message
     if config_file is not None:
-        path = Path(config_file)
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except OSError as exc:
-            raise ConfigError(f"--config: cannot read {path}: {exc.strerror}") from None
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"--config: {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"--config: {path} must hold a mapping of settings")
-        data = loaded
-    data = _deep_merge(data, _env_overrides(os.environ if environ is None else environ))
+        data = _read_yaml(Path(config_file))
+        sources.update(dict.fromkeys(_paths(data), f"--config {config_file}"))
+    env, env_sources = _env_overrides(os.environ if environ is None else environ)
+    data = _deep_merge(data, env)
+    sources.update(env_sources)
     data = _deep_merge(data, cli_overrides or {})
+    sources.update(dict.fromkeys(_paths(cli_overrides or {}), "the command line"))
     try:
         return Settings.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_validation_error(err)) from None
+        raise ConfigError(_format_validation_error(err, sources)) from None

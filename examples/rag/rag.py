@@ -22,22 +22,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000/v1")
     parser.add_argument("--api-key", default="unused")
-    parser.add_argument("--docs", required=True, help="a folder of .md / .txt / .rst files")
+    parser.add_argument("--docs", required=True, help="a folder of .md / .txt / .rst files (and its subfolders)")
     parser.add_argument("--question", required=True)
     parser.add_argument("--top-k", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=200)
     args = parser.parse_args()
 
-    # The gateway lists its chat model first and its embedding model (with "dimensions") after.
+    # The gateway lists its chat model first and its embedding model (with "dimensions") after;
+    # `max_model_len` (as vLLM names it) is the embedding model's window in tokens.
     models = OpenAI(base_url=args.base_url, api_key=args.api_key).models.list().data
     chat_model = models[0].id
-    embedding_model = next(m.id for m in models if (m.model_extra or {}).get("dimensions"))
+    embedder = next(m for m in models if (m.model_extra or {}).get("dimensions"))
+    embedding_model, window = embedder.id, embedder.model_extra.get("max_model_len") or 256
 
     # 1. Embed the documents with the gateway's embedding model, into Chroma.
     embed = OpenAIEmbeddingFunction(api_key=args.api_key, api_base=args.base_url, model_name=embedding_model)
     store = chromadb.PersistentClient(path=tempfile.mkdtemp(prefix="rag-example-"))
     collection = store.create_collection("docs", embedding_function=embed, metadata={"hnsw:space": "cosine"})
-    splitter = RecursiveCharacterTextSplitter(chunk_size=800, chunk_overlap=120)
+    # Every chunk must fit the embedding model's window (a longer input is a 400). A client
+    # cannot see the server's tokenizer, but no tokenizer makes more tokens than UTF-8 bytes
+    # (each token covers at least one byte): chunks counted in bytes always fit, with room
+    # for the model's own start and end tokens.
+    splitter = RecursiveCharacterTextSplitter(
+        chunk_size=window - 4, chunk_overlap=window // 8, length_function=lambda text: len(text.encode())
+    )
     files = [p for p in sorted(Path(args.docs).rglob("*")) if p.suffix in (".md", ".txt", ".rst")]
     for path in files:
         chunks = splitter.split_text(path.read_text(encoding="utf-8", errors="replace"))

@@ -14,6 +14,7 @@ from pydantic.json_schema import models_json_schema
 
 from gateway.api.knowledge import KnowledgeCollectionList
 from gateway.api.openai import protocol as p
+from gateway.api.openai import tokenize as t
 
 routes = web.RouteTableDef()
 
@@ -50,6 +51,7 @@ _ERRORS = {
 _MODELS: list[type[BaseModel]] = [
     p.ChatCompletionRequest, p.CompletionRequest, p.ChatCompletionResponse, p.CompletionResponse,
     p.ModelList, KnowledgeCollectionList, ErrorResponse, Health,
+    t.TokenizeCompletionRequest, t.TokenizeChatRequest, t.TokenizeResponse, t.DetokenizeRequest, t.DetokenizeResponse,
 ]
 
 
@@ -91,6 +93,19 @@ def _generation(summary: str, request: type[BaseModel], response: type[BaseModel
     }
 
 
+def _json_call(summary: str, request: dict[str, Any], response: type[BaseModel]) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": {
+                "200": {"description": "the answer", "content": {"application/json": {"schema": _ref(response)}}},
+                **_error_responses(("400", "401", "403", "404", "413", "415", "503", "504")),
+            },
+        }
+    }
+
+
 def build() -> dict[str, Any]:
     schemas: dict[str, Any] = {}
     for mode in ("validation", "serialization"):
@@ -124,6 +139,12 @@ def build() -> dict[str, Any]:
                     },
                 }
             },
+            "/tokenize": _json_call(
+                "the served model's tokens of a prompt, or of a chat after its template (vLLM's shape)",
+                {"anyOf": [_ref(t.TokenizeCompletionRequest), _ref(t.TokenizeChatRequest)]},
+                t.TokenizeResponse,
+            ),
+            "/detokenize": _json_call("the text of token ids (vLLM's shape)", _ref(t.DetokenizeRequest), t.DetokenizeResponse),
             "/health": {
                 "get": {
                     "summary": "ready (200) or loading / dead (503)",

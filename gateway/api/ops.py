@@ -14,12 +14,18 @@ routes = web.RouteTableDef()
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
-@routes.get("/health")
-async def health(request: web.Request) -> web.Response:
-    status = request.app[SERVING].current_status()
-    embeddings = request.app.get(EMBEDDINGS)
+def health_status(app: web.Application) -> str:
+    """What /health says: loading | ready | dead | failed (also the CLI's ready line)."""
+    status = app[SERVING].current_status()
+    embeddings = app.get(EMBEDDINGS)
     if status == "ready" and embeddings is not None and embeddings.status == "loading":
         status = "loading"  # ready means every model this server was configured with serves
+    return status
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    status = health_status(request.app)
     return web.json_response({"status": status}, status=200 if status == "ready" else 503)
 
 

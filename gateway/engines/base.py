@@ -12,12 +12,12 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Literal, Optional
 
-from gateway.prompts.tokenizer import PromptTooLongError, Tokenizer
+from gateway.prompts.tokenizer import PromptTooLongError, TokenIdError, Tokenizer, check_ids
 
 __all__ = [
     "Delta", "Engine", "EngineDeadError", "RequestError", "EngineError", "EngineStats", "GenerationRequest",
     "ProgressCallback", "PromptTooLongError", "ResponseFormat", "SamplingParams", "TokenLogprob",
-    "Tokenizer", "ToolCallPiece", "ToolChoice",
+    "TokenIdError", "Tokenizer", "ToolCallPiece", "ToolChoice", "UpstreamError", "check_ids",
 ]
 
 
@@ -27,6 +27,17 @@ class EngineError(Exception):
 
 class EngineDeadError(EngineError):
     """The engine can no longer serve; /health turns 503."""
+
+
+class UpstreamError(EngineError):
+    """A server the engine forwards to failed, misbehaved or is busy: its fault, not the
+    client's. `status` is what the client gets: 502 (bad answer), 503 (none up), or 429 (all
+    busy, passed on with the upstream's Retry-After)."""
+
+    def __init__(self, message: str, status: int = 502, retry_after: Optional[str] = None):
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
 
 
 class RequestError(ValueError):
@@ -194,6 +205,12 @@ class Engine(abc.ABC):
         """Whether, given tools, the model may decide itself to call one (`tool_choice: auto`):
         what Ollama's API advertises as the "tools" capability. Known once the model is loaded."""
         return False
+
+    # The engine itself ends the output where the window ends (finish "length") and refuses a
+    # prompt over the window with PromptTooLongError: the serving core need not count the prompt
+    # to clamp an output limit (llama.cpp, vLLM in-process). False: the core counts and clamps
+    # (an OpenAI-compatible upstream may refuse such a limit, as vLLM's server does).
+    stops_at_window: bool = False
 
     @abc.abstractmethod
     async def stop(self) -> None: ...

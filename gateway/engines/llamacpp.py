@@ -39,6 +39,7 @@ from gateway.engines.base import (
 )
 from gateway.engines.default_model import (
     ModelFileError,
+    check_gguf_file,
     default_model_path,
     verify_default_model,
 )
@@ -46,6 +47,7 @@ from gateway.engines.llamacpp_listener import PrivateListener
 from gateway.engines.registry import EngineSpec
 from gateway.engines.tool_call_format import ToolCallReader, call_grammar
 from gateway.settings_section import Section
+from gateway.prompts.tokenizer import check_ids
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -85,11 +87,10 @@ class LlamaCppSettings(Section):
     # RAM for llama.cpp's prompt cache (finished sequences' KV cache, reused by later prompts
     # that share a prefix), in MiB; 0 turns it off. xllamacpp's own default is 8 GiB.
     cache_ram_mib: int = Field(512, ge=0, le=1 << 20)
-    # RoPE scaling, to serve a model past the context it was trained on (llama.cpp caps a slot's
-    # context there otherwise): none, linear or yarn; empty: the model's own.
-    rope_scaling: Optional[Literal["none", "linear", "yarn"]] = None
-    # How many times the trained context to stretch to (llama.cpp's --rope-scale); 0: the model's own.
-    rope_scale: float = Field(0, ge=0)
+    # Stretch the model's trained context this many times by YaRN RoPE scaling (llama.cpp's
+    # --rope-scaling yarn --rope-scale N); llama.cpp caps a slot at the trained context
+    # otherwise. 1: off. For agents whose prompts outgrow a small model's window.
+    rope_scale: float = Field(1.0, ge=1.0, le=64.0)
 
 # Sampling fields whose llama.cpp name differs from the OpenAI/vLLM one.
 _RENAMED = {"repetition_penalty": "repeat_penalty"}
@@ -104,6 +105,7 @@ class LlamaCppTokenizer(Tokenizer):
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
+        self._n_vocab: Optional[int] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -111,9 +113,16 @@ class LlamaCppTokenizer(Tokenizer):
         return self._session
 
     async def _post(self, path: str, body: dict) -> Any:
-        async with self._client().post("http://llama.cpp" + path, json=body) as resp:
-            resp.raise_for_status()
-            return await resp.json()
+        # Every call here is idempotent (tokenize, detokenize, templates): a pooled connection
+        # that the server closed as it was reused is retried once on a fresh one.
+        for attempt in (1, 2):
+            try:
+                async with self._client().post("http://llama.cpp" + path, json=body) as resp:
+                    resp.raise_for_status()
+                    return await resp.json()
+            except aiohttp.ServerDisconnectedError:
+                if attempt == 2:
+                    raise
 
     async def encode(self, text: str, *, special: bool = True) -> list[int]:
         out = await self._post("/tokenize", {"content": text, "add_special": False, "parse_special": special})
@@ -122,6 +131,21 @@ class LlamaCppTokenizer(Tokenizer):
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         out = await self._post("/apply-template", {"messages": messages, **kwargs})
         return out["prompt"]
+
+    async def encode_prompt(self, text: str) -> list[int]:
+        return (await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True}))["tokens"]
+
+    async def decode(self, tokens: list[int]) -> str:
+        # llama.cpp does not check ids: one outside the vocabulary is an exception (a 500) there.
+        check_ids(tokens, await self._vocab_size())
+        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
+
+    async def _vocab_size(self) -> int:
+        if self._n_vocab is None:
+            async with self._client().get("http://llama.cpp/v1/models") as resp:
+                resp.raise_for_status()
+                self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
+        return self._n_vocab
 
     async def template_renders_tools(self) -> bool:
         """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
@@ -157,6 +181,7 @@ class LlamaCppTokenizer(Tokenizer):
 
 class LlamaCppEngine(Engine):
     name = "llamacpp"
+    stops_at_window = True  # a slot's generation ends at its context (finish "length")
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -196,8 +221,7 @@ class LlamaCppEngine(Engine):
     def _resolve_model(self) -> Path:
         if self._settings.model.path:
             path = Path(self._settings.model.path).expanduser()
-            if not path.is_file():
-                raise ModelFileError(f"model.path: no such GGUF file: {path}")
+            check_gguf_file(path)
             return path
         return default_model_path()
 
@@ -259,10 +283,8 @@ class LlamaCppEngine(Engine):
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
         params.cache_ram_mib = self._cfg.cache_ram_mib
-        if self._cfg.rope_scaling is not None:
-            scaling = f"LLAMA_ROPE_SCALING_TYPE_{self._cfg.rope_scaling.upper()}"
-            params.rope_scaling_type = getattr(xl.llama_rope_scaling_type, scaling)
-        if self._cfg.rope_scale:
+        if self._cfg.rope_scale > 1:
+            params.rope_scaling_type = xl.llama_rope_scaling_type.LLAMA_ROPE_SCALING_TYPE_YARN
             params.rope_freq_scale = 1 / self._cfg.rope_scale
         self._listener.configure(params)
         params.cpuparams.n_threads = self.threads
@@ -389,7 +411,7 @@ class LlamaCppEngine(Engine):
                 if item is _END:
                     break
                 if isinstance(item, Exception):
-                    raise EngineError(f"llama.cpp failed: {item}")
+                    raise _refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
                 if "error" in item:
                     self._raise_engine_error(item["error"], request)
                 usage = item.get("usage")
@@ -529,6 +551,19 @@ def _logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
         item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
         out.append(item)
     return out
+
+
+def _refusal(exc: Exception, request: GenerationRequest) -> Optional[RequestError]:
+    """An exception llama.cpp raises before generating, about what the request holds (a 400, not
+    the engine failing): a history tool call whose arguments are not JSON (llama.cpp parses them
+    to render the template), a combination it refuses (ValueError)."""
+    message = str(exc)
+    if "tool call arguments" in message:
+        return RequestError(f"messages: an assistant message's tool_calls[].function.arguments is not JSON: {message}",
+                            param="messages")
+    if isinstance(exc, ValueError):
+        return RequestError(message, param=_param_in(message, request))
+    return None
 
 
 def _param_in(message: str, request: GenerationRequest) -> Optional[str]:

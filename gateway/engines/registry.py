@@ -2,7 +2,7 @@
 gateway.engines declares `ENGINE = EngineSpec(...)`.
 
 The configuration (`engine` choices and one settings section per engine), the CLI's `--engine`
-choices, `oss-sidecar doctor` and the engines table in the README all come from here, so
+choices, `oss-sidecar doctor` and the engines table in docs/CONFIGURATION.md all come from here, so
 adding an engine is one module plus its tests. Engine modules must import without their
 heavy runtime (vLLM, torch): `build` imports it when the engine is chosen.
 """
@@ -57,7 +57,7 @@ def create_engine(settings: "Settings") -> "Engine":
 
 
 def markdown_table() -> str:
-    """The README's engines table."""
+    """The engines table of docs/CONFIGURATION.md."""
     rows = ["| engine | what it runs | settings |", "| --- | --- | --- |"]
     for spec in engine_specs().values():
         rows.append(f"| `{spec.name}` | {spec.summary} | `{spec.name}.*` |")

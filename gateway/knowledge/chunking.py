@@ -1,5 +1,6 @@
-"""Documents into chunks with LangChain's text splitters: per-language separators for
-Markdown, reStructuredText and source files, plain paragraphs for text; PDF text via pypdf."""
+"""Text into chunks with LangChain's text splitters: per-language separators for Markdown,
+reStructuredText and source files, plain paragraphs for text and PDF pages (read by
+reader.py, in a process of its own)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,30 +47,17 @@ def _splitter(suffix: str, size: int, overlap: int):
     )
 
 
-def _pages(path: Path) -> list[str]:
-    try:
-        from pypdf import PdfReader
-    except ImportError:
-        raise KnowledgeUnavailable(f"indexing PDF needs pypdf: {INSTALL}") from None
-    return [page.extract_text() or "" for page in PdfReader(str(path)).pages]
-
-
-def split_file(path: Path, data: bytes, size: int, overlap: int) -> list[Chunk]:
-    """The file's chunks; a file that is not text (a NUL byte, or not UTF-8) has none."""
-    suffix = path.suffix.lower()
+def split_texts(suffix: str, texts: list[tuple[Optional[int], str]], size: int, overlap: int) -> list[Chunk]:
+    """Texts (with their PDF page, or None) into chunks; chunks of only whitespace are dropped."""
     splitter = _splitter(suffix, size, overlap)
-    if suffix == ".pdf":
-        texts = [(i + 1, t) for i, t in enumerate(_pages(path))]
-    else:
-        if b"\0" in data[:8192]:
-            return []
-        try:
-            texts = [(None, data.decode("utf-8"))]
-        except UnicodeDecodeError:
-            return []
     chunks = []
     for page, text in texts:
-        for doc in splitter.create_documents([text]):
-            if doc.page_content.strip():
-                chunks.append(Chunk(doc.page_content, page, doc.metadata.get("start_index", 0)))
+        # Documents would carry a metadata dict per chunk; plain strings and the offsets
+        # (found as LangChain's add_start_index finds them) keep a 200 MB file's chunks small.
+        index, previous = 0, 0
+        for piece in splitter.split_text(text):
+            index = text.find(piece, max(0, index + previous - overlap))
+            previous = len(piece)
+            if piece.strip():
+                chunks.append(Chunk(piece, page, max(index, 0)))
     return chunks

@@ -7,59 +7,95 @@ retrieval.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Optional
 
-from gateway.knowledge.indexer import index_paths, remove_paths
+from gateway.knowledge.indexer import IndexReport, index_paths, remove_paths
 from gateway.knowledge.store import KnowledgeStore, KnowledgeUnavailable, data_dir
+from gateway.knowledge.walk import Skipped, display, find_files
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
+
+# Exit status of a run ended by SIGINT / SIGTERM (the shell's 128 + signal number).
+INTERRUPTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 
 def _say(text: str) -> None:
     print(f"oss-sidecar index: {text}", file=sys.stderr, flush=True)
 
 
-async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path], collection: str) -> None:
+def _nothing_to_index(paths: list[Path], collection: str, why: str) -> int:
+    _say(f"{', '.join(display(p) for p in paths)}: nothing to index, so no knowledge base {collection} "
+         f"was created: {why}")
+    return 2
+
+
+async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path], collection: str,
+                 signals: list[int]) -> Optional[IndexReport]:
+    """The run's report, or None when a signal ended it (SIGINT / SIGTERM, appended to
+    `signals`: the model stops and its private socket folder goes; a second signal exits at once)."""
     from tqdm import tqdm
 
     from gateway.embeddings import create_embedding_model
+    from gateway.engines.llamacpp_listener import exit_at_once
     from gateway.serving.embeddings import EmbeddingRequest, Embeddings
     from gateway.telemetry import Metrics
 
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_signal(signum: int) -> None:
+        signals.append(signum)
+        for again in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(again, exit_at_once, INTERRUPTED[again])
+        task.cancel()
+
+    for sig in INTERRUPTED:
+        loop.add_signal_handler(sig, on_signal, sig)
+
     model = create_embedding_model(settings.embeddings)
     model.check_model()
-    await model.start(lambda message, fraction: _say(message))
     embeddings = Embeddings(settings, model, Metrics())
-    embeddings.status = "ready"
 
     async def embed(texts: list[str]) -> list[list[float]]:
         # A chunk past the model's window is embedded by its first tokens (and stored whole).
-        request = EmbeddingRequest(inputs=texts, truncate_prompt_tokens=model.max_input_tokens)
+        # Those lie in its first window × 256 characters (a token is a word piece, at most a
+        # few dozen characters): a huge chunk (a large knowledge.chunk_size) is cut there
+        # rather than tokenized whole, megabytes of tokens to be thrown away.
+        head = model.max_input_tokens * 256
+        request = EmbeddingRequest(inputs=[t[:head] for t in texts], truncate_prompt_tokens=model.max_input_tokens)
         return (await embeddings.embed(request)).vectors
 
-    bar = tqdm(total=0, unit="chunk", desc=f"indexing into {collection}", file=sys.stderr)
+    bar: Optional[tqdm] = None
 
     def on_total(total: int) -> None:
-        bar.total = total
-        bar.refresh()
+        nonlocal bar
+        bar = tqdm(total=total, unit="file", desc=f"indexing into {collection}", file=sys.stderr)
+
+    def on_skip(item: Skipped) -> None:
+        # Above the bar, once it is drawn.
+        tqdm.write(f"oss-sidecar index: skipped {item.source}: {item.reason}", file=sys.stderr)
+
+    def on_note(item: Skipped) -> None:
+        tqdm.write(f"oss-sidecar index: {item.source}: {item.reason}", file=sys.stderr)
 
     try:
-        report = await index_paths(
-            paths, collection, store, embed,
-            chunk_size=settings.knowledge.chunk_size, chunk_overlap=settings.knowledge.chunk_overlap,
-            embedding_model=model.model_name, progress=bar.update, on_total=on_total,
+        await model.start(lambda message, fraction: _say(message))
+        embeddings.status = "ready"
+        return await index_paths(
+            paths, collection, store, embed, settings=settings.knowledge, embedding_model=model.model_name,
+            on_skip=on_skip, on_note=on_note, progress=lambda n: bar.update(n) if bar else None, on_total=on_total,
         )
+    except asyncio.CancelledError:
+        return None
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
         await model.stop()
-    _say(
-        f"{collection}: {report.files_added} files added, {report.files_updated} updated, "
-        f"{report.files_unchanged} unchanged, {report.files_removed} removed; {report.chunks_written} chunks "
-        f"embedded in {report.seconds:.1f} s (store: {store.path})"
-    )
 
 
 def run_index(settings: "Settings", paths: list[str], collection: str, delete: bool) -> int:
@@ -73,16 +109,43 @@ def run_index(settings: "Settings", paths: list[str], collection: str, delete: b
         if delete:
             _say(f"{collection}: removed {remove_paths(resolved, collection, store)} files")
             return 0
-        missing = [str(p) for p in resolved if not p.exists()]
+        missing = [display(p) for p in resolved if not p.exists()]
         if missing:
             _say(f"no such file or folder: {', '.join(missing)}")
             return 2
+        existed = collection in {c["name"] for c in store.listing()}  # read-only: creates no database
+        if not existed:
+            # An empty knowledge base would show in every selector and answer nothing: refuse it.
+            found, left_out = find_files(resolved)
+            if not found:
+                for item in left_out:
+                    _say(f"skipped {item.source}: {item.reason}")
+                return _nothing_to_index(
+                    resolved, collection,
+                    f"none of its {len(left_out)} entries is a file the indexer reads (each named above)"
+                    if left_out else "no files in it (hidden ones, whose names start with '.', are left out)",
+                )
         from gateway.embeddings import create_embedding_model
 
         # Creates the collection now: a bad name fails before the model loads.
         store.collection(collection, create=True,
                          embedding_model=create_embedding_model(settings.embeddings).model_name)
-        asyncio.run(_index(settings, store, resolved, collection))
+        signals: list[int] = []
+        report = asyncio.run(_index(settings, store, resolved, collection, signals))
+        if not existed and (report is None or report.chunks_written == 0):
+            store.delete(collection)  # nothing went in: leave no empty knowledge base behind
+        if report is None:
+            kept = f"the knowledge base {collection} keeps the files finished" if existed else "no knowledge base was created"
+            _say(f"interrupted; {kept}")
+            return INTERRUPTED[signals[0]] if signals else 1
+        if not existed and report.chunks_written == 0:
+            return _nothing_to_index(resolved, collection, f"every file was skipped ({len(report.skipped)}, each named above)")
+        skipped = f"; {len(report.skipped)} skipped (named above)" if report.skipped else ""
+        _say(
+            f"{collection}: {report.files_added} files added, {report.files_updated} updated, "
+            f"{report.files_unchanged} unchanged, {report.files_removed} removed; {report.chunks_written} chunks "
+            f"embedded in {report.seconds:.1f} s (store: {store.path}){skipped}"
+        )
         return 0
     except KnowledgeUnavailable as exc:
         _say(str(exc))

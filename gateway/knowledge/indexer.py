@@ -2,18 +2,23 @@
 
 Each chunk is stored with its file's path and sha256; a file whose sha256 is unchanged is
 skipped, a changed one has its chunks replaced, and a file that vanished from an indexed
-folder has its chunks removed.
+folder has its chunks removed. Files are found by walk.py (inside the given folders only) and
+read one at a time by reader.py's process; a file that cannot be read is skipped with the
+reason and the run goes on.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Optional
+from typing import Any, Awaitable, Callable, Optional
 
-from gateway.knowledge.chunking import indexable, split_file
+from gateway.knowledge.reader import DocumentReader, Limits, Unreadable, file_digest
+from gateway.knowledge.settings import KnowledgeSettings
 from gateway.knowledge.store import KnowledgeStore
+from gateway.knowledge.walk import Skipped, display, find_files
 
 EmbedTexts = Callable[[list[str]], Awaitable[list[list[float]]]]
 # Chunks embedded and written together: bounds memory and keeps the progress bar moving.
@@ -28,21 +33,9 @@ class IndexReport:
     files_removed: int = 0
     chunks_written: int = 0
     seconds: float = 0.0
-
-
-def find_files(paths: Iterable[Path]) -> list[Path]:
-    """Indexable files under the paths (hidden files and folders left out), sorted."""
-    found: set[Path] = set()
-    for path in paths:
-        path = path.resolve()
-        if path.is_file():
-            found.add(path)
-        elif path.is_dir():
-            for f in path.rglob("*"):
-                rel = f.relative_to(path).parts
-                if f.is_file() and indexable(f) and not any(part.startswith(".") for part in rel):
-                    found.add(f)
-    return sorted(found)
+    skipped: list[Skipped] = field(default_factory=list)  # files not indexed, with the reason
+    notes: list[Skipped] = field(default_factory=list)  # parts of indexed files left out (a slow PDF page)
+    files_found: int = 0  # files the walk found to read (before any was skipped while reading)
 
 
 def _chunk_id(source: str, index: int) -> str:
@@ -50,14 +43,23 @@ def _chunk_id(source: str, index: int) -> str:
 
 
 def _indexed_files(collection: Any) -> dict[str, str]:
-    """source path → file sha256 of what the collection holds now."""
+    """source path → file sha256 of what the collection holds now; "" for a file whose chunks
+    are not all there (a run killed while writing it), so that it is read again."""
     metadatas = collection.get(include=["metadatas"])["metadatas"] or []
-    return {m["source"]: m["file_sha256"] for m in metadatas if m and "source" in m}
+    digests: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    expected: dict[str, int] = {}
+    for m in metadatas:
+        if m and "source" in m:
+            digests[m["source"]] = m["file_sha256"]
+            counts[m["source"]] = counts.get(m["source"], 0) + 1
+            if "chunks_in_file" in m:
+                expected[m["source"]] = m["chunks_in_file"]
+    return {s: (d if expected.get(s, counts[s]) == counts[s] else "") for s, d in digests.items()}
 
 
-def _under(source: str, roots: list[Path]) -> bool:
-    path = Path(source)
-    return any(path == root or root in path.parents for root in roots)
+def _under(source: str, roots: list[str]) -> bool:
+    return any(source == root or source.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 async def index_paths(
@@ -66,63 +68,92 @@ async def index_paths(
     store: KnowledgeStore,
     embed: EmbedTexts,
     *,
-    chunk_size: int,
-    chunk_overlap: int,
+    settings: KnowledgeSettings,
     embedding_model: str,
-    progress: Optional[Callable[[int], None]] = None,  # called with chunks written
-    on_total: Optional[Callable[[int], None]] = None,  # called once with the chunks to write
+    on_skip: Optional[Callable[[Skipped], None]] = None,  # called as each file is skipped
+    on_note: Optional[Callable[[Skipped], None]] = None,  # called for each part of a file left out
+    progress: Optional[Callable[[int], None]] = None,  # called with files done
+    on_total: Optional[Callable[[int], None]] = None,  # called once with the files to look at
 ) -> IndexReport:
     t0 = time.perf_counter()
     report = IndexReport()
-    roots = [p.resolve() for p in paths]
+
+    def skip(item: Skipped) -> None:
+        report.skipped.append(item)
+        if on_skip:
+            on_skip(item)
+
+    found, left_out = await asyncio.to_thread(find_files, paths)
+    for item in left_out:
+        skip(item)
+    report.files_found = len(found)
+    roots = [display(p.resolve()) for p in paths]
     collection = store.collection(collection_name, create=True, embedding_model=embedding_model)
     indexed = _indexed_files(collection)
-    present = find_files(roots)
-
-    work: list[tuple[str, str, list]] = []  # (source, sha256, chunks)
-    for path in present:
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        source = str(path)
-        if indexed.get(source) == digest:
-            report.files_unchanged += 1
-            continue
-        if source in indexed:
-            report.files_updated += 1
-        else:
-            report.files_added += 1
-        work.append((source, digest, split_file(path, data, chunk_size, chunk_overlap)))
-
+    present = {f.source for f in found}
     for source in indexed:
-        if _under(source, roots) and source not in {str(p) for p in present}:
+        if _under(source, roots) and source not in present:
             collection.delete(where={"source": source})
             report.files_removed += 1
     if on_total:
-        on_total(sum(len(chunks) for _, _, chunks in work))
+        on_total(len(found))
 
-    for source, digest, chunks in work:
-        collection.delete(where={"source": source})
-        for start in range(0, len(chunks), WRITE_BATCH):
-            batch = chunks[start : start + WRITE_BATCH]
-            vectors = await embed([c.text for c in batch])
-            metadatas = []
-            for i, chunk in enumerate(batch, start):
-                meta = {"source": source, "file_sha256": digest, "chunk": i, "start": chunk.start}
-                if chunk.page is not None:
-                    meta["page"] = chunk.page
-                metadatas.append(meta)
-            collection.add(
-                ids=[_chunk_id(source, i) for i in range(start, start + len(batch))],
-                embeddings=vectors,
-                documents=[c.text for c in batch],
-                metadatas=metadatas,
-            )
-            report.chunks_written += len(batch)
+    limits = Limits.of(settings)
+    reader = DocumentReader(limits)
+    try:
+        for item in found:
+            source = item.source
+            digest = await asyncio.to_thread(file_digest, item.path, limits.max_file_bytes)
+            if indexed.get(source) == digest:
+                report.files_unchanged += 1
+            else:
+                read = digest if isinstance(digest, Unreadable) else await reader.read(item.path)
+                if source in indexed:  # changed, or no longer readable: its old chunks are stale
+                    collection.delete(where={"source": source})
+                if isinstance(read, Unreadable):
+                    skip(Skipped(source, read.reason))
+                else:
+                    for note in read.notes:
+                        report.notes.append(Skipped(source, note))
+                        if on_note:
+                            on_note(report.notes[-1])
+                    try:
+                        await _write(collection, embed, source, read.digest, read.chunks, report)
+                    except BaseException:  # interrupted: no half-written file
+                        collection.delete(where={"source": source})
+                        raise
+                    if source in indexed:
+                        report.files_updated += 1
+                    else:
+                        report.files_added += 1
             if progress:
-                progress(len(batch))
-    store.touched()
+                progress(1)
+    finally:
+        reader.stop()
+        store.touched()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+async def _write(collection: Any, embed: EmbedTexts, source: str, digest: str, chunks: list, report: IndexReport) -> None:
+    loop = asyncio.get_running_loop()
+    for start in range(0, len(chunks), WRITE_BATCH):
+        batch = chunks[start : start + WRITE_BATCH]
+        texts = [text for text, _, _ in batch]
+        vectors = await embed(texts)
+        metadatas = []
+        for i, (_, page, offset) in enumerate(batch, start):
+            meta = {"source": source, "file_sha256": digest, "chunk": i, "start": offset,
+                    "chunks_in_file": len(chunks)}
+            if page is not None:
+                meta["page"] = page
+            metadatas.append(meta)
+        ids = [_chunk_id(source, i) for i in range(start, start + len(batch))]
+        # Chroma's write is synchronous (SQLite and the vector index): off the event loop.
+        await loop.run_in_executor(
+            None, lambda: collection.add(ids=ids, embeddings=vectors, documents=texts, metadatas=metadatas)
+        )
+        report.chunks_written += len(batch)
 
 
 def remove_paths(paths: list[Path], collection_name: str, store: KnowledgeStore) -> int:
@@ -130,7 +161,7 @@ def remove_paths(paths: list[Path], collection_name: str, store: KnowledgeStore)
     collection = store.collection(collection_name)
     if collection is None:
         return 0
-    roots = [p.resolve() for p in paths]
+    roots = [display(p.resolve()) for p in paths]
     gone = [s for s in _indexed_files(collection) if _under(s, roots)]
     for source in gone:
         collection.delete(where={"source": source})

@@ -17,3 +17,11 @@ class KnowledgeSettings(Section):
     chunk_overlap: int = Field(120, ge=0)
     # Largest `retrieval.top_k` a chat request may ask for.
     max_top_k: int = Field(20, ge=1)
+    # Files larger than this (MiB) are skipped by `oss-sidecar index`, named with the reason.
+    max_file_mib: int = Field(256, ge=1)
+    # Seconds to read and split one file; a file that takes longer is skipped (its reader is stopped).
+    file_timeout_s: float = Field(300, gt=0)
+    # Seconds to take the text out of one PDF page; a slower page is left out, named.
+    pdf_page_timeout_s: float = Field(10, gt=0)
+    # Memory (MiB) the document reader process may use; a file that needs more is skipped.
+    reader_memory_mib: int = Field(4096, ge=256)

@@ -49,3 +49,33 @@ class Tokenizer(abc.ABC):
     @abc.abstractmethod
     async def special_tokens(self) -> set[str]:
         """Control/special token strings of the vocabulary (FIM family detection)."""
+
+    # POST /tokenize and /detokenize (vLLM's shapes): what a gateway in front of this one reads.
+    async def encode_prompt(self, text: str) -> list[int]:
+        """`text` as a completion prompt reaches the model: with the special tokens (a BOS) the
+        model's tokenizer adds to a prompt, and special-token text parsed as such."""
+        raise NotImplementedError(f"{type(self).__name__} cannot tokenize a prompt with its special tokens")
+
+    async def decode(self, tokens: list[int]) -> str:
+        """The text of `tokens`, special tokens written out. Raises TokenIdError for an id
+        outside the vocabulary."""
+        raise NotImplementedError(f"{type(self).__name__} cannot decode")
+
+    async def token_strs(self, tokens: list[int]) -> list[str]:
+        """Each token's own string (a special token is its text)."""
+        return [await self.decode([t]) for t in tokens]
+
+
+class TokenIdError(ValueError):
+    """A token id that is not in the model's vocabulary (a 400 for the client)."""
+
+    def __init__(self, token: int, vocab_size: int | None = None):
+        self.token, self.vocab_size = token, vocab_size
+        within = f" (ids are 0 to {vocab_size - 1})" if vocab_size else ""
+        super().__init__(f"token id {token} is not in the model's vocabulary{within}")
+
+
+def check_ids(tokens: list[int], vocab_size: int) -> None:
+    for t in tokens:
+        if not 0 <= t < vocab_size:
+            raise TokenIdError(t, vocab_size)

@@ -95,7 +95,10 @@ class Serving:
         return names
 
     def check_model(self, name: Optional[str]) -> None:
-        if name is not None and name not in self.model_names():
+        """The served model answers to its names, also with Ollama's `:latest` tag (Ollama's
+        clients send it to the OpenAI routes on the Ollama port, Codex's `--oss` among them)."""
+        names = self.model_names()
+        if name is not None and name not in names and name.removesuffix(":latest") not in names:
             raise ApiError(
                 404,
                 f"The model `{name}` does not exist. This server serves `{self.served_model_name}` (see GET /v1/models).",
@@ -175,13 +178,17 @@ class Serving:
         """The output limit, clamped to what the window leaves after the prompt, as llama.cpp's
         server stops at the window's end (vLLM's server refuses such a request; agents send
         32000 by habit). A prompt that leaves no room is ContextLengthExceeded. The prompt is
-        counted only when its byte size (`fits(budget)`, no tokenizer) cannot show it fits."""
+        counted only when its byte size (`fits(budget)`, no tokenizer) cannot show it fits, and
+        never for an engine that stops at the window itself (an agent's prompt is rendered and
+        tokenized once, by the engine)."""
         limit = sampling.max_tokens
         if limit is None:  # to the window's end: the engine stops there
             return sampling
         context = self.engine.tokenizer.context_length
         if prompt_tokens is None:
             if limit < context and fits(context - limit):
+                return sampling
+            if self.engine.stops_at_window:  # its PromptTooLongError becomes ContextLengthExceeded
                 return sampling
             prompt_tokens = await count()
         room = context - prompt_tokens

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, AsyncIterator, Optional
 
 from gateway.engines.base import (
-    Delta, Engine, EngineDeadError, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob,
+    Delta, Engine, EngineDeadError, EngineError, GenerationRequest, PromptTooLongError, TokenLogprob, UpstreamError,
 )
 from gateway.errors import ApiError, ContextLengthExceeded, bad_request
 from gateway.serving.events import ChoiceEvent, ChoiceResult, ToolCall, Usage
@@ -213,12 +213,26 @@ class Run:
         except (PromptTooLongError, EngineError, ValueError) as exc:
             self._failed = True  # an error answer, not a client that went away
             raise self._api_error(exc) from None
+        except ApiError:
+            raise
+        except Exception:  # a bug: still an error answer (an error event once streaming), never a broken stream
+            self._failed = True
+            log.exception("request %s: the engine raised", self.choices[0].request.request_id)
+            raise ApiError(500, "internal server error; see the server log", type="server_error") from None
 
     def _api_error(self, exc: Exception) -> ApiError:
         if isinstance(exc, PromptTooLongError):
             return too_long(exc)
         if isinstance(exc, EngineError):  # the client gets a 500 or 503; the operator needs the cause
             log.error("request %s: the engine failed: %s", self.choices[0].request.request_id, exc)
+        if isinstance(exc, UpstreamError):
+            busy = exc.status in (429, 503)
+            return ApiError(
+                exc.status, f"the upstream server failed: {exc}" if not busy else str(exc),
+                type="rate_limit_error" if exc.status == 429 else "service_unavailable" if busy else "server_error",
+                code="upstream_busy" if exc.status == 429 else "upstream_unavailable" if busy else "upstream_error",
+                headers={"Retry-After": exc.retry_after} if exc.retry_after else None,
+            )
         if isinstance(exc, EngineDeadError):
             self._serving.status = "dead"
             return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")

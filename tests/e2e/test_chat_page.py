@@ -625,23 +625,3 @@ async def test_page_fetches_nothing_from_outside_the_gateway_and_stays_small(bro
     assert any(u.endswith("/static/app.js") for u in urls)
     print(f"chat page weight on first load: {weight} bytes")
     assert 0 < weight <= PAGE_WEIGHT_BUDGET, weight
-
-
-@pytest.mark.skipif(not os.environ.get("CHAT_PAGE_SCREENSHOT"),
-                    reason="set CHAT_PAGE_SCREENSHOT=docs/chat-page.png to refresh the screenshot")
-async def test_screenshot_mid_conversation(chat):
-    """Not a check: refreshes the README's screenshot from a real conversation, taken while the
-    second answer is still streaming."""
-    await chat.set_param("Max new tokens", 200)
-    await chat.set_param("Temperature", 0.2)
-    await chat.send("What is the capital of France?")
-    await chat.wait_idle()
-    await chat.send("Write a Python function that reverses a string, with an example.")
-    await chat.page.wait_for_function(
-        "() => { const a = document.querySelectorAll('article.msg.assistant .answer');"
-        " const t = a.length ? a[a.length - 1].textContent : '';"
-        " return t.length > 220 || !document.getElementById('send').disabled; }",
-        timeout=240_000,
-    )
-    await chat.page.screenshot(path=os.environ["CHAT_PAGE_SCREENSHOT"])
-    await chat.wait_idle(timeout=240_000)

@@ -1,4 +1,4 @@
-"""Editor plugins that speak Ollama's API, pointed at the gateway as README.md's "Use it from
+"""Editor plugins that speak Ollama's API, pointed at the gateway as docs/CLIENTS.md's "Use it from
 other editor plugins" says: each test replays the requests the plugin builds (body fields and
 headers taken from its public source) and reads the answer the way the plugin's own parser
 reads it. The gateway of this module also listens on a second port (server.ollama_port), as a

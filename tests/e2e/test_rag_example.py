@@ -27,3 +27,19 @@ def test_rag_example_answers_with_references(gateway, tmp_path):
     lines = proc.stdout.strip().splitlines()
     assert lines[0] == "indexed 2 chunks from 2 files"
     assert lines[-1].endswith("ports.md") and lines[-1].startswith("[ref 1]")
+
+
+def test_rag_example_on_the_projects_own_docs(gateway):
+    """The README's command, on docs/ as it is: every chunk fits the embedding model's window
+    (a chunk of code or a table once had 448 tokens for a window of 256, and the run died)."""
+    files = [p for p in (ROOT / "docs").rglob("*") if p.suffix in (".md", ".txt", ".rst")]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "rag" / "rag.py"), "--base-url", gateway.base_url,
+         "--docs", "docs/", "--question", "How do I change the port?", "--max-tokens", "16"],
+        cwd=ROOT, capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert lines[0].startswith("indexed ") and lines[0].endswith(f" chunks from {len(files)} files"), lines[0]
+    assert [line.split(" ", 2)[:2] for line in lines[-4:]] == [["[ref", f"{i}]"] for i in range(1, 5)]
+    assert all(line.split("] ", 1)[1].startswith("docs/") for line in lines[-4:])

@@ -1,6 +1,6 @@
 """Real editors, headless, against the real language server and the shared real gateway.
 
-The editor configurations are the README's own (docs/editors/*, which the README includes
+The editor configurations are the docs' own (docs/editors/*, which docs/EDITORS.md includes
 verbatim — test_readme_snippets.py checks that); the only change a test makes is the one
 ``gatewayUrl`` line, pointed at the test gateway. ``oss-sidecar`` on the editors' PATH is a
 two-line script that runs this checkout's ``python -m gateway.cli`` (the installed console

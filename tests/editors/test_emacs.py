@@ -1,4 +1,4 @@
-"""Debian's Emacs 28.2 in batch mode with the README's eglot (1.9) and lsp-mode (8.0)
+"""Debian's Emacs 28.2 in batch mode with docs/EDITORS.md's eglot (1.9) and lsp-mode (8.0)
 configurations: attach, run `AI: Write tests` on a selection end to end (the buffer changes),
 with the clients' default settings — no timeout, no unknown-notification warning."""
 

@@ -1,4 +1,4 @@
-"""Debian's Neovim (0.7.2), headless, with the README's Neovim 0.7–0.11 configuration:
+"""Debian's Neovim (0.7.2), headless, with docs/EDITORS.md's Neovim 0.7–0.11 configuration:
 attach, no code actions on a bare cursor, the code actions on a linewise selection, the docstring action applied (the buffer is
 exactly the edit plus the untouched rest: no stray line), and an AI item through
 ``textDocument/completion`` (omnifunc) accepted into the line."""

@@ -1,5 +1,5 @@
-"""The README's editor configurations are the files in docs/editors/, verbatim (the editor tests
-run those files), and the ones no test can run here at least parse."""
+"""docs/EDITORS.md's editor configurations are the files in docs/editors/, verbatim (the editor
+tests run those files), and the ones no test can run here at least parse."""
 
 from __future__ import annotations
 
@@ -10,13 +10,13 @@ import pytest
 import tomllib
 from conftest import EDITORS, ROOT
 
-README = (ROOT / "README.md").read_text(encoding="utf-8")
-FENCED = re.findall(r"^```[a-z]*\n(.*?)^```$", README, flags=re.DOTALL | re.MULTILINE)
+EDITORS_PAGE = (ROOT / "docs" / "EDITORS.md").read_text(encoding="utf-8")
+FENCED = re.findall(r"^```[a-z]*\n(.*?)^```$", EDITORS_PAGE, flags=re.DOTALL | re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", sorted(EDITORS.iterdir()), ids=lambda p: p.name)
-def test_readme_includes_each_configuration_verbatim(path):
-    assert path.read_text(encoding="utf-8") in FENCED, f"README.md lacks {path.name} as a code block"
+def test_the_editors_page_includes_each_configuration_verbatim(path):
+    assert path.read_text(encoding="utf-8") in FENCED, f"docs/EDITORS.md lacks {path.name} as a code block"
 
 
 def _json_with_comments(text: str):

@@ -1,7 +1,9 @@
 """The language server under bad input: broken framing ends it with a clear stderr line and
 exit status 1 (the editor restarts it) instead of a server that never answers again; a body
 that is not JSON gets -32700 and reading goes on; invalid params (a negative position) get
--32602. Raw bytes on stdin: no LSP client library sends broken framing on purpose."""
+-32602; a message that is no JSON-RPC 2.0 object (no "jsonrpc", a batch array) gets -32600; a
+request before initialize gets -32002 without a traceback; a didChange for a document never
+opened is skipped with a log line, not a "KeyError" shown to the user. Raw bytes on stdin: no LSP client library sends broken framing on purpose."""
 from __future__ import annotations
 
 import json
@@ -17,11 +19,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class RawServer:
-    def __init__(self):
+    def __init__(self, initialize: bool = True):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "lsp"], cwd=ROOT, env=os.environ.copy(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
+        if initialize:
+            self.initialize()
+
+    def initialize(self) -> None:
         self.send({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                    "params": {"capabilities": {}, "initializationOptions": {"gatewayUrl": "http://127.0.0.1:9"}}})
         assert self.answer(1) is not None
@@ -55,6 +61,12 @@ class RawServer:
         while True:
             message = self._read(timeout)
             if message is None or (message.get("id") == request_id and "method" not in message):
+                return message
+
+    def notification(self, method: str, timeout: float = 60):
+        while True:
+            message = self._read(timeout)
+            if message is None or message.get("method") == method:
                 return message
 
     def close(self) -> None:
@@ -114,3 +126,49 @@ def test_broken_framing_exits_1_with_a_clear_line(server, garbage):
     assert server.process.wait(15) == 1
     stderr = server.process.stderr.read().decode()
     assert "broke LSP message framing" in stderr and "restarts" in stderr, stderr[-500:]
+
+
+@pytest.mark.parametrize(
+    "body, request_id",
+    [
+        (b'{"id": 11, "method": "shutdown"}', 11),  # no "jsonrpc"
+        (b'{"jsonrpc": "1.0", "id": 12, "method": "shutdown"}', 12),
+        (b'[{"jsonrpc": "2.0", "id": 13, "method": "shutdown"}]', None),  # a batch: LSP has none
+        (b"42", None),
+    ],
+)
+def test_messages_that_are_no_json_rpc_get_invalid_request(server, body, request_id):
+    server.raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    answer = server.answer(request_id)
+    assert answer is not None, "dropped without an answer"
+    assert answer["error"]["code"] == -32600 and "id" in answer, answer
+    server.send({"jsonrpc": "2.0", "id": 14, "method": "shutdown"})
+    assert server.answer(14) is not None  # reading goes on
+
+
+def test_a_request_before_initialize_is_server_not_initialized():
+    server = RawServer(initialize=False)
+    try:
+        server.send({"jsonrpc": "2.0", "id": 20, "method": "textDocument/codeAction", "params": {
+            "textDocument": {"uri": "file:///a.py"}, "range": {"start": {"line": 0, "character": 0},
+            "end": {"line": 0, "character": 0}}, "context": {"diagnostics": []}}})
+        answer = server.answer(20)
+        assert answer is not None and answer["error"]["code"] == -32002, answer
+        assert "initialize" in answer["error"]["message"] and "data" not in answer["error"], answer
+        server.initialize()  # and the server still starts normally
+    finally:
+        server.close()
+
+
+def test_did_change_on_an_unopened_document_is_logged_not_a_key_error(server):
+    server.send({"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {
+        "textDocument": {"uri": "file:///never-opened.py", "version": 2}, "contentChanges": [{"text": "x = 1\n"}]}})
+    server.send({"jsonrpc": "2.0", "id": 15, "method": "shutdown"})
+    seen = []
+    while (message := server._read(30)) is not None:
+        seen.append(message)
+        if message.get("id") == 15:
+            break
+    shown = [m["params"]["message"] for m in seen if m.get("method") in ("window/showMessage", "window/logMessage")]
+    assert not any("KeyError" in text for text in shown), shown
+    assert any("never opened" in text and "never-opened.py" in text for text in shown), shown

@@ -44,7 +44,7 @@ def _refused(port: int) -> bool:
 
 
 def test_sigterm_drains_then_ends_streams_with_error_and_done(start_gateway):
-    gw = start_gateway(env={"OSS_SIDECAR_SERVER__SHUTDOWN_GRACE_S": "3"})
+    gw = start_gateway(env={"OSS_SIDECAR_SERVER__SHUTDOWN_GRACE_S": "6"})
     httpx.post(gw.base_url + "/chat/completions", json={**LONG, "stream": False, "max_tokens": 1}, timeout=60)
     long = Stream(gw.url, LONG)
     long.start()
@@ -53,8 +53,9 @@ def test_sigterm_drains_then_ends_streams_with_error_and_done(start_gateway):
     short.start()
     assert short.started.wait(60)
     gw.process.send_signal(signal.SIGTERM)
-    time.sleep(0.5)
-    assert _refused(gw.port), "still accepting connections after SIGTERM"
+    while not _refused(gw.port) and gw.process.poll() is None:
+        time.sleep(0.05)
+    assert gw.process.poll() is None, "kept accepting connections after SIGTERM until it exited"
     assert gw.process.wait(30) == 0
     long.join(10)
     short.join(10)
@@ -71,10 +72,9 @@ def test_second_signal_exits_at_once(start_gateway):
     gw.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert gw.process.poll() is None  # draining: the stream may still finish
-    started = time.monotonic()
     gw.process.send_signal(signal.SIGINT)
-    code = gw.process.wait(10)
-    assert time.monotonic() - started < 5 and code != 0
+    # At once: not after draining (that exits 0, here at the earliest in 60 s) but 128 + the signal.
+    assert gw.process.wait(50) == 128 + signal.SIGINT
 
 
 def test_restart_after_sigkill_on_the_same_port(start_gateway):

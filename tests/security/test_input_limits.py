@@ -145,3 +145,12 @@ def test_empty_api_key_exits_2():
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "server.api_keys" in lines[0], done.stderr
+
+
+@pytest.mark.parametrize("field, value", [("normalize", False), ("pooling", "cls"), ("input_type", "query")])
+def test_embeddings_refuse_fields_that_would_change_the_vectors(http, field, value):
+    answer = http.post("/v1/embeddings", json={"input": "x", field: value})
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["param"] == field and "unknown field" in error["message"]
+    assert http.post("/v1/embeddings", json={"input": "x", "user": "u-1"}).status_code == 200  # ignored: metadata

@@ -30,7 +30,14 @@ def http(gw):
         yield client
 
 
-@pytest.mark.parametrize("host", ["rebind.evil.example", "rebind.evil.example:8000", "0.0.0.0", "10.1.2.3"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "rebind.evil.example", "rebind.evil.example:8000", "0.0.0.0", "10.1.2.3",
+        # Loopback-looking prefixes of a foreign name: no host[:port] at all.
+        "[::1]evil.example", "127.0.0.1:80@evil.example", "localhost:80@evil.example", "[::1]:80.evil.example",
+    ],
+)
 def test_foreign_host_names_are_refused(http, host):
     for method, path in (("GET", "/v1/models"), ("POST", "/v1/chat/completions"), ("GET", "/")):
         answer = http.request(method, path, json=CHAT if method == "POST" else None, headers={"Host": host})
@@ -53,6 +60,12 @@ def test_posts_must_be_json(http, content_type):
     answer = http.post("/v1/chat/completions", content=b'{"messages":[{"role":"user","content":"hi"}]}', headers=headers)
     assert answer.status_code == 415, answer.text
     assert answer.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_a_method_a_route_lacks_is_405_not_415(http):
+    answer = http.post("/health")  # no body, no Content-Type: the method is what is wrong
+    assert answer.status_code == 405, answer.text
+    assert answer.json()["error"]["message"] == "method POST is not allowed on /health"
 
 
 def test_json_with_charset_is_fine(http):

@@ -3,6 +3,7 @@ encode its events as Ollama's JSON answers and NDJSON streams (one object per li
 with `done: true`, the reason and the numbers)."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -17,6 +18,7 @@ from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
 from gateway.api.ollama import tool_calls
 from gateway.errors import ApiError, from_validation_error
+from gateway.lifecycle import request_guard
 from gateway.serving import Run, Serving
 from gateway.serving.embeddings import Embeddings
 
@@ -33,10 +35,15 @@ def error_response(exc: ApiError) -> web.Response:
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
     raw = await request.read()  # raises 413 past client_max_size
+    # A large body is decoded and checked in a worker thread (gateway/api/json_body.py).
+    return await json_body.off_loop(raw, _validated, raw, model, request.app[SERVING].settings.server.max_json_depth)
+
+
+def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
     if not raw.strip():
         raise ApiError(400, "missing request body")
     try:  # depth checked before parsing, lone surrogates replaced (gateway/api/json_body.py)
-        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+        data = json_body.decode(raw, max_depth)
     except json_body.JsonBodyError as exc:
         raise ApiError(400, str(exc)) from None
     if not isinstance(data, dict):
@@ -157,12 +164,16 @@ async def _answer(
     response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
+    guard = request_guard(request)  # a reader that stops reading loses the stream (server.write_timeout_s)
+    write = response.write if guard is None else functools.partial(guard.write, response)
+    if guard is not None:
+        guard.streaming(response)
     finish: Optional[str] = None
     streamed = tool_calls.StreamedCalls()
     try:
         if sources:
             first = {"model": model, "created_at": p.now(), **piece("", "", []), "done": False, "sources": sources}
-            await response.write(_dump(first) + b"\n")
+            await write(_dump(first) + b"\n")
         async for event in run:
             complete = streamed.feed(event.tool_calls) if event.tool_calls else []
             if event.finish_reason is not None:
@@ -172,12 +183,12 @@ async def _answer(
             text = event.text + cut
             if text or event.reasoning or calls:
                 line = {"model": model, "created_at": p.now(), **piece(text, event.reasoning, calls), "done": False}
-                await response.write(_dump(line) + b"\n")
+                await write(_dump(line) + b"\n")
         last = {"model": model, "created_at": p.now(), **piece("", "", []), "done": True,
                 "done_reason": _done_reason(finish), **_metrics(run, t_request)}
-        await response.write(_dump(last) + b"\n")
+        await write(_dump(last) + b"\n")
     except ApiError as exc:  # failed after the headers went out: Ollama's error line
-        await response.write(_dump(p.error_body(exc)) + b"\n")
+        await write(_dump(p.error_body(exc)) + b"\n")
     except ConnectionError:
         return response  # the client left; the run was closed (and aborted) above
     await response.write_eof()
@@ -328,6 +339,32 @@ def _template(serving: Serving) -> str:
     if family is None:
         return chat
     return "{{- if .Suffix }}" + family.render("{{ .Prompt }}", "{{ .Suffix }}") + "{{- else }}" + chat + "{{- end }}"
+
+
+@routes.post("/api/pull")
+async def pull(request: web.Request) -> web.StreamResponse:
+    """Ollama's pull of a model this server serves (the chat or the embedding model, with or
+    without a tag): the status lines Ollama streams for a model that is up to date, then success
+    (`stream: false`: that one object). Clients such as Codex's `--oss` pull before they use a
+    model. Any other name: Ollama's error, as a 404 (the model is not here and is never downloaded)."""
+    serving: Serving = request.app[SERVING]
+    req = await parse_body(request, p.PullRequest)
+    name = req.model or req.name
+    if not name:
+        raise ApiError(400, "model is required", param="model")
+    embeddings = request.app.get(EMBEDDINGS)
+    base = untagged(name)
+    if _served_name(serving, name) is None and (embeddings is None or base != embeddings.served_model_name):
+        raise ApiError(404, f"pull model manifest: file does not exist: this server serves "
+                            f"'{_display_name(serving)}' and does not download models", param="model")
+    if req.stream is False:
+        return json_response({"status": "success"})
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    for status in p.PULL_STATUSES:
+        await response.write(_dump({"status": status}) + b"\n")
+    await response.write_eof()
+    return response
 
 
 @routes.get("/api/ps")

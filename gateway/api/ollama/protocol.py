@@ -16,6 +16,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.json_schema import check_schema
+from gateway.api.message_order import check_message_order
 from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
 from gateway.errors import ApiError, ContextLengthExceeded
 from gateway.serving import ChatRequest, Retrieval, TextRequest
@@ -52,6 +53,7 @@ IGNORED_OPTIONS = {
 # default (what Ollama would do anyway), refused otherwise.
 DEFAULT_ONLY_OPTIONS = {"typical_p": ("float32", 1.0), "repeat_last_n": ("integer", 64)}
 SUPPORTED_OPTIONS = tuple(_SUPPORTED_OPTIONS)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _typed(name: str, kind: str, value: Any) -> Any:
@@ -59,6 +61,8 @@ def _typed(name: str, kind: str, value: Any) -> Any:
     if kind == "integer":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not INT64_MIN <= value <= INT64_MAX:  # Ollama's Go int; the engines' too
+            raise ApiError(400, f'option "{name}" must be a 64-bit integer', param=f"options.{name}")
         return int(value)
     if kind == "float32":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -342,6 +346,7 @@ class ChatRequestBody(_Generation):
                     400, f"messages[{i}].tool_calls: only assistant messages carry tool calls",
                     param=f"messages[{i}].tool_calls",
                 )
+        check_message_order([(m.role, bool(m.tool_calls)) for m in self.messages])
 
     def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
         tools = [t.function.model_dump(exclude_none=True) for t in self.tools or ()]
@@ -367,6 +372,21 @@ class ShowRequest(_Wire):
     system: Optional[str] = None
     template: Optional[str] = None
     options: Optional[dict[str, Any]] = None
+
+
+class PullRequest(_Wire):
+    """POST /api/pull. The served models are already here; nothing is downloaded."""
+
+    model: str = ""
+    name: str = ""  # deprecated spelling of model
+    insecure: Optional[bool] = None  # registry over plain HTTP: no registry is reached
+    username: Optional[str] = None
+    password: Optional[str] = None
+    stream: Optional[bool] = None  # absent: true
+
+
+# What Ollama streams for a model that is already up to date, then "success".
+PULL_STATUSES = ("pulling manifest", "verifying sha256 digest", "writing manifest", "success")
 
 
 class EmbedRequest(_Wire):

@@ -24,14 +24,25 @@ routes = web.RouteTableDef()
 M = TypeVar("M", bound=BaseModel)
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
+async def json_object(request: web.Request) -> dict:
+    """The request body as a JSON object (depth-checked), or a 400 saying why not."""
     raw = await request.read()  # raises 413 past client_max_size
+    # A large body is decoded and checked in a worker thread (gateway/api/json_body.py).
+    return await json_body.off_loop(raw, _validated, raw, model, request.app[SERVING].settings.server.max_json_depth)
+
+
+def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
     try:
-        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
+        data = json_body.decode(raw, max_depth)
     except json_body.JsonBodyError as exc:
         raise bad_request(str(exc), code="invalid_json") from None
     if not isinstance(data, dict):
         raise bad_request("the request body must be a JSON object", code="invalid_json")
+    return data
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await json_object(request)
     try:
         return model.model_validate(data)
     except ValidationError as err:

@@ -17,6 +17,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway.api.json_schema import check_schema
+from gateway.api.message_order import check_message_order
 from gateway.engines.base import ResponseFormat as NeutralResponseFormat
 from gateway.engines.base import SamplingParams, TokenLogprob, ToolChoice
 from gateway.errors import ApiError, bad_request
@@ -122,17 +123,23 @@ def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
 
 class FunctionCallIn(_Wire):
     name: str
-    arguments: str = ""
+    # Absent or empty: a call without arguments. The engines parse a call in the history back
+    # into the chat template's objects, and llama.cpp fails on an empty text.
+    arguments: str = "{}"
 
     @field_validator("arguments")
     @classmethod
     def _json_arguments(cls, value: str) -> str:
-        # The engines parse a call in the history back into the chat template's objects.
-        if value:
-            try:
-                json.loads(value)
-            except ValueError:
-                raise ValueError("must be a JSON text (the call's arguments as the model produced them)") from None
+        # An empty text is a call without arguments (some clients send it so); the engines parse
+        # a call in the history back into the chat template's objects (llama.cpp: a 500 otherwise).
+        if not value:
+            return "{}"
+        try:
+            arguments = json.loads(value)
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            raise ValueError('must be a JSON object as text (the call\'s arguments as the model produced them; "{}" for none)')
         return value
 
 
@@ -297,6 +304,7 @@ class ChatCompletionRequest(_SamplingFields):
         fmt = self.response_format
         if fmt is not None and fmt.json_schema is not None and fmt.type == "json_schema":
             check_schema(fmt.json_schema.schema_, "response_format.json_schema.schema")
+        check_message_order([(m.role, bool(m.tool_calls)) for m in self.messages])
         return self
 
     def _tool_choice(self) -> ToolChoice:
@@ -600,8 +608,9 @@ def error_event(exc: ApiError) -> bytes:
 
 
 # ---- embeddings (/v1/embeddings) ----------------------------------------------------------
-class EmbeddingCreateRequest(_Wire):
-    """OpenAI's embeddings request, with vLLM's truncate_prompt_tokens."""
+class EmbeddingCreateRequest(_Request):
+    """OpenAI's embeddings request, with vLLM's truncate_prompt_tokens; any other field (but the
+    ignored ones: user, ...) is a 400 naming it, as on chat."""
 
     input: Union[str, list[str], list[int], list[list[int]]]
     model: Optional[str] = None

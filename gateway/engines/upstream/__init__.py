@@ -31,18 +31,21 @@ def _doctor(settings: "Settings") -> list[tuple[bool, str]]:
     cfg = settings.upstream
     if not cfg.servers:
         return [(False, "upstream.servers is empty: list at least one OpenAI-compatible server")]
+    from gateway.redaction import redact, url_label
+
     lines = []
     for server in cfg.servers:
+        shown = url_label(server.url)
         req = urllib.request.Request(server.url + "/health")
         if server.api_key:
             req.add_header("Authorization", f"Bearer {server.api_key}")
         try:
             with urllib.request.urlopen(req, timeout=cfg.connect_timeout_s) as resp:
-                lines.append((resp.status == 200, f"upstream {server.url}: /health {resp.status}"))
+                lines.append((resp.status == 200, f"upstream {shown}: /health {resp.status}"))
         except urllib.error.HTTPError as exc:
-            lines.append((False, f"upstream {server.url}: /health {exc.code}"))
+            lines.append((False, f"upstream {shown}: /health {exc.code}"))
         except OSError as exc:
-            lines.append((False, f"upstream {server.url}: unreachable ({exc})"))
+            lines.append((False, f"upstream {shown}: unreachable ({redact(str(exc))})"))
     try:
         import tokenizers
 

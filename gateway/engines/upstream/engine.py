@@ -7,6 +7,12 @@ template and reports the prompt tokens it saw), raw prompts to /v1/completions. 
 through chunk by chunk; closing the stream closes the upstream connection, which aborts the
 request there. A server that fails before the first piece of output is retried on another;
 one that fails after ends that stream with an error, and only that stream.
+
+Whatever a server sends, the fault stays its own: a malformed chunk, an error event or a broken
+connection is a 502 (an error event once streaming), none up a 503, all busy a 429 with the
+server's Retry-After; only its 400/413/422 (the request itself) reach the client as a 400. Its
+output is bounded by the request's own max_tokens (stream.OutputBudget), and each event by
+aiohttp's line limit (512 KiB), whatever it sends.
 """
 from __future__ import annotations
 
@@ -27,11 +33,13 @@ from gateway.engines.base import (
     GenerationRequest,
     ProgressCallback,
     Tokenizer,
+    UpstreamError,
 )
 from gateway.engines.upstream.health import HealthChecker, Replica
 from gateway.engines.upstream.routing import Router
-from gateway.engines.upstream.stream import DONE, Chunks, error_message, events
+from gateway.engines.upstream.stream import DONE, Chunks, MalformedStream, OutputBudget, error_message, events
 from gateway.engines.upstream.tokenizers import UpstreamStatusError, discover, tokenizer_file
+from gateway.redaction import redact
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
@@ -44,6 +52,11 @@ _GONE = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, asyncio.Time
 
 class _StreamError(Exception):
     """The upstream sent an error event in the stream."""
+
+
+# The upstream's statuses that are about the request itself (the client's to fix); any other
+# 4xx is about this gateway's setup (its key, the model name) and is the upstream's fault.
+_CLIENT_STATUSES = (400, 413, 422)
 
 
 def _config_error(message: str) -> Exception:
@@ -100,33 +113,36 @@ class UpstreamEngine(Engine):
             if any(r.up for r in self.replicas):
                 break
             if time.monotonic() > deadline:
-                states = "; ".join(f"{r.url}: {r.last_error}" for r in self.replicas)
+                states = "; ".join(f"{r.label}: {r.last_error}" for r in self.replicas)
                 raise EngineError(f"no upstream server answered within {cfg.start_timeout_s:g} s ({states})")
             await asyncio.sleep(0.5)
         first = next(r for r in self.replicas if r.up)
-        self.model_name, context_length = await self._model_card(first)
-        report(f"upstream {first.url} serves {self.model_name} ({context_length} tokens of context)", 0.6)
-        self._tokenizer = await discover(self._post_json, self.model_name, context_length, cfg.tokenizer, first.url)
+        self.model_name, context_length, vocab_size = await self._model_card(first)
+        report(f"upstream {first.label} serves {self.model_name} ({context_length} tokens of context)", 0.6)
+        self._tokenizer = await discover(
+            self._post_json, self.model_name, context_length, cfg.tokenizer, first.label, vocab_size
+        )
         self._health.start()
         up = sum(r.up for r in self.replicas)
         report(f"{up} of {len(self.replicas)} upstream server(s) up; routing: {cfg.routing}", 1.0)
 
-    async def _model_card(self, replica: Replica) -> tuple[str, int]:
+    async def _model_card(self, replica: Replica) -> tuple[str, int, Optional[int]]:
         assert self._session is not None
         async with self._session.get(replica.url + "/v1/models", headers=replica.headers) as resp:
             if resp.status != 200:
-                raise EngineError(f"{replica.url}/v1/models answered {resp.status}: {(await resp.text())[:200]}")
+                raise EngineError(f"{replica.label}/v1/models answered {resp.status}: {(await resp.text())[:200]}")
             cards = (await resp.json(content_type=None)).get("data") or []
         if not cards:
-            raise EngineError(f"{replica.url}/v1/models lists no model")
+            raise EngineError(f"{replica.label}/v1/models lists no model")
         card = cards[0]
         # vLLM and oss-sidecar say max_model_len; llama.cpp's server says meta.n_ctx (per slot).
         context = self._cfg.context_length or card.get("max_model_len") or (card.get("meta") or {}).get("n_ctx")
         if not context:
             raise _config_error(
-                f"upstream.context_length: {replica.url}/v1/models does not give the model's context length; set it"
+                f"upstream.context_length: {replica.label}/v1/models does not give the model's context length; set it"
             )
-        return str(card["id"]), int(context)
+        n_vocab = (card.get("meta") or {}).get("n_vocab")  # llama.cpp's server
+        return str(card["id"]), int(context), n_vocab if isinstance(n_vocab, int) else None
 
     async def stop(self) -> None:
         if self._health is not None:
@@ -148,11 +164,11 @@ class UpstreamEngine(Engine):
             try:
                 async with self._session.post(replica.url + path, json=body, headers=replica.headers) as resp:
                     if resp.status >= 300:
-                        raise UpstreamStatusError(replica.url + path, resp.status, await resp.text())
+                        raise UpstreamStatusError(replica.label + path, resp.status, await resp.text())
                     return await resp.json(content_type=None)
             except _GONE as exc:
                 replica.mark_down(f"POST {path} failed: {exc.__class__.__name__} {exc}".strip())
-                failures.append(f"{replica.url}: {exc.__class__.__name__}")
+                failures.append(f"{replica.label}: {exc.__class__.__name__}")
         raise EngineError(f"no upstream server answered POST {path} ({'; '.join(failures) or 'none is up'})")
 
     def _body(self, request: GenerationRequest) -> dict[str, Any]:
@@ -198,13 +214,11 @@ class UpstreamEngine(Engine):
         body = self._body(request)
         tried: set[str] = set()
         failures: list[str] = []
+        busy: list[str] = []  # Retry-After of each server that answered 429 ("" if it gave none)
         while True:
             replica = self.router.choose(request, exclude=tried)
             if replica is None:
-                detail = "; ".join(failures) if failures else "none is up: " + "; ".join(
-                    f"{r.url}: {r.last_error or r.state}" for r in self.replicas
-                )
-                raise EngineError(f"no upstream server could take the request ({detail})")
+                raise self._no_server(failures, busy)
             if tried:
                 self.retries_total += 1
             tried.add(replica.url)
@@ -217,20 +231,23 @@ class UpstreamEngine(Engine):
                 resp = await self._session.post(replica.url + path, json=body, headers=replica.headers)
                 self._open[request.request_id] = resp
                 if resp.status != 200:
-                    text = await resp.text()
-                    if resp.status == 429 or resp.status >= 500:  # busy, draining or broken: another one
-                        replica.failures_total += 1
-                        failures.append(f"{replica.url} answered {resp.status}")
-                        if resp.status == 503:
-                            self._health.poke()
-                        continue
-                    raise ValueError(_upstream_message(text, resp.status))  # the client's request: a 4xx
+                    text = (await resp.content.read(64 * 1024)).decode(errors="replace")
+                    if resp.status in _CLIENT_STATUSES:
+                        raise ValueError(_upstream_message(text, resp.status))  # the client's request: a 400
+                    replica.failures_total += 1
+                    failures.append(f"{replica.label} answered {resp.status}")
+                    if resp.status == 429:
+                        busy.append(resp.headers.get("Retry-After", ""))
+                    if resp.status == 503:
+                        self._health.poke()
+                    continue  # busy, draining, broken or misconfigured: another one
                 chunks = Chunks(chat)
+                budget = OutputBudget(request.sampling.max_tokens or self.tokenizer.context_length)
                 async for payload in events(resp.content):
                     if payload is DONE:
                         break
                     if not isinstance(payload, dict):
-                        continue
+                        raise MalformedStream(f"a chunk that is no JSON object ({type(payload).__name__})")
                     if "error" in payload:
                         raise _StreamError(error_message(payload))
                     delta = chunks.delta(payload)
@@ -238,27 +255,39 @@ class UpstreamEngine(Engine):
                         if not streamed:
                             replica.observe_first_token(time.perf_counter() - t0)
                         streamed = True
+                        if budget.over(delta):
+                            log.warning(
+                                "upstream %s sent more than max_tokens (%d) allows; the answer is cut there",
+                                replica.label, budget.limit,
+                            )
+                            if delta.text or delta.reasoning or delta.tool_calls:
+                                yield delta
+                            yield budget.final(chunks)  # the connection is closed below: that aborts it there
+                            return
                         yield delta
                 if chunks.finish_reason is None:
                     raise aiohttp.ClientPayloadError("the stream ended before the answer did")
                 finished = True
                 yield chunks.final()
                 return
-            except (*_GONE, _StreamError) as exc:
+            except (*_GONE, _StreamError, MalformedStream) as exc:
                 if request.request_id in self._aborted:
                     return  # abort() closed it
                 replica.failures_total += 1
                 if isinstance(exc, _StreamError):
                     reason = f"error event: {exc}"
+                elif isinstance(exc, MalformedStream):
+                    reason = f"malformed stream: {exc}"
                 else:
                     reason = f"{exc.__class__.__name__} {exc}".strip()
                     if not isinstance(exc, asyncio.TimeoutError):
                         replica.mark_down(reason)
                     self._health.poke()
+                reason = redact(reason)
                 if not streamed:  # nothing reached the client yet: another server may answer
-                    failures.append(f"{replica.url}: {reason}")
+                    failures.append(f"{replica.label}: {reason}")
                     continue
-                raise EngineError(f"upstream {replica.url} failed mid-stream ({reason})") from None
+                raise UpstreamError(f"upstream {replica.label} failed mid-stream ({reason})") from None
             finally:
                 replica.in_flight -= 1
                 self._open.pop(request.request_id, None)
@@ -268,6 +297,20 @@ class UpstreamEngine(Engine):
                         resp.release()  # the connection goes back to the pool
                     else:
                         resp.close()  # client gone or failed: closing the connection aborts it upstream
+
+    def _no_server(self, failures: list[str], busy: list[str]) -> UpstreamError:
+        """Every server was tried (or none is up): whose fault, and what the client may do."""
+        if failures and len(busy) == len(failures):  # all busy: their 429, with the longest wait asked
+            waits = [int(b) for b in busy if b.strip().isdigit()]
+            retry_after = str(max(waits)) if waits else "1"
+            return UpstreamError(
+                f"every upstream server is busy ({'; '.join(failures)}); retry after {retry_after} s",
+                status=429, retry_after=retry_after,
+            )
+        if not failures:
+            states = "; ".join(f"{r.label}: {r.last_error or r.state}" for r in self.replicas)
+            return UpstreamError(f"no upstream server is up ({states})", status=503, retry_after="1")
+        return UpstreamError(f"no upstream server could take the request ({'; '.join(failures)})")
 
     async def abort(self, request_id: str) -> None:
         resp = self._open.get(request_id)

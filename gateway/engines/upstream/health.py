@@ -14,6 +14,8 @@ from typing import Optional
 
 import aiohttp
 
+from gateway.redaction import redact, url_label
+
 log = logging.getLogger(__name__)
 
 # Weight of the newest sample in the latency averages.
@@ -22,7 +24,8 @@ _EWMA = 0.2
 
 class Replica:
     def __init__(self, url: str, api_key: Optional[str], max_concurrency: int):
-        self.url = url
+        self.url = url  # requests go here (aiohttp sends a user:password in it as Basic auth)
+        self.label = url_label(url)  # what labels, errors and logs show: no credentials
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.max_concurrency = max_concurrency
         self.up = False
@@ -36,12 +39,13 @@ class Replica:
 
     def mark_up(self) -> None:
         if self.state != "up":
-            log.info("upstream %s is up", self.url)
+            log.info("upstream %s is up", self.label)
         self.up, self.state, self.last_error = True, "up", ""
 
     def mark_down(self, reason: str) -> None:
+        reason = redact(reason)
         if self.state != "down":
-            log.warning("upstream %s is out of rotation: %s", self.url, reason)
+            log.warning("upstream %s is out of rotation: %s", self.label, reason)
         self.up, self.state, self.last_error = False, "down", reason
 
     def observe_first_token(self, seconds: float) -> None:
@@ -49,7 +53,7 @@ class Replica:
 
     def counters(self) -> dict[str, float]:
         """Prometheus-shaped names with the server as a label (see gateway.telemetry)."""
-        label = f'{{server="{self.url}"}}'
+        label = f'{{server="{self.label}"}}'
         out = {
             f"upstream_up{label}": 1.0 if self.up else 0.0,
             f"upstream_in_flight{label}": float(self.in_flight),

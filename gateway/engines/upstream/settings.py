@@ -5,6 +5,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
+from gateway.redaction import redact
 from gateway.settings_section import Section
 
 
@@ -26,7 +27,7 @@ class UpstreamServer(Section):
     @classmethod
     def _base_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https:// (got {value!r})")
+            raise ValueError(f"must start with http:// or https:// (got {redact(value)!r})")
         return value.rstrip("/").removesuffix("/v1")
 
 

@@ -11,14 +11,23 @@ from gateway.engines.base import Delta, TokenLogprob, ToolCallPiece
 DONE = object()
 
 
+class MalformedStream(Exception):
+    """The upstream's stream is not what OpenAI's wire format says (its fault: a 502)."""
+
+
 async def events(content: aiohttp.StreamReader) -> AsyncIterator[Any]:
     """Each event's JSON payload as it arrives (no buffering), then DONE if the server sent it.
 
     An error event — `data: {"error": ...}` (OpenAI, vLLM, oss-sidecar) or llama.cpp's
-    `error: {...}` — is yielded as its payload, with the "error" key.
+    `error: {...}` — is yielded as its payload, with the "error" key. A line longer than
+    aiohttp's line limit (512 KiB; one event carries a few tokens) or a data line that is no JSON is
+    MalformedStream.
     """
     while True:
-        line = await content.readline()
+        try:
+            line = await content.readline()
+        except (ValueError, aiohttp.http_exceptions.HttpProcessingError) as exc:  # LineTooLong: past 512 KiB
+            raise MalformedStream(f"an event larger than this gateway reads ({exc.__class__.__name__})") from None
         if not line:
             return
         line = line.strip()
@@ -31,10 +40,12 @@ async def events(content: aiohttp.StreamReader) -> AsyncIterator[Any]:
             data = line[6:].strip()
         else:
             continue  # blank separators, comments (": ping"), event names
+        if not data:
+            continue  # an empty data line: a keep-alive some servers send
         try:
             payload = json.loads(data)
         except ValueError:
-            continue
+            raise MalformedStream(f"a data line that is no JSON: {data[:80]!r}") from None
         if isinstance(payload, dict) and "error" not in payload and line.startswith(b"error:"):
             payload = {"error": payload}
         yield payload
@@ -58,6 +69,12 @@ class Chunks:
         self.cached_tokens: Optional[int] = None
 
     def delta(self, chunk: dict) -> Optional[Delta]:
+        try:
+            return self._delta(chunk)
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a field of the wrong shape
+            raise MalformedStream(f"a chunk this gateway cannot read ({exc.__class__.__name__}: {exc})") from None
+
+    def _delta(self, chunk: dict) -> Optional[Delta]:
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             self.prompt_tokens = usage.get("prompt_tokens")
@@ -92,6 +109,46 @@ class Chunks:
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             cached_tokens=self.cached_tokens,
+        )
+
+
+# Characters one token may spell, at most: the bound on a stream's text is max_tokens times this
+# (vocabularies' longest pieces are runs of spaces or '=' in the tens of characters).
+MAX_CHARS_PER_TOKEN = 128
+
+
+class OutputBudget:
+    """The request's own output bound, held against what an upstream sends: at most `limit`
+    pieces (a correct server sends at least one token per piece) and `limit` times
+    MAX_CHARS_PER_TOKEN characters."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.pieces = 0
+        self._chars_left = limit * MAX_CHARS_PER_TOKEN
+
+    def over(self, delta: Delta) -> bool:
+        """True when `delta` passes the bound: the answer ends there, with what of `delta` fits
+        (its text cut to the characters left; nothing of a piece past `limit`)."""
+        if self.pieces >= self.limit:
+            delta.text, delta.reasoning, delta.tool_calls, delta.logprobs = "", "", [], []
+            return True
+        self.pieces += 1
+        cut = False
+        for name in ("text", "reasoning"):
+            value = getattr(delta, name)
+            if len(value) > self._chars_left:
+                value, cut = value[: self._chars_left], True
+                setattr(delta, name, value)
+            self._chars_left -= len(value)
+        return cut
+
+    def final(self, chunks: "Chunks") -> Delta:
+        """The last delta of an answer cut at the bound: finish_reason "length", as when the
+        model itself runs out of max_tokens."""
+        return Delta(
+            finish_reason="length", prompt_tokens=chunks.prompt_tokens,
+            completion_tokens=min(self.pieces, self.limit), cached_tokens=chunks.cached_tokens,
         )
 
 

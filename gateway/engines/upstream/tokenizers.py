@@ -1,10 +1,10 @@
 """The model's tokenizer for the `upstream` engine: the upstream's own where it has one.
 
-* vLLM's server: POST /tokenize {"prompt"} or {"messages"} (its own chat template, so a chat's
-  count is exactly what it will see) and POST /detokenize.
+* vLLM's server and another oss-sidecar: POST /tokenize {"prompt"} or {"messages"} (its own chat
+  template, so a chat's count is exactly what it will see) and POST /detokenize.
 * llama.cpp's server: POST /tokenize {"content"}, /detokenize, /apply-template {"messages"}.
-* anything else (another oss-sidecar, most hosted APIs): a local tokenizer.json through the
-  `tokenizers` library (`upstream.tokenizer`), with the chat template from the same folder.
+* anything else (most hosted APIs): a local tokenizer.json through the `tokenizers` library
+  (`upstream.tokenizer`), with the chat template from the same folder.
 
 Which one is found once at start, by asking the upstream; `upstream.tokenizer`, when set, wins.
 """
@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Optional
 
-from gateway.prompts.tokenizer import Tokenizer
+from gateway.prompts.tokenizer import Tokenizer, check_ids
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,17 @@ class VllmServerTokenizer(Tokenizer):
         out = await self._post("/tokenize", {"model": self._model, "prompt": text, "add_special_tokens": False})
         return out["tokens"]
 
+    async def encode_prompt(self, text: str) -> list[int]:
+        return (await self._post("/tokenize", {"model": self._model, "prompt": text, "add_special_tokens": True}))["tokens"]
+
+    async def decode(self, tokens: list[int]) -> str:
+        try:
+            return (await self._post("/detokenize", {"model": self._model, "tokens": tokens}))["prompt"]
+        except UpstreamStatusError as exc:
+            if exc.status == 400:  # its answer names what is wrong (an id outside the vocabulary)
+                raise ValueError(f"tokens: the upstream refused them: {_message(exc.text)}") from None
+            raise
+
     async def _chat_tokens(self, messages: list[dict[str, Any]], **kwargs: Any) -> list[int]:
         body = {"model": self._model, "messages": messages, "add_generation_prompt": True, **kwargs}
         return (await self._post("/tokenize", body))["tokens"]
@@ -74,8 +85,8 @@ class VllmServerTokenizer(Tokenizer):
 
 
 class LlamaCppServerTokenizer(Tokenizer):
-    def __init__(self, post: PostJson, context_length: int):
-        self._post, self.context_length = post, context_length
+    def __init__(self, post: PostJson, context_length: int, vocab_size: Optional[int] = None):
+        self._post, self.context_length, self._vocab_size = post, context_length, vocab_size
         self._special: Optional[set[str]] = None
 
     async def encode(self, text: str, *, special: bool = True) -> list[int]:
@@ -84,6 +95,17 @@ class LlamaCppServerTokenizer(Tokenizer):
 
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         return (await self._post("/apply-template", {"messages": messages, **kwargs}))["prompt"]
+
+    async def encode_prompt(self, text: str) -> list[int]:
+        return (await self._post("/tokenize", {"content": text, "add_special": True, "parse_special": True}))["tokens"]
+
+    async def decode(self, tokens: list[int]) -> str:
+        # llama.cpp's server does not check ids (one outside the vocabulary is a 500 there).
+        if self._vocab_size:
+            check_ids(tokens, self._vocab_size)
+        else:
+            check_ids(tokens, 2**31)  # at least no negative id
+        return (await self._post("/detokenize", {"tokens": tokens}))["content"]
 
     async def special_tokens(self) -> set[str]:
         """llama.cpp lists no vocabulary: a control token tokenizes to one piece that is itself."""
@@ -129,6 +151,17 @@ class LocalTokenizer(Tokenizer):
     def _encode(self, text: str) -> list[int]:
         return list(self._tok.encode(text, add_special_tokens=False).ids)
 
+    async def encode_prompt(self, text: str) -> list[int]:
+        return list(self._tok.encode(text, add_special_tokens=True).ids)
+
+    async def decode(self, tokens: list[int]) -> str:
+        check_ids(tokens, self._tok.get_vocab_size(with_added_tokens=True))
+        return self._tok.decode(tokens, skip_special_tokens=False)
+
+    async def token_strs(self, tokens: list[int]) -> list[str]:
+        check_ids(tokens, self._tok.get_vocab_size(with_added_tokens=True))
+        return [self._tok.id_to_token(t) for t in tokens]
+
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         if self._template is None:
             return "".join(f"{m.get('role')}: {m.get('content') or ''}\n" for m in messages)
@@ -146,6 +179,17 @@ def _read_json(path: Path) -> dict:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _message(text: str) -> str:
+    """The message of an OpenAI-shaped error body, else the text itself."""
+    try:
+        error = json.loads(text).get("error")
+    except (ValueError, AttributeError):
+        return text[:300]
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return text[:300]
 
 
 def _token_text(value: Any) -> str:
@@ -174,7 +218,9 @@ def tokenizer_file(setting: str) -> Path:
     return path / "tokenizer.json" if path.is_dir() else path
 
 
-async def discover(post: PostJson, model: str, context_length: int, setting: Optional[str], url: str) -> Tokenizer:
+async def discover(
+    post: PostJson, model: str, context_length: int, setting: Optional[str], url: str, vocab_size: Optional[int] = None
+) -> Tokenizer:
     """The tokenizer to use: `upstream.tokenizer` if set, else the upstream's /tokenize."""
     if setting:
         return LocalTokenizer(tokenizer_file(setting), context_length)
@@ -186,7 +232,7 @@ async def discover(post: PostJson, model: str, context_length: int, setting: Opt
         out = await post("/tokenize", {"content": "Hello", "add_special": False})
         if isinstance(out, dict) and out.get("tokens"):
             log.info("tokenizer: %s's /tokenize (llama.cpp's shape)", url)
-            return LlamaCppServerTokenizer(post, context_length)
+            return LlamaCppServerTokenizer(post, context_length, vocab_size)
     except UpstreamStatusError:
         pass
     from gateway.settings import ConfigError

@@ -35,6 +35,7 @@ PASSTHROUGH_SAMPLING = (
 
 class VllmEngine(base.Engine):
     name = "vllm"
+    stops_at_window = True  # _sampling clamps max_tokens to the room the prompt leaves
     device_kind = "gpu"
 
     def __init__(self, settings: Any):

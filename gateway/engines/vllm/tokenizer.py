@@ -80,6 +80,17 @@ class VllmTokenizer(base.Tokenizer):
             return await self.off_loop(self.encode_sync, text, special=special, release_gil=True)
         return self.encode_sync(text, special=special)
 
+    async def encode_prompt(self, text: str) -> list[int]:
+        return await self.off_loop(self.encode_sync, text, add_bos=True)
+
+    async def decode(self, tokens: list[int]) -> str:
+        base.check_ids(tokens, len(self.hf))
+        return await self.off_loop(self.hf.decode, tokens)
+
+    async def token_strs(self, tokens: list[int]) -> list[str]:
+        base.check_ids(tokens, len(self.hf))
+        return [str(t) for t in self.hf.convert_ids_to_tokens(tokens)]
+
     def render_chat_sync(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         if self.harmony:
             from gateway.prompts import harmony

@@ -22,8 +22,9 @@ COUNTER = re.compile(r'^(upstream_[a-z_]+)\{server="([^"]+)"\}$')
 
 
 def _tokenizer_dir() -> Path | None:
-    """The embedded model's Hugging Face tokenizer (the front gateway counts with it: an
-    oss-sidecar upstream has no /tokenize); shared/ lies beside the checkout in CI."""
+    """The embedded model's Hugging Face tokenizer: the front gateway here counts with it
+    (`upstream.tokenizer`, which wins over the upstreams' own /tokenize; test_upstream_chain.py
+    chains without it); shared/ lies beside the checkout in CI."""
     for cand in (os.environ.get("OSS_SIDECAR_TEST_TOKENIZER_DIR"), ROOT.parent / "shared" / "device" / "tokenizer-smollm2",
                  ROOT / "shared" / "device" / "tokenizer-smollm2"):
         if cand and (Path(cand) / "tokenizer.json").is_file():
@@ -395,9 +396,23 @@ def test_no_servers_is_a_config_error():
     assert "upstream.servers" in done.stderr.strip().splitlines()[-1]
 
 
-def test_upstream_without_tokenize_needs_a_tokenizer(replicas, tmp_path):
-    config = write_config(tmp_path / "no-tokenizer.yaml", [replicas[2].url], None)
-    done = _serve("--config", str(config))
+def test_upstream_without_tokenize_needs_a_tokenizer(tmp_path):
+    """A server with /health and /v1/models but no /tokenize (Python's static file server,
+    which answers every POST with 501): the front names upstream.tokenizer."""
+    from tests.conftest import free_port
+
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "health").write_text("ok")
+    (tmp_path / "v1" / "models").write_text('{"object": "list", "data": [{"id": "m", "max_model_len": 2048}]}')
+    port = free_port()
+    static = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        config = write_config(tmp_path / "no-tokenizer.yaml", [f"http://127.0.0.1:{port}"], None)
+        done = _serve("--config", str(config))
+    finally:
+        static.terminate()
+        static.wait(10)
     assert done.returncode == 2, done.stderr
     assert "upstream.tokenizer" in done.stderr.strip().splitlines()[-1]
 

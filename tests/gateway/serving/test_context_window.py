@@ -1,7 +1,11 @@
 """The model's window in the serving core, for every wire format: an output limit above what the
 prompt leaves is clamped to it (agents send max_tokens 32000 by habit), and a prompt over the
 window is one error, ContextLengthExceeded, that carries both token counts for each wire to word
-its own way. The real embedded engine in-process, with a small window."""
+its own way. The real embedded engine in-process, with a small window.
+
+llama.cpp stops at the window itself, so the core leaves the limit to it; the core's own count
+and clamp (what an upstream engine gets, whose server may refuse such a limit) is exercised with
+`stops_at_window` turned off on the same engine."""
 from __future__ import annotations
 
 import pytest
@@ -38,7 +42,26 @@ def _tool(name: str, words: int) -> dict:
             "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}
 
 
-async def test_an_output_limit_above_the_window_is_clamped_to_what_the_prompt_leaves(serving):
+@pytest.fixture
+def counting(serving, monkeypatch):
+    """The serving core as it runs over an engine that does not stop at the window by itself."""
+    monkeypatch.setattr(serving.engine, "stops_at_window", False)
+    return serving
+
+
+async def test_the_embedded_engine_ends_an_output_limit_above_the_window_at_its_end(serving):
+    messages = [{"role": "user", "content": "Repeat: " + "word " * 400}]
+    prompt = await count_prompt(serving.engine.tokenizer, messages)
+    req = ChatRequest(messages, _limit(32000), ignore_eos=True)
+    async with serving.chat(req, "window-1") as run:
+        assert run.choices[0].request.sampling.max_tokens == 32000  # not counted: llama.cpp stops itself
+        (result,) = await run.results()
+    assert result.finish_reason == "length"
+    assert run.usage().prompt_tokens == prompt and run.usage().completion_tokens == CONTEXT - prompt
+
+
+async def test_an_output_limit_above_the_window_is_clamped_to_what_the_prompt_leaves(counting):
+    serving = counting
     messages = [{"role": "user", "content": "Say hi."}]
     prompt = await count_prompt(serving.engine.tokenizer, messages)
     async with serving.chat(ChatRequest(messages, _limit(32000)), "clamp-1") as run:
@@ -51,7 +74,8 @@ async def test_an_output_limit_above_the_window_is_clamped_to_what_the_prompt_le
         assert run.choices[0].request.sampling.max_tokens == 7
 
 
-async def test_text_prompts_are_clamped_each_by_its_own_length(serving):
+async def test_text_prompts_are_clamped_each_by_its_own_length(counting):
+    serving = counting
     req = TextRequest(prompts=["Once upon a time", "word " * 300], sampling=_limit(32000))
     async with serving.complete(req, "clamp-3") as run:
         limits = [c.request.sampling.max_tokens for c in run.choices]
@@ -59,7 +83,8 @@ async def test_text_prompts_are_clamped_each_by_its_own_length(serving):
     assert limits == [CONTEXT - await tokenizer.count(p) for p in req.prompts]
 
 
-async def test_the_tools_the_template_shows_count_toward_the_prompt(serving):
+async def test_the_tools_the_template_shows_count_toward_the_prompt(counting):
+    serving = counting
     messages = [{"role": "user", "content": "Look it up."}]
     tools = [_tool("lookup", 20)]
     counted = await count_prompt(serving.engine.tokenizer, messages, tools)
@@ -73,12 +98,15 @@ async def test_the_tools_the_template_shows_count_toward_the_prompt(serving):
     assert info.value.prompt_tokens > CONTEXT and info.value.limit == CONTEXT
 
 
+@pytest.mark.parametrize("engine_stops", [True, False])
 @pytest.mark.parametrize("max_tokens", [32000, 5, None])
-async def test_a_prompt_over_the_window_is_one_error_with_both_counts(serving, max_tokens):
-    """Found by the core's count (a limit given) or by the engine (none): the same error."""
+async def test_a_prompt_over_the_window_is_one_error_with_both_counts(serving, monkeypatch, max_tokens, engine_stops):
+    """Found by the core's count (a limit given, an engine that does not stop at the window) or by
+    the engine: the same error."""
+    monkeypatch.setattr(serving.engine, "stops_at_window", engine_stops)
     messages = [{"role": "user", "content": "word " * 700}]
     with pytest.raises(ContextLengthExceeded) as info:
-        async with serving.chat(ChatRequest(messages, _limit(max_tokens)), f"long-{max_tokens}"):
+        async with serving.chat(ChatRequest(messages, _limit(max_tokens)), f"long-{max_tokens}-{engine_stops}"):
             pass
     exc = info.value
     assert exc.status == 400 and exc.code == "context_length_exceeded" and exc.param == "messages"
@@ -88,7 +116,7 @@ async def test_a_prompt_over_the_window_is_one_error_with_both_counts(serving, m
         f"{exc.prompt_tokens} tokens. Please reduce the length of the messages."
     )
     with pytest.raises(ContextLengthExceeded) as info:
-        async with serving.complete(TextRequest(["word " * 700], _limit(max_tokens)), f"long-text-{max_tokens}"):
+        async with serving.complete(TextRequest(["word " * 700], _limit(max_tokens)), f"long-text-{max_tokens}-{engine_stops}"):
             pass
     assert info.value.param == "prompt" and info.value.prompt_tokens >= 700
     assert serving.admission.running == 0
@@ -104,4 +132,4 @@ async def test_a_trimmed_history_keeps_half_the_window_when_the_limit_asks_for_m
     async with serving.chat(req, "clamp-6") as run:
         limit = run.choices[0].request.sampling.max_tokens
     assert run.dropped_messages > 0
-    assert limit >= CONTEXT // 2
+    assert CONTEXT // 2 <= limit < CONTEXT  # the kept history was counted: the limit is what it leaves

@@ -4,7 +4,7 @@ turn against the real gateway: `claude -p`, unmodified, with ANTHROPIC_BASE_URL 
 Its default first request is about 12k tokens of the default model's vocabulary (a system
 prompt, a dozen tools, a system turn inside `messages`), past SmolLM2-135M's trained window of
 8192, on which llama.cpp caps a slot. The gateway serves the default model with YaRN RoPE
-scaling to 16384 tokens (llamacpp.rope_scaling, llamacpp.rope_scale): the same model, no other
+scaling to 16384 tokens (llamacpp.rope_scale): the same model, no other
 download, and the protocol is what is tested, not the answer's quality. Reading that prompt
 takes a few minutes of a 2-core CPU (far longer on a busy one): the stream's early message_start
 and pings keep Claude Code from dropping it. A second turn with Claude Code's own options for a
@@ -29,7 +29,6 @@ def long_window_gateway(start_gateway):
     return start_gateway(env={
         "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "16384",
         "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1",
-        "OSS_SIDECAR_LLAMACPP__ROPE_SCALING": "yarn",
         "OSS_SIDECAR_LLAMACPP__ROPE_SCALE": "2",
         "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false",
         "OSS_SIDECAR_SERVER__API_KEYS": '["sk-local"]',

@@ -82,6 +82,55 @@ def test_same_app_on_both_ports(gw):
         assert httpx.get(base + "/v1/models").json()["data"][0]["id"] == MODEL
 
 
+def test_openai_routes_on_the_ollama_port_take_the_tagged_name(gw):
+    """Codex's `--oss` (and other Ollama clients' OpenAI mode) call /v1/* on the Ollama port with
+    the name as Ollama lists it."""
+    import openai
+
+    client = openai.OpenAI(base_url=gw.ollama_url + "/v1", api_key="ollama", max_retries=0)
+    for name in (MODEL, f"{MODEL}:latest"):
+        done = client.chat.completions.create(model=name, messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+        assert done.choices[0].finish_reason in ("stop", "length")
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model=f"{MODEL}:7b", messages=[{"role": "user", "content": "Hi"}], max_tokens=2)
+
+
+# ---- pull -----------------------------------------------------------------------------------
+def test_pull_of_a_served_model_answers_ollamas_success(gw, client):
+    """Nothing is downloaded: the served models are here, so a pull (which Codex's `--oss` makes
+    before it uses a model) is Ollama's stream for a model that is up to date."""
+    for name in (MODEL, f"{MODEL}:latest", EMBEDDING_MODEL):
+        assert client.pull(name).status == "success"
+    statuses = [part.status for part in client.pull(MODEL, stream=True)]
+    assert statuses == ["pulling manifest", "verifying sha256 digest", "writing manifest", "success"]
+    r = httpx.post(gw.ollama_url + "/api/pull", json={"name": MODEL, "stream": False, "insecure": True})
+    assert r.status_code == 200 and r.json() == {"status": "success"}
+
+
+def test_pull_of_another_model_is_ollamas_error(gw, client):
+    for name in ("llama3.2", f"{MODEL}:7b"):
+        e = _error(lambda: client.pull(name))
+        assert e.status_code == 404 and e.error.startswith("pull model manifest: file does not exist"), e.error
+        assert f"{MODEL}:latest" in e.error
+    e = _error(lambda: list(client.pull("llama3.2", stream=True)))
+    assert e.status_code == 404
+    r = httpx.post(gw.ollama_url + "/api/pull", json={})
+    assert (r.status_code, r.json()) == (400, {"error": "model is required"})
+    r = httpx.post(gw.ollama_url + "/api/pull", json={"model": MODEL, "quantize": "q4"})
+    assert (r.status_code, r.json()) == (400, {"error": "unknown field: quantize"})
+
+
+def test_every_route_finds_the_model_with_or_without_its_tag(client):
+    for name in (MODEL, f"{MODEL}:latest"):
+        assert client.chat(model=name, messages=[{"role": "user", "content": "Hi"}], options={"num_predict": 1}).done
+        assert client.generate(model=name, prompt="Hi", options={"num_predict": 1}).done
+        assert client.show(name).capabilities
+        assert client.pull(name).status == "success"
+    for name in (EMBEDDING_MODEL, f"{EMBEDDING_MODEL}:latest"):
+        assert len(client.embed(model=name, input="hi").embeddings[0]) == 384
+        assert client.show(name).capabilities == ["embedding"]
+
+
 # ---- chat ---------------------------------------------------------------------------------
 def _check_final(final, eval_count=None):
     assert final.done is True and final.done_reason in ("stop", "length")
@@ -238,8 +287,8 @@ def test_malformed_requests(gw):
     assert (status, body) == (400, {"error": "model is required"})
     status, body = post("/api/chat", json.dumps({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}).encode())
     assert status == 400 and "role" in body["error"]
-    r = httpx.post(gw.ollama_url + "/api/pull", json={"model": MODEL})
-    assert r.status_code == 404 and r.json() == {"error": "no such endpoint: POST /api/pull"}
+    r = httpx.post(gw.ollama_url + "/api/push", json={"model": MODEL})
+    assert r.status_code == 404 and r.json() == {"error": "no such endpoint: POST /api/push"}
 
 
 # ---- LangChain --------------------------------------------------------------------------------
@@ -497,15 +546,15 @@ def test_embed_without_an_embedding_model(fim_client):
         assert e.status_code == 404 and "embeddings.enabled is false" in e.error
 
 
-def test_readme_snippet(gw, capsys):
-    """README's Ollama snippet, run as written, with this gateway's port and shorter limits."""
+def test_docs_snippet(gw, capsys):
+    """docs/API.md's Ollama snippet, run as written, with this gateway's port and shorter limits."""
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[4] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Ollama API", 1)[1]
+    page = (Path(__file__).resolve().parents[4] / "docs" / "API.md").read_text(encoding="utf-8")
+    section = page.split("## Ollama API", 1)[1]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     assert 'host="http://127.0.0.1:11434"' in code
     code = code.replace("http://127.0.0.1:11434", gw.ollama_url)
     code = code.replace('"num_predict": 64', '"num_predict": 8').replace('"num_predict": 48', '"num_predict": 16')
-    exec(compile(code, "README.md", "exec"), {})
+    exec(compile(code, "docs/API.md", "exec"), {})
     assert capsys.readouterr().out.strip()

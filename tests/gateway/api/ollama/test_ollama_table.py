@@ -27,6 +27,7 @@ BASE = {
     "POST /api/show": {"model": MODEL},
     "POST /api/embed": {"model": EMBEDDING_MODEL, "input": "Hi"},
     "POST /api/embeddings": {"model": EMBEDDING_MODEL, "prompt": "Hi"},
+    "POST /api/pull": {"model": MODEL},
 }
 # A history in which every message field has a message of its role to sit on.
 TOOL_HISTORY = [
@@ -71,6 +72,8 @@ def test_the_table_covers_the_module():
         assert ("POST /api/embed", name) in documented, name
     for name in p.EmbeddingsRequest.model_fields:
         assert ("POST /api/embeddings", name) in documented, name
+    for name in p.PullRequest.model_fields:
+        assert ("POST /api/pull", name) in documented, name
     for name in (*p.SUPPORTED_OPTIONS, *p.IGNORED_OPTIONS, *p.DEFAULT_ONLY_OPTIONS):
         assert ("options", name) in documented, name
 
@@ -99,6 +102,9 @@ def _request(row: dict) -> tuple[str, dict]:
 def _answer(response: httpx.Response) -> dict:
     if response.headers["content-type"].startswith("application/x-ndjson"):
         lines = [json.loads(line) for line in response.text.splitlines() if line.strip()]
+        if "status" in lines[-1]:  # a pull: status lines, the last one success
+            assert lines[-1] == {"status": "success"}, lines
+            return lines[-1]
         assert lines[-1]["done"] is True and all(not line["done"] for line in lines[:-1])
         return lines[-1]
     return response.json()
