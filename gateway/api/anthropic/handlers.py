@@ -6,22 +6,20 @@ import asyncio
 import functools
 import json
 import uuid
-from typing import Optional, TypeVar
+from typing import Optional
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
 
-from gateway.api import json_body
 from gateway.api.anthropic import protocol as p
 from gateway.api.anthropic import stream as s
 from gateway.api.anthropic.stop_sequences import StopMatcher
 from gateway.api.app_keys import SERVING
-from gateway.errors import ApiError, bad_request, from_validation_error
+from gateway.api.openai.handlers import parse_body
+from gateway.errors import ApiError
 from gateway.lifecycle import request_guard
 from gateway.serving import Run, Serving, Usage
 
 routes = web.RouteTableDef()
-M = TypeVar("M", bound=BaseModel)
 # Finish reasons of the serving core as Anthropic's stop reasons.
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 # A stream whose first token is this late (a long prompt being read) starts with message_start
@@ -32,20 +30,6 @@ PING_EVERY_S = 10.0
 
 def error_response(exc: ApiError) -> web.Response:
     return web.json_response(p.error_body(exc), status=exc.status, headers=exc.headers)
-
-
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    raw = await request.read()  # raises 413 past client_max_size
-    try:
-        data = json_body.decode(raw, request.app[SERVING].settings.server.max_json_depth)
-    except json_body.JsonBodyError as exc:
-        raise bad_request(str(exc), code="invalid_json") from None
-    if not isinstance(data, dict):
-        raise bad_request("the request body must be a JSON object", code="invalid_json")
-    try:
-        return model.model_validate(data)
-    except ValidationError as err:
-        raise from_validation_error(err) from None
 
 
 def _headers(req: p.MessagesRequest, run: Optional[Run]) -> dict[str, str]:

@@ -28,10 +28,10 @@ async def json_object(request: web.Request) -> dict:
     """The request body as a JSON object (depth-checked), or a 400 saying why not."""
     raw = await request.read()  # raises 413 past client_max_size
     # A large body is decoded and checked in a worker thread (gateway/api/json_body.py).
-    return await json_body.off_loop(raw, _validated, raw, model, request.app[SERVING].settings.server.max_json_depth)
+    return await json_body.off_loop(raw, _decoded, raw, request.app[SERVING].settings.server.max_json_depth)
 
 
-def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
+def _decoded(raw: bytes, max_depth: int) -> dict:
     try:
         data = json_body.decode(raw, max_depth)
     except json_body.JsonBodyError as exc:
@@ -42,9 +42,13 @@ def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
-    data = await json_object(request)
+    raw = await request.read()  # raises 413 past client_max_size
+    return await json_body.off_loop(raw, _validated, raw, model, request.app[SERVING].settings.server.max_json_depth)
+
+
+def _validated(raw: bytes, model: type[M], max_depth: int) -> M:
     try:
-        return model.model_validate(data)
+        return model.model_validate(_decoded(raw, max_depth))
     except ValidationError as err:
         raise from_validation_error(err) from None
 
