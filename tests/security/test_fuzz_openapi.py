@@ -1,9 +1,12 @@
 """Property-based fuzzing of the real gateway from its own /openapi.json (schemathesis).
 
-Every operation gets a bounded number of generated requests, valid and invalid; no answer may
-be a 5xx, and every answer must have a documented status and content type and match its
-schema. Generation is kept short (at most 2 tokens each: the model's speed is not under
-test). OSS_SIDECAR_TEST_FUZZ_EXAMPLES sets the examples per operation (default 8).
+Every operation of every wire format (OpenAI, the Responses API, Anthropic's Messages API,
+Ollama, the operator endpoints) gets a bounded number of generated requests, valid and
+invalid; no answer may be a 5xx, and every answer must have a documented status and content
+type and match its schema (each API's own error shape included). Generation is kept short (at
+most 2 tokens each: the model's speed is not under test). The run is seeded
+(`derandomize`), so it is the same subset each time; OSS_SIDECAR_TEST_FUZZ_EXAMPLES sets the
+examples per operation (default 8). bench/fuzz_openapi.py runs the long version (10,000+).
 """
 from __future__ import annotations
 
@@ -18,6 +21,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from fuzz_limits import shortened
+from gateway.api import knowledge, openapi, ops
+from gateway.app import WIRE_FORMATS
 
 EXAMPLES = int(os.environ.get("OSS_SIDECAR_TEST_FUZZ_EXAMPLES", "8"))
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -41,16 +48,6 @@ def api_schema(fuzzed):
 schema = schemathesis.pytest.from_fixture("api_schema")
 
 
-def _short(body):
-    """Valid output limits capped at 2 tokens; invalid values are left for the server to refuse."""
-    if isinstance(body, dict):
-        for key in ("max_tokens", "max_completion_tokens"):
-            value = body.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value > 2:
-                body[key] = 2
-    return body
-
-
 @schema.parametrize()
 @settings(
     max_examples=EXAMPLES,
@@ -59,13 +56,25 @@ def _short(body):
     suppress_health_check=list(HealthCheck),
 )
 def test_no_server_errors_and_answers_match_the_schema(case, fuzzed):
-    case.body = _short(case.body)
+    case.body = shortened(case.body)
     # A generous read timeout: a shared CI machine can be slow, and slowness is not under test.
     case.call_and_validate(base_url=fuzzed.url, checks=CHECKS, timeout=120)
 
 
-def test_openapi_document_names_every_route(fuzzed):
+def _served_routes() -> set[tuple[str, str]]:
+    """(method, path) of every route the app registers, path parameters without their regex."""
+    tables = [wire.routes for wire in WIRE_FORMATS] + [ops.routes, knowledge.routes, openapi.routes]
+    served = set()
+    for table in tables:
+        for route in table:
+            path = route.path.replace("{model_id:.+}", "{model_id}")
+            served.add((route.method.lower(), path))
+    return served
+
+
+def test_openapi_document_describes_every_route(fuzzed):
     import httpx
 
     paths = httpx.get(fuzzed.url + "/openapi.json").json()["paths"]
-    assert {"/v1/chat/completions", "/v1/completions", "/v1/models", "/health"} <= set(paths)
+    described = {(method, path) for path, item in paths.items() for method in item if method != "parameters"}
+    assert _served_routes() - described == set()

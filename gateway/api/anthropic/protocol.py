@@ -130,6 +130,8 @@ def _check_blocks(value: Any) -> Any:
     if isinstance(value, list):
         for i, block in enumerate(value):
             kind = block.get("type") if isinstance(block, dict) else None
+            if not isinstance(kind, str):  # an object or list as `type` is no block (and unhashable)
+                raise ValueError(f"content[{i}]: a content block needs a string `type`")
             if kind in _NOT_TEXT:
                 raise ValueError(f"content[{i}]: {_NOT_TEXT[kind]}")
             if kind not in _BLOCKS:
