@@ -11,6 +11,7 @@ header (HOSTED_TOOLS), which keeps agents that always send one (Codex sends web_
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
@@ -48,6 +49,7 @@ HOSTED_TOOLS = frozenset(
      "file_search", "code_interpreter", "image_generation", "computer_use_preview", "computer_use",
      "mcp", "local_shell", "tool_search"}
 )
+FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 EFFORTS = {"low": "low", "medium": "medium", "high": "high"}
 
 
@@ -210,14 +212,21 @@ def _tools(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[st
 
     def function(entry: Any, where: str, namespace: Optional[str] = None) -> None:
         name = entry.get("name") if isinstance(entry, dict) else None
-        if not isinstance(name, str) or not name:
-            raise bad_request(f"{where}.name: required for a function tool", param=f"{where}.name")
+        if not isinstance(name, str) or not FUNCTION_NAME.fullmatch(name):
+            raise bad_request(
+                f"{where}.name: required, 1 to 64 letters, digits, _ or -", param=f"{where}.name"
+            )
         tool: dict[str, Any] = {"name": name}
-        if entry.get("description"):
-            tool["description"] = entry["description"]
-        if entry.get("parameters") is not None:
-            check_schema(entry["parameters"], f"{where}.parameters")
-            tool["parameters"] = entry["parameters"]
+        description, parameters = entry.get("description"), entry.get("parameters")
+        if description is not None and not isinstance(description, str):
+            raise bad_request(f"{where}.description: must be a string", param=f"{where}.description")
+        if description:
+            tool["description"] = description
+        if parameters is not None:
+            if not isinstance(parameters, dict):
+                raise bad_request(f"{where}.parameters: must be a JSON Schema object", param=f"{where}.parameters")
+            check_schema(parameters, f"{where}.parameters")
+            tool["parameters"] = parameters
         tools.append(tool)
         if namespace:
             namespaces[name] = namespace
@@ -229,7 +238,10 @@ def _tools(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[st
             function(entry, where)
         elif kind == "namespace":
             # Codex groups some of its function tools: each is still a function the client runs.
-            for j, inner in enumerate(entry.get("tools") or []):
+            inner_tools = entry.get("tools") or []
+            if not isinstance(inner_tools, list):
+                raise bad_request(f"{where}.tools: must be a list of function tools", param=f"{where}.tools")
+            for j, inner in enumerate(inner_tools):
                 if not isinstance(inner, dict) or inner.get("type") != "function":
                     raise bad_request(f"{where}.tools[{j}].type: only function tools", param=f"{where}.tools[{j}].type")
                 function(inner, f"{where}.tools[{j}]", entry.get("name"))
