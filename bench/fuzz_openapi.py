@@ -1,13 +1,13 @@
 """The long fuzz run: schemathesis over the whole /openapi.json of a real gateway (loopback).
 
-Every operation of every wire format gets --per-operation generated requests, half valid
-(positive) and half not (negative), seeded, with output limits cut to 2 tokens
+Every operation of every wire format gets --per-operation generated requests (or as many as
+fit in --budget-s), half valid (positive) and half not (negative), seeded, with output limits cut to 2 tokens
 (tests/security/fuzz_limits.py). Each answer is counted: its status, and whether it fails
 schemathesis's response checks (documented status, content type, body schema). The target is
 0 answers >= 500 and 0 schema mismatches; each distinct failure is printed with a reproducer.
 
-    python bench/fuzz_openapi.py [--url http://127.0.0.1:PORT] [--per-operation 800]
-        [--seed 31] [--workers 2]
+    python bench/fuzz_openapi.py [--url http://127.0.0.1:PORT] [--per-operation 1000]
+        [--seed 31] [--workers 4] [--budget-s 240]
 
 Without --url it starts a gateway of this checkout on a free port
 (OSS_SIDECAR_MODEL__DEFAULT_MAX_TOKENS=2) and stops it after. The tests run the short
@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,10 +41,15 @@ def _checks():
     return [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def fuzz_operation(url: str, label: str, per_operation: int, seed: int) -> dict:
-    """Runs one operation's examples; returns the counts and the distinct failures."""
+class _BudgetSpent(Exception):
+    pass
+
+
+def fuzz_operation(url: str, label: str, per_operation: int, seed: int, budget_s: float) -> dict:
+    """Runs one operation's examples, or as many as fit in budget_s; returns the counts and the
+    distinct failures."""
     import schemathesis
-    from hypothesis import HealthCheck, given, seed as hypothesis_seed, settings
+    from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
     from hypothesis.errors import Unsatisfiable
     from schemathesis.generation import GenerationMode
 
@@ -55,8 +60,12 @@ def fuzz_operation(url: str, label: str, per_operation: int, seed: int) -> dict:
     failures: dict[str, str] = {}
     checks = _checks()
 
+    deadline = 0.0
+
     def one(case) -> None:
         nonlocal mismatches
+        if time.monotonic() > deadline:
+            raise _BudgetSpent
         case.body = shortened(case.body)
         try:
             response = case.call(base_url=url, timeout=120)
@@ -69,16 +78,19 @@ def fuzz_operation(url: str, label: str, per_operation: int, seed: int) -> dict:
             failures.setdefault(f"{response.status_code}: {response.text[:200]}", case.as_curl_command())
         try:
             case.validate_response(response, checks=checks)
-        except Exception as exc:
+        except BaseException as exc:  # schemathesis's failure group (KeyboardInterrupt aside)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
             mismatches += 1
             failures.setdefault(f"mismatch: {str(exc)[:300]}", case.as_curl_command())
 
     for index, mode in enumerate((GenerationMode.POSITIVE, GenerationMode.NEGATIVE)):
+        deadline = time.monotonic() + budget_s / 2
         strategy = operation.as_strategy(generation_mode=mode)
 
         @hypothesis_seed(seed + index)
         @settings(max_examples=per_operation // 2, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+                  suppress_health_check=list(HealthCheck), phases=[Phase.generate])  # no shrinking
         @given(strategy)
         def run(case) -> None:
             one(case)
@@ -87,6 +99,10 @@ def fuzz_operation(url: str, label: str, per_operation: int, seed: int) -> dict:
             run()
         except Unsatisfiable:  # no invalid request exists (a GET without parameters)
             pass
+        except _BudgetSpent:  # this mode's half of the budget is spent
+            pass
+        except Exception as exc:  # the harness itself: reported, the other operations go on
+            failures.setdefault(f"harness: {type(exc).__name__}: {str(exc)[:300]}", "")
     return {"operation": label, "statuses": dict(statuses), "mismatches": mismatches, "failures": failures}
 
 
@@ -118,9 +134,11 @@ def _start_gateway() -> tuple[subprocess.Popen, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url")
-    parser.add_argument("--per-operation", type=int, default=800)
+    parser.add_argument("--per-operation", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=31)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--budget-s", type=float, default=240,
+                        help="seconds per operation at most (half valid, half invalid bodies)")
     args = parser.parse_args()
     process = None
     url = args.url
@@ -132,9 +150,15 @@ def main() -> None:
         # Every operation of the document (schemathesis leaves out /openapi.json itself).
         labels = [op.ok().label for op in schemathesis.openapi.from_url(url + "/openapi.json").get_all_operations()]
         started = time.perf_counter()
+        results = []
         with ProcessPoolExecutor(args.workers) as pool:
-            results = list(pool.map(fuzz_operation, [url] * len(labels), labels, [args.per_operation] * len(labels),
-                                    [args.seed] * len(labels)))
+            futures = [pool.submit(fuzz_operation, url, label, args.per_operation, args.seed, args.budget_s)
+                       for label in labels]
+            for future in as_completed(futures):
+                results.append(future.result())
+                done = results[-1]
+                print(f"done {done['operation']}: {sum(done['statuses'].values())} requests", flush=True)
+        results.sort(key=lambda r: labels.index(r["operation"]))
         seconds = time.perf_counter() - started
     finally:
         if process is not None:
@@ -152,7 +176,8 @@ def main() -> None:
     server_errors = sum(n for s, n in total.items() if not isinstance(s, int) or s >= 500)
     mismatches = sum(r["mismatches"] for r in results)
     print(f"\n{len(labels)} operations, {requests} requests in {seconds:.0f} s: {server_errors} answers >= 500 "
-          f"(or none), {mismatches} schema mismatches; seed {args.seed}, {args.workers} workers")
+          f"(or none), {mismatches} schema mismatches; seed {args.seed}, {args.workers} workers, "
+          f"at most {args.per_operation} requests or {args.budget_s:.0f} s per operation")
     for result in results:
         for failure, reproducer in result["failures"].items():
             print(f"\n{result['operation']}: {failure}\n    {reproducer}")

@@ -27,3 +27,15 @@ def test_anthropic_content_block_type_that_is_no_string_is_400(http, path, kind)
     error = answer.json()
     assert error["type"] == "error" and error["error"]["type"] == "invalid_request_error"
     assert "content[0]" in error["error"]["message"]
+
+
+@pytest.mark.parametrize("messages", [
+    # A trailing assistant message that calls tools: llama.cpp's template endpoint said 400,
+    # which /tokenize passed on as a 500; chat completions refused it already.
+    [{"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "f"}}]}],
+    [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "a"}, {"role": "assistant", "content": "b"}],
+])
+def test_tokenize_refuses_the_histories_chat_refuses(http, messages):
+    answer = http.post("/tokenize", json={"messages": messages})
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["param"].startswith(f"messages[{len(messages) - 1}]")

@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import Field, ValidationError, model_validator
 
 from gateway.api.app_keys import SERVING
+from gateway.api.message_order import check_message_order
 from gateway.api.openai import protocol as p
 from gateway.api.openai.handlers import json_object, parse_body
 from gateway.errors import bad_request, from_validation_error
@@ -72,6 +73,8 @@ class TokenizeChatRequest(p._Request):
                 "add_generation_prompt: only true is supported (the prompt a chat request here sends to the model)",
                 param="add_generation_prompt", code="unsupported_field",
             )
+        # The chat request's own rules: the template cannot render what chat refuses either.
+        check_message_order([(m.role, bool(m.tool_calls)) for m in self.messages])
         return self
 
 
