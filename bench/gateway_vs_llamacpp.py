@@ -261,7 +261,7 @@ def idle_memory() -> float:
         "import asyncio, os, psutil, sys\n"
         "from aiohttp import web\n"
         "from gateway.settings import Settings\n"
-        "from gateway.engines.llamacpp import LlamaCppEngine\n"
+        "from gateway.engines.llamacpp.engine import LlamaCppEngine\n"
         "import xllamacpp, gateway.app, gateway.api.openai, gateway.api.ops\n"
         "async def main():\n"
         "    s = Settings()\n"

@@ -82,7 +82,10 @@ async def api_errors(request: web.Request, handler: Callable) -> web.StreamRespo
     except RequestPayloadError as exc:  # a body that cannot be read as sent (e.g. invalid gzip)
         reason = getattr(exc.__cause__, "message", None) or str(exc.__cause__ or "unreadable")
         response = error_response(ApiError(400, f"the request body could not be read: {reason}", code="invalid_body"))
-        response.force_close()  # the rest of the body is unread: this connection cannot carry another request
+        # The rest of the body cannot be read: this connection carries no other request, and
+        # aiohttp must not try to drain it afterwards (it would log the same error as a traceback).
+        response.force_close()
+        request.content.feed_eof()
         return response
     except (asyncio.CancelledError, ConnectionError):
         raise

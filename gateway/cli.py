@@ -145,7 +145,7 @@ async def _serve(settings, engine) -> int:
 
     def first_signal(signum: int) -> None:
         # A second SIGTERM or SIGINT exits at once, without draining.
-        from gateway.engines.llamacpp_listener import exit_at_once
+        from gateway.engines.llamacpp.listener import exit_at_once
 
         for again in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(again, exit_at_once, 128 + again)

@@ -19,7 +19,7 @@ from gateway.embeddings import default_model
 from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel, EmbeddingStats
 from gateway.engines.base import EngineError, ProgressCallback
 from gateway.engines.default_model import ModelFileError
-from gateway.engines.llamacpp_listener import BASE_URL, PrivateListener
+from gateway.engines.llamacpp.listener import BASE_URL, PrivateListener
 
 if TYPE_CHECKING:
     from gateway.embeddings.settings import EmbeddingsSettings

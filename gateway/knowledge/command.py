@@ -2,7 +2,9 @@
 
 The embedding model is the gateway's own (same `embeddings` settings), loaded in this
 process: indexing needs no running server, and a running one sees the result at its next
-retrieval.
+retrieval. Every file it does not index is named on stderr with the reason; a run that would
+leave an empty knowledge base creates none and exits 2; SIGTERM or Ctrl-C stops it cleanly
+(exit 143 or 130: what was finished stays), a second one at once.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ async def _index(settings: "Settings", store: KnowledgeStore, paths: list[Path],
     from tqdm import tqdm
 
     from gateway.embeddings import create_embedding_model
-    from gateway.engines.llamacpp_listener import exit_at_once
+    from gateway.engines.llamacpp.listener import exit_at_once
     from gateway.serving.embeddings import EmbeddingRequest, Embeddings
     from gateway.telemetry import Metrics
 
@@ -132,10 +134,12 @@ def run_index(settings: "Settings", paths: list[str], collection: str, delete: b
                          embedding_model=create_embedding_model(settings.embeddings).model_name)
         signals: list[int] = []
         report = asyncio.run(_index(settings, store, resolved, collection, signals))
-        if not existed and (report is None or report.chunks_written == 0):
+        empty = store.collection(collection).count() == 0
+        if not existed and empty:
             store.delete(collection)  # nothing went in: leave no empty knowledge base behind
         if report is None:
-            kept = f"the knowledge base {collection} keeps the files finished" if existed else "no knowledge base was created"
+            kept = ("no knowledge base was created" if not existed and empty
+                    else f"the knowledge base {collection} keeps the files finished; run again to go on")
             _say(f"interrupted; {kept}")
             return INTERRUPTED[signals[0]] if signals else 1
         if not existed and report.chunks_written == 0:

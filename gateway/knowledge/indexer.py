@@ -35,7 +35,6 @@ class IndexReport:
     seconds: float = 0.0
     skipped: list[Skipped] = field(default_factory=list)  # files not indexed, with the reason
     notes: list[Skipped] = field(default_factory=list)  # parts of indexed files left out (a slow PDF page)
-    files_found: int = 0  # files the walk found to read (before any was skipped while reading)
 
 
 def _chunk_id(source: str, index: int) -> str:
@@ -86,7 +85,6 @@ async def index_paths(
     found, left_out = await asyncio.to_thread(find_files, paths)
     for item in left_out:
         skip(item)
-    report.files_found = len(found)
     roots = [display(p.resolve()) for p in paths]
     collection = store.collection(collection_name, create=True, embedding_model=embedding_model)
     indexed = _indexed_files(collection)

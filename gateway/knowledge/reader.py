@@ -11,6 +11,7 @@ fresh reader. A PDF page slower than `knowledge.pdf_page_timeout_s` is left out,
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -264,22 +265,32 @@ class DocumentReader:
     def _discard(self, process: Any, conn: Any) -> None:
         process.kill()
         process.wait()
-        conn.close()
+        if not conn.closed:
+            conn.close()
         if self._process is process:
             self._process = self._conn = None
 
-    async def read(self, path: Path) -> Union[Read, Unreadable]:
+    async def _in_thread(self, work: Any, *args: Any) -> Any:
+        """work(*args) in a worker thread. Cancelled (SIGTERM, Ctrl-C), it kills the reader and
+        waits for the thread, which then returns at once (its pipe has ended), so that the
+        thread, not the caller, closes the pipe."""
+        running = asyncio.ensure_future(asyncio.to_thread(work, *args))
         try:
-            if self._process is None:
-                # Started from this (the main) thread: the kernel's parent-death signal follows
-                # the thread that started the process, and a worker thread may end first.
-                self._start()
-                await asyncio.to_thread(self._wait_ready)
-            answer = await asyncio.to_thread(self._exchange, path)
+            return await asyncio.shield(running)
         except asyncio.CancelledError:
-            if self._process is not None:  # the waiting thread sees the end of the pipe and returns
+            if self._process is not None:
                 self._process.kill()
+            with contextlib.suppress(Exception):
+                await running
             raise
+
+    async def read(self, path: Path) -> Union[Read, Unreadable]:
+        if self._process is None:
+            # Started from this (the main) thread: the kernel's parent-death signal follows
+            # the thread that started the process, and a worker thread may end first.
+            self._start()
+            await self._in_thread(self._wait_ready)
+        answer = await self._in_thread(self._exchange, path)
         if isinstance(answer, KnowledgeUnavailable):
             raise answer
         return answer

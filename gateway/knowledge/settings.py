@@ -11,7 +11,8 @@ from gateway.settings_section import Section
 class KnowledgeSettings(Section):
     # Where Chroma keeps the knowledge bases; empty: $XDG_DATA_HOME/oss-sidecar/knowledge.
     data_dir: Optional[str] = None
-    # Characters per chunk; about 200 tokens, inside the default embedding model's 256-token window.
+    # Characters per chunk: about 200 tokens of prose, inside the default embedding model's 256-token
+    # window; a denser chunk (code, tables) past it is embedded by its first tokens and stored whole.
     chunk_size: int = Field(800, ge=100)
     # Characters shared by neighbouring chunks, so an answer cut in two is still found.
     chunk_overlap: int = Field(120, ge=0)

@@ -29,6 +29,7 @@ def test_rag_example_answers_with_references(gateway, tmp_path):
     assert lines[-1].endswith("ports.md") and lines[-1].startswith("[ref 1]")
 
 
+@pytest.mark.timeout(1500)  # about 900 chunks, embedded one by one; minutes on a busy machine
 def test_rag_example_on_the_projects_own_docs(gateway):
     """The README's command, on docs/ as it is: every chunk fits the embedding model's window
     (a chunk of code or a table once had 448 tokens for a window of 256, and the run died)."""

@@ -126,7 +126,7 @@ async def test_code_actions_listed_and_resolved(gateway):
         await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command="ossSidecar.showMarkdown", arguments=[arg])
         )
-        await wait_until(lambda: bool(client.messages), 5)
+        await wait_until(lambda: bool(client.messages), 60)
         assert client.messages[-1].message.startswith("Explain")
 
         # a cursor on a diagnostic offers Fix with that diagnostic

@@ -1,5 +1,5 @@
 // The Vercel AI SDK with its Anthropic provider against the real gateway's Messages API
-// (GATEWAY_URL, e.g. http://127.0.0.1:8000/v1), started by tests/gateway/api/anthropic/test_ai_sdk.py.
+// (GATEWAY_URL, e.g. http://127.0.0.1:8000/v1), started by tests/gateway/api/anthropic/test_messages_ai_sdk.py.
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { createAnthropic } from "@ai-sdk/anthropic";

@@ -34,29 +34,53 @@ class Indexing:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "index", str(folder), "--collection", "slow"],
             cwd=ROOT, env={**os.environ, "OSS_SIDECAR_KNOWLEDGE__DATA_DIR": str(data_dir)},
-            stderr=subprocess.PIPE, text=True,
+            stderr=subprocess.PIPE,
         )
-        self.lines: list[str] = []
+        self.text = ""
         self.reading = threading.Event()
         threading.Thread(target=self._collect, daemon=True).start()
 
     def _collect(self) -> None:
-        for line in self.process.stderr:
-            self.lines.append(line)
-            if "indexing into slow" in line or "\r" in line:
+        # Raw reads: the progress bar redraws with "\r" and no newline, which a line reader would wait on.
+        while chunk := os.read(self.process.stderr.fileno(), 4096):
+            self.text += chunk.decode(errors="replace")
+            if "indexing into slow" in self.text:
                 self.reading.set()  # the model is loaded and the progress bar drawn
 
+    @property
+    def lines(self) -> list[str]:
+        return [line.strip() for line in self.text.splitlines() if line.strip()]
+
     def wait_reading(self) -> None:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + 240
         while not (self.reading.is_set() and folders(self.process.pid)) and time.monotonic() < deadline:
-            assert self.process.poll() is None, "".join(self.lines)
+            assert self.process.poll() is None, self.text
             time.sleep(0.2)
-        assert folders(self.process.pid), "".join(self.lines)
+        assert folders(self.process.pid), self.text
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
     def finish(self) -> int:
         code = self.process.wait(120)
         time.sleep(0.5)  # the stderr thread's last lines
         return code
+
+
+@pytest.fixture
+def indexing(slow_folder, tmp_path):
+    """Starts `index` runs on the slow folder; any still running at the end is killed."""
+    runs: list[Indexing] = []
+
+    def start() -> Indexing:
+        runs.append(Indexing(slow_folder, tmp_path / "kb"))
+        return runs[-1]
+
+    yield start
+    for run in runs:
+        run.kill()
 
 
 @pytest.fixture
@@ -67,18 +91,20 @@ def slow_folder(tmp_path) -> Path:
     return folder
 
 
-def test_sigterm_ends_index_and_removes_its_folder(slow_folder, tmp_path):
-    run = Indexing(slow_folder, tmp_path / "kb")
+@pytest.mark.timeout(600)
+def test_sigterm_ends_index_and_removes_its_folder(indexing):
+    run = indexing()
     run.wait_reading()
     run.process.send_signal(signal.SIGTERM)
-    assert run.finish() == 143, "".join(run.lines)
-    assert run.lines[-1].strip() == "oss-sidecar index: interrupted; no knowledge base was created", run.lines[-3:]
+    assert run.finish() == 143, run.text
+    assert run.lines[-1] == "oss-sidecar index: interrupted; no knowledge base was created", run.lines[-3:]
     assert folders(run.process.pid) == []
-    assert "Traceback" not in "".join(run.lines)
+    assert "Traceback" not in run.text
 
 
-def test_a_second_signal_ends_index_at_once_and_removes_its_folder(slow_folder, tmp_path):
-    run = Indexing(slow_folder, tmp_path / "kb")
+@pytest.mark.timeout(600)
+def test_a_second_signal_ends_index_at_once_and_removes_its_folder(indexing):
+    run = indexing()
     run.wait_reading()
     run.process.send_signal(signal.SIGINT)
     run.process.send_signal(signal.SIGTERM)
@@ -111,8 +137,9 @@ def test_a_second_signal_ends_serve_at_once_and_removes_its_folders(start_gatewa
     assert folders(gw.process.pid) == []
 
 
-def test_after_sigkill_the_next_start_removes_the_folder(slow_folder, tmp_path):
-    killed = Indexing(slow_folder, tmp_path / "kb")
+@pytest.mark.timeout(900)
+def test_after_sigkill_the_next_start_removes_the_folder(indexing, tmp_path):
+    killed = indexing()
     killed.wait_reading()
     left = folders(killed.process.pid)
     killed.process.send_signal(signal.SIGKILL)

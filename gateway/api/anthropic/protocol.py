@@ -5,7 +5,7 @@ error body.
 Every request field either works, is one of those that cannot change the answer and is accepted
 (IGNORED_FIELDS: metadata, cache hints, context management ...), or is a 400 naming it
 (REJECTED_FIELDS, and any field this server does not know); docs/PROTOCOL.md has the table, and
-tests/gateway/api/anthropic/test_field_table.py walks it. Tools that Anthropic defines and runs
+tests/gateway/api/anthropic/test_messages_field_table.py walks it. Tools that Anthropic defines and runs
 itself (web search, code execution, ...; a `type` other than "custom") have no schema the model
 could call: they are left out of the model's tools and named in the answer's X-Omitted-Tools.
 """

@@ -17,7 +17,7 @@ from gateway.api.openai.handlers import parse_body
 from gateway.api.responses import protocol as p
 from gateway.api.responses.store import STORE, Stored
 from gateway.api.responses.stream import EventStream, new_id, output_items
-from gateway.errors import ApiError
+from gateway.errors import ApiError, ContextLengthExceeded
 from gateway.lifecycle import request_guard
 from gateway.serving import Run
 
@@ -25,7 +25,7 @@ routes = web.RouteTableDef()
 log = logging.getLogger(__name__)
 
 # Names the hosted tools (web_search, ...) a request listed and the model was not given.
-IGNORED_TOOLS_HEADER = "X-OSS-Sidecar-Ignored-Tools"
+OMITTED_TOOLS_HEADER = "X-Omitted-Tools"
 
 
 def error_response(exc: ApiError) -> web.Response:
@@ -94,11 +94,10 @@ async def _input_named() -> AsyncIterator[None]:
     """The serving core names the prompt `messages`; here it is `input`."""
     try:
         yield
-    except ApiError as exc:
-        if exc.param == "messages":
-            exc.param = "input"
-            exc.message = exc.message.replace("the messages", "the input")
-        raise
+    except ContextLengthExceeded as exc:
+        if exc.param != "messages":
+            raise
+        raise ContextLengthExceeded(exc.prompt_tokens, exc.limit, "input") from None
 
 
 @routes.post("/v1/responses")
@@ -117,8 +116,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         history = previous.conversation
     decoded = req.decode(history)
     headers: dict[str, str] = {}
-    if decoded.ignored_tools:
-        headers[IGNORED_TOOLS_HEADER] = ", ".join(decoded.ignored_tools)
+    if decoded.omitted_tools:
+        headers[OMITTED_TOOLS_HEADER] = ", ".join(decoded.omitted_tools)
     response_id = new_id("resp")
     response = _skeleton(req, response_id, serving.served_model_name)
     async with _input_named(), serving.chat(decoded.request, response_id) as run:

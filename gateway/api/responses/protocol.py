@@ -69,7 +69,7 @@ class PlainTextFormat(_Wire):
 
 class TextConfig(_Wire):
     format: Union[JsonSchemaTextFormat, PlainTextFormat, None] = Field(None, discriminator="type")
-    verbosity: None = None  # OpenAI's reasoning models only: a value is a 400 (text.verbosity)
+    verbosity: Optional[str] = None  # OpenAI's own models' knob: a value is a 400 (text.verbosity)
 
 
 class ReasoningConfig(_Wire):
@@ -86,7 +86,7 @@ class Decoded:
 
     request: ChatRequest
     conversation: list[dict[str, Any]]
-    ignored_tools: list[str] = field(default_factory=list)
+    omitted_tools: list[str] = field(default_factory=list)
     # Namespaced tools (Codex's `namespace` entries), by function name: calls name them back.
     namespaces: dict[str, str] = field(default_factory=dict)
 
@@ -142,6 +142,8 @@ class ResponsesRequest(_Wire):
                     f"include[{i}]: {entry!r} is not supported (logprobs: use /v1/chat/completions)",
                     param="include", code="unsupported_value",
                 )
+        if self.text is not None and self.text.verbosity is not None:
+            raise bad_request("text.verbosity: not supported", param="text.verbosity", code="unsupported_field")
         fmt = self.text.format if self.text else None
         if isinstance(fmt, JsonSchemaTextFormat):
             check_schema(fmt.schema_, "text.format.schema")
@@ -156,15 +158,18 @@ class ResponsesRequest(_Wire):
             messages.insert(0, {"role": "system", "content": self.instructions})
         if not messages:
             raise bad_request("input: required (a string or a list of items)", param="input")
-        tools, ignored, namespaces = _tools(self.tools or [])
+        tools, omitted, namespaces = _tools(self.tools or [])
         effort = self.reasoning.effort if self.reasoning else None
+        model = self.model
+        if model is not None and model.endswith(":latest"):
+            model = model.removesuffix(":latest")  # Ollama's tag: Codex --oss names the model so
         request = ChatRequest(
             messages=messages,
             sampling=SamplingParams(
                 max_tokens=self.max_output_tokens, temperature=self.temperature, top_p=self.top_p,
                 top_k=self.top_k, min_p=self.min_p, repetition_penalty=self.repetition_penalty, seed=self.seed,
             ),
-            model=self.model,
+            model=model,
             history_window=-1 if self.truncation == "auto" else None,
             reasoning_effort=EFFORTS.get(effort) if effort else None,
             limit_param="max_output_tokens",
@@ -173,7 +178,7 @@ class ResponsesRequest(_Wire):
             parallel_tool_calls=self.parallel_tool_calls is not False,
             response_format=self._response_format(),
         )
-        return Decoded(request, conversation, ignored, namespaces)
+        return Decoded(request, conversation, omitted, namespaces)
 
     def _tool_choice(self, has_tools: bool) -> ToolChoice:
         choice = self.tool_choice
@@ -200,7 +205,7 @@ class ResponsesRequest(_Wire):
 
 def _tools(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str], dict[str, str]]:
     tools: list[dict[str, Any]] = []
-    ignored: list[str] = []
+    omitted: list[str] = []
     namespaces: dict[str, str] = {}
 
     def function(entry: Any, where: str, namespace: Optional[str] = None) -> None:
@@ -229,13 +234,13 @@ def _tools(entries: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[st
                     raise bad_request(f"{where}.tools[{j}].type: only function tools", param=f"{where}.tools[{j}].type")
                 function(inner, f"{where}.tools[{j}]", entry.get("name"))
         elif kind in HOSTED_TOOLS:
-            ignored.append(kind)
+            omitted.append(kind)
         else:
             raise bad_request(
                 f"{where}.type: {kind!r} tools are not supported (function tools are; hosted tools are left out)",
                 param=f"{where}.type", code="unsupported_value",
             )
-    return tools, ignored, namespaces
+    return tools, omitted, namespaces
 
 
 # ---- input items -> neutral chat messages -------------------------------------------------

@@ -49,6 +49,6 @@ def test_an_unterminated_string_of_escapes_is_scanned_once():
 
 
 def test_integers_past_pythons_conversion_limit_are_a_json_body_error():
-    with pytest.raises(JsonBodyError, match="5000 digits"):
+    with pytest.raises(JsonBodyError, match="more than 4300 digits"):
         decode(b'{"n": -' + b"9" * 5000 + b"}", 64)
     assert decode(b'{"n": ' + b"9" * 4300 + b"}", 64)["n"] == int("9" * 4300)

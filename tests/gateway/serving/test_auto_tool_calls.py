@@ -13,7 +13,7 @@ import json
 import pytest
 
 from gateway.engines.base import SamplingParams, ToolChoice
-from gateway.engines.llamacpp import LlamaCppEngine
+from gateway.engines.llamacpp.engine import LlamaCppEngine
 from gateway.errors import ApiError
 from gateway.serving import ChatRequest, Serving
 from gateway.settings import load_settings

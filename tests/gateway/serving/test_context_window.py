@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.engines.base import SamplingParams
-from gateway.engines.llamacpp import LlamaCppEngine
+from gateway.engines.llamacpp.engine import LlamaCppEngine
 from gateway.errors import ContextLengthExceeded
 from gateway.prompts.history import count_prompt
 from gateway.serving import ChatRequest, Serving, TextRequest

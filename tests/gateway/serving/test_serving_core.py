@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.engines.base import SamplingParams
-from gateway.engines.llamacpp import LlamaCppEngine
+from gateway.engines.llamacpp.engine import LlamaCppEngine
 from gateway.errors import ApiError
 from gateway.serving import ChatRequest, ChoiceEvent, Serving, TextRequest
 from gateway.settings import load_settings

@@ -6,9 +6,10 @@ prompt, a dozen tools, a system turn inside `messages`), past SmolLM2-135M's tra
 8192, on which llama.cpp caps a slot. The gateway serves the default model with YaRN RoPE
 scaling to 16384 tokens (llamacpp.rope_scale): the same model, no other
 download, and the protocol is what is tested, not the answer's quality. Reading that prompt
-takes a few minutes of a 2-core CPU (far longer on a busy one): the stream's early message_start
-and pings keep Claude Code from dropping it. A second turn with Claude Code's own options for a
-short system prompt and one tool runs the same path in seconds.
+takes several minutes of a 2-core CPU (attention over 12k tokens; far longer on a busy one):
+the stream's early message_start and pings keep the connection, and Claude Code's own
+CLAUDE_STREAM_IDLE_TIMEOUT_MS and API_TIMEOUT_MS let it wait. A turn with Claude Code's own
+options for a short system prompt and one tool runs the same path in about a minute.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def long_window_gateway(start_gateway):
     })
 
 
-def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
+def claude(gateway, tmp_path: Path, *options: str, timeout: float, wait_s: int = 0) -> dict:
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("Node.js and npm are not installed: the Claude Code test needs them")
     if not CLAUDE.exists():
@@ -52,17 +53,23 @@ def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
         "ANTHROPIC_MODEL": MODEL,
         "ANTHROPIC_DEFAULT_HAIKU_MODEL": MODEL,
         "ANTHROPIC_SMALL_FAST_MODEL": MODEL,
-        # Keeps a turn of a model that does not stop short on a busy CPU (Claude Code asks for
-        # 128000 tokens, which the gateway clamps to what the window leaves).
-        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "128",
+        # Bounds a turn of a small model that rambles (Claude Code asks for 128000 tokens, which
+        # the gateway clamps to what the window leaves). An answer that reaches the limit is an
+        # error for Claude Code, which asks the model to go on three times first.
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "1024",
         # Nothing but the turn itself: no telemetry, updates, error reports or other traffic.
         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         "DISABLE_AUTOUPDATER": "1",
         "DISABLE_TELEMETRY": "1",
         "DISABLE_ERROR_REPORTING": "1",
     }
+    if wait_s:
+        # Claude Code gives up on a stream after 5 minutes without an event (the SDK it is built
+        # on drops pings before its watchdog sees them) and on a request after 10: a 12k-token
+        # prompt takes longer than that to read on a 2-core CPU.
+        env |= {"CLAUDE_STREAM_IDLE_TIMEOUT_MS": str(wait_s * 1000), "API_TIMEOUT_MS": str(wait_s * 1000)}
     run = subprocess.run(
-        [str(CLAUDE), "-p", "Say hello.", "--output-format", "json", "--max-turns", "3", *options],
+        [str(CLAUDE), "-p", "Say hello in one word.", "--output-format", "json", "--max-turns", "3", *options],
         cwd=work, env=env, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
     )
     assert run.returncode == 0, f"stdout: {run.stdout[-3000:]}\nstderr: {run.stderr[-3000:]}\n{gateway.log()}"
@@ -75,10 +82,9 @@ def claude(gateway, tmp_path: Path, *options: str, timeout: float) -> dict:
 
 @pytest.mark.timeout(600)
 def test_claude_code_with_a_short_system_prompt_and_one_tool(long_window_gateway, tmp_path):
-    claude(long_window_gateway, tmp_path, "--system-prompt", "You are a helpful assistant. Be brief.",
-           "--tools", "Read", timeout=540)
+    claude(long_window_gateway, tmp_path, "--system-prompt", "Answer in one word.", "--tools", "Read", timeout=540)
 
 
 @pytest.mark.timeout(3600)
 def test_claude_code_completes_a_turn_with_its_default_prompt(long_window_gateway, tmp_path):
-    claude(long_window_gateway, tmp_path, timeout=3500)
+    claude(long_window_gateway, tmp_path, timeout=3500, wait_s=3400)

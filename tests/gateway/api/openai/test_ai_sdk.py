@@ -1,5 +1,5 @@
 """The Node AI SDK (`ai` with `@ai-sdk/openai-compatible`) against the real gateway: the tests
-are tests/node/*.test.mjs, installed by scripts/test.sh with `npm ci`."""
+are tests/node/ai-sdk.test.mjs, installed by scripts/test.sh with `npm ci`."""
 from __future__ import annotations
 
 import os
@@ -19,7 +19,7 @@ def test_ai_sdk_generate_object_and_stream_text_with_a_tool(gateway):
     if not (NODE_DIR / "node_modules").is_dir():
         pytest.skip("tests/node has no node_modules: run `npm ci --prefix tests/node` (scripts/test.sh does)")
     run = subprocess.run(
-        ["node", "--test", "--test-reporter=spec"],
+        ["node", "--test", "--test-reporter=spec", "ai-sdk.test.mjs"],
         cwd=NODE_DIR,
         env={**os.environ, "GATEWAY_URL": gateway.base_url, "GATEWAY_MODEL": MODEL},
         capture_output=True,

@@ -1,7 +1,7 @@
 """The exact bytes of Messages API answers and streams (a text stream, a tool call, errors),
 compared with recordings: a change to the encoding must be a change on purpose.
 Greedy decoding on one gateway that serves one request at a time keeps the text stable.
-Re-record on purpose only: GOLDEN_RECORD=1 python -m pytest tests/gateway/api/anthropic/test_wire_golden.py
+Re-record on purpose only: GOLDEN_RECORD=1 python -m pytest tests/gateway/api/anthropic/test_messages_wire_golden.py
 """
 from __future__ import annotations
 

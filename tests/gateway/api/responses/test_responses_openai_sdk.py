@@ -180,7 +180,7 @@ async def test_what_agents_send_and_cannot_change_the_answer_is_accepted(gateway
     async with httpx.AsyncClient(timeout=120) as http:
         resp = await http.post(gateway.base_url + "/responses", json=body)
     assert resp.status_code == 200, resp.text
-    assert resp.headers["X-OSS-Sidecar-Ignored-Tools"] == "web_search"
+    assert resp.headers["X-Omitted-Tools"] == "web_search"
 
 
 @pytest.mark.parametrize(

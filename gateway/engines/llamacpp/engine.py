@@ -1,0 +1,308 @@
+"""`LlamaCppEngine`: llama.cpp in-process through xllamacpp, for machines without a GPU.
+
+`Server.handle_chat_completions/handle_completions(body, callback)` block while they generate
+and call `callback(chunk)` per streamed chunk; returning True from the callback stops the
+generation (our abort path). Each call runs in a worker thread; concurrent calls share
+llama.cpp's parallel slots. The same Server also listens with llama.cpp's own HTTP API, which
+the tokenizer (tokenizer.py) uses; listener.py keeps that listener private. xllamacpp is
+imported when the model loads, never at module import.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
+
+from gateway.engines.base import (
+    Delta,
+    Engine,
+    EngineError,
+    EngineStats,
+    GenerationRequest,
+    ProgressCallback,
+    RequestError,
+    Tokenizer,
+    ToolCallPiece,
+)
+from gateway.engines.default_model import (
+    ModelFileError,
+    check_gguf_file,
+    default_model_path,
+    verify_default_model,
+)
+from gateway.engines.llamacpp.listener import PrivateListener
+from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
+from gateway.engines.llamacpp.threads import default_threads, set_spin_count
+from gateway.engines.llamacpp.tokenizer import LlamaCppTokenizer
+from gateway.engines.llamacpp import translate
+from gateway.engines.llamacpp.tools import tool_call_piece, tool_definitions
+from gateway.engines.tool_call_format import ToolCallReader
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+# One logger for the whole engine package: log lines read `gateway.engines.llamacpp: ...`.
+log = logging.getLogger("gateway.engines.llamacpp")
+
+_END = object()
+_DEFAULT_MODEL_TEMPLATE = Path(__file__).parent.parent / "templates" / "smollm2-tools.jinja"
+
+
+class LlamaCppEngine(Engine):
+    name = "llamacpp"
+    stops_at_window = True  # a slot's generation ends at its context (finish "length")
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+        self._cfg = settings.llamacpp
+        self._server: Any = None
+        self._tokenizer: Optional[LlamaCppTokenizer] = None
+        # One worker thread per slot (admission never lets more generate at once), plus
+        # headroom for aborted generations that leave at their next token.
+        self._executor = ThreadPoolExecutor(
+            max_workers=self._cfg.n_parallel + 4,
+            thread_name_prefix="llamacpp",
+        )
+        self._stop_flags: dict[str, threading.Event] = {}
+        self._aborted_total = 0
+        self._lock = threading.Lock()
+        self.model_path: Optional[Path] = None
+        self.model_name = "unloaded"
+        self.listening_address: Optional[str] = None
+        # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
+        self._listener = PrivateListener(props=True)
+        self._template_tools = False
+        set_spin_count(self._cfg.spin_count)
+
+    @property
+    def capacity(self) -> int:
+        return self._cfg.n_parallel
+
+    @property
+    def calls_tools(self) -> bool:
+        return self._template_tools  # llama.cpp reads the calls in the template's own format
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        assert self._tokenizer is not None, "engine not started"
+        return self._tokenizer
+
+    def _resolve_model(self) -> Path:
+        if self._settings.model.path:
+            path = Path(self._settings.model.path).expanduser()
+            check_gguf_file(path)
+            return path
+        return default_model_path()
+
+    def check_model(self) -> None:
+        """Find the model file (fast: done before the server listens, so a typo fails at once)."""
+        if self.model_path is None:
+            self.model_path = self._resolve_model()
+            self.model_name = self.model_path.name.removesuffix(".gguf")
+
+    async def start(self, progress: Optional[ProgressCallback] = None) -> None:
+        report = progress or (lambda msg, frac: None)
+        loop = asyncio.get_running_loop()
+        self.check_model()
+        path = self.model_path
+        assert path is not None
+        if not self._settings.model.path and self._cfg.verify_model:
+            report(f"verifying the sha256 of {path.name}", 0.1)
+            await loop.run_in_executor(None, verify_default_model, path)
+        # llama.cpp holds the GIL while it loads, so the server cannot answer until it is done.
+        report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
+        self._server = await loop.run_in_executor(None, self._load, path)
+        self.listening_address = self._server.listening_address
+        log.info("llama.cpp computes with %d CPU thread(s), %d for batches, of %d CPUs",
+                 self.threads, self.threads_batch, len(os.sched_getaffinity(0)))
+        log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
+                 self.listening_address)
+        self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot)
+        self._template_tools = await self._tokenizer.template_renders_tools()
+        report("model loaded", 1.0)
+
+    @property
+    def threads(self) -> int:
+        """The CPU threads llama.cpp generates with (llamacpp.n_threads; 0: half the CPUs)."""
+        return self._cfg.n_threads or default_threads()
+
+    @property
+    def threads_batch(self) -> int:
+        """The CPU threads for a batch of several tokens (llamacpp.n_threads_batch; 0: every CPU)."""
+        return self._cfg.n_threads_batch or len(os.sched_getaffinity(0))
+
+    def _load(self, path: Path) -> Any:
+        import xllamacpp as xl
+
+        params = self.params(path)
+        try:
+            return xl.Server(params)
+        except Exception as exc:  # llama.cpp reports a bad GGUF as a generic runtime error
+            raise ModelFileError(f"cannot load {path}: {exc}") from None
+
+    def params(self, path: Path) -> Any:
+        """llama.cpp's parameters (xllamacpp's CommonParams) for this model and these settings."""
+        import xllamacpp as xl
+
+        params = xl.CommonParams()
+        params.model.path = str(path)
+        params.n_parallel = self._cfg.n_parallel
+        params.n_ctx = self._cfg.context_per_slot * self._cfg.n_parallel
+        params.n_gpu_layers = self._cfg.n_gpu_layers
+        params.endpoint_metrics = True
+        params.verbosity = self._cfg.log_verbosity
+        params.cache_ram_mib = self._cfg.cache_ram_mib
+        if self._cfg.rope_scale > 1:
+            params.rope_scaling_type = xl.llama_rope_scaling_type.LLAMA_ROPE_SCALING_TYPE_YARN
+            params.rope_freq_scale = 1 / self._cfg.rope_scale
+        self._listener.configure(params)
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads_batch
+        template = self._chat_template_file()
+        if template is not None:
+            params.chat_template = template.read_text()
+        return params
+
+    def _chat_template_file(self) -> Optional[Path]:
+        if self._cfg.chat_template_file:
+            path = Path(self._cfg.chat_template_file).expanduser()
+            if not path.is_file():
+                raise ModelFileError(f"llamacpp.chat_template_file: no such file: {path}")
+            return path
+        return None if self._settings.model.path else _DEFAULT_MODEL_TEMPLATE
+
+    async def _forced_tool_prompt(self, request: GenerationRequest) -> Optional[str]:
+        """The chat prompt with the tools shown, when the model must call one; else None."""
+        if not request.tools or request.messages is None:
+            return None
+        if not self._template_tools:
+            raise RequestError(
+                "tools: this model's chat template does not show tools to the model; set "
+                "llamacpp.chat_template_file to a template that does",
+                param="tools",
+            )
+        if not request.tool_choice.forced:
+            return None
+        return await self.tokenizer.apply_chat_template(request.messages, tools=tool_definitions(request.tools))
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
+        if self._server is None:
+            raise EngineError("engine not started")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+        self._stop_flags[request.request_id] = stop
+        forced_prompt = await self._forced_tool_prompt(request)
+        chat = request.messages is not None and forced_prompt is None
+        handler = self._server.handle_chat_completions if chat else self._server.handle_completions
+        body = translate.request_body(request, forced_prompt)
+        reader = ToolCallReader() if forced_prompt is not None else None
+
+        def deliver(item: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the event loop is gone (shutdown): nobody is listening
+                stop.set()
+
+        def on_chunk(chunk: dict) -> bool:
+            if stop.is_set():
+                with self._lock:
+                    self._aborted_total += 1
+                return True  # tells llama.cpp to stop generating and free the slot
+            deliver(chunk)
+            return False
+
+        def run() -> None:
+            if stop.is_set():  # cancelled while waiting for a worker: never start it
+                deliver(_END)
+                return
+            try:
+                result = handler(body, on_chunk)
+                if isinstance(result, dict) and "error" in result:
+                    deliver(result)
+            except Exception as exc:  # surfaced to the consumer as an engine error
+                deliver(exc)
+            finally:
+                deliver(_END)
+
+        self._executor.submit(run)
+        prompt_tokens = completion_tokens = cached = None
+        finish: Optional[str] = None
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                if isinstance(item, Exception):
+                    raise translate.refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
+                if "error" in item:
+                    raise translate.engine_error(item["error"], request)
+                usage = item.get("usage")
+                if usage:
+                    prompt_tokens = usage.get("prompt_tokens")
+                    completion_tokens = usage.get("completion_tokens")
+                    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens")
+                for choice in item.get("choices") or ():
+                    calls: list[ToolCallPiece] = []
+                    if chat:
+                        delta = choice.get("delta") or {}
+                        text, reasoning = delta.get("content") or "", delta.get("reasoning_content") or ""
+                        calls = [tool_call_piece(c) for c in delta.get("tool_calls") or ()]
+                    else:
+                        text, reasoning = choice.get("text") or "", ""
+                    if reader is not None:
+                        calls, text = reader.feed(text), ""
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                    logprobs = translate.logprobs(choice.get("logprobs"))
+                    if text or reasoning or calls or logprobs:
+                        yield Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
+            if reader is not None and reader.calls and finish != "length":
+                finish = "tool_calls"
+            yield Delta(
+                finish_reason=finish or "stop",
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                cached_tokens=cached,
+            )
+        finally:
+            # Reached on normal end, on error and when the consumer goes away (aclose or
+            # cancellation): the next token callback sees the flag and stops llama.cpp.
+            stop.set()
+            self._stop_flags.pop(request.request_id, None)
+
+    async def abort(self, request_id: str) -> None:
+        flag = self._stop_flags.get(request_id)
+        if flag is not None:
+            flag.set()
+
+    async def stats(self) -> EngineStats:
+        counters: dict[str, float] = {}
+        if self._server is not None:
+            text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
+            counters = parse_prometheus(text if isinstance(text, str) else "")
+        with self._lock:
+            counters["requests_aborted_total"] = float(self._aborted_total)
+        return EngineStats(
+            engine=self.name,
+            model=self.model_name,
+            running=len(self._stop_flags),
+            waiting=int(counters.get("requests_deferred", 0)),
+            devices=[cpu_device()],
+            counters=counters,
+        )
+
+    async def stop(self) -> None:
+        for flag in list(self._stop_flags.values()):
+            flag.set()
+        loop = asyncio.get_running_loop()
+        # Let worker threads leave llama.cpp before the Server is destroyed under them.
+        await loop.run_in_executor(None, self._executor.shutdown, True)
+        if self._tokenizer is not None:
+            await self._tokenizer.close()
+        self._server = None
+        self._listener.remove()
