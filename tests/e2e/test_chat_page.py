@@ -505,17 +505,19 @@ async def test_gateway_lost_mid_answer_is_reported_and_the_page_stays_usable(bro
 
 
 async def test_a_rejected_request_shows_the_gateways_message_and_retry_uses_fixed_parameters(chat):
-    """A real 400 from the gateway: more new tokens than the model's context holds."""
-    await chat.set_param("Max new tokens", 1_000_000)
+    """A real 400 from the gateway: a top-p of 0, which the page's field allows and the API refuses
+    (an output limit past the window is no longer one: the gateway clamps it)."""
+    await chat.set_param("Max new tokens", 8)
+    await chat.set_param("Top-p", 0)
     await chat.send("Hello?")
     alert = chat.answers().last.get_by_role("alert")
     await expect(alert).to_contain_text("rejected the request", timeout=30_000)
-    await expect(alert).to_contain_text("max_tokens")
+    await expect(alert).to_contain_text("top_p")
     await chat.wait_idle(timeout=5_000)
-    await chat.set_param("Max new tokens", 8)
+    await chat.set_param("Top-p", 0.9)
     await alert.get_by_role("button", name="Retry").click()
     await chat.wait_idle()
-    assert chat.requests[-1]["max_tokens"] == 8
+    assert chat.requests[-1]["top_p"] == 0.9
     await expect(chat.answers()).to_have_count(1)
     await expect(chat.answers().last.get_by_role("alert")).to_be_hidden()
     assert (await chat.last_answer_text().inner_text()).strip()
