@@ -16,146 +16,28 @@ the difference being measured is far smaller than the noise of a busy one.
 """
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
-import os
-import socket
-import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import aiohttp
-
-ROOT = Path(__file__).resolve().parent.parent
-MESSAGES = [{"role": "user", "content": "Write a short story about a lighthouse keeper and a storm."}]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from wire_latency import MESSAGES, SAMPLING, Wire, chat_wire, main  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def read_ndjson_line(raw: bytes) -> tuple[bool, int | None]:
+    if not raw.strip():
+        return False, None
+    line = json.loads(raw)
+    if line.get("done"):
+        return False, line["eval_count"]
+    return bool(line["message"]["content"]), None
 
 
-def start_gateway() -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    log = open(f"/tmp/bench-ollama-vs-openai-{port}.log", "w+")
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-                            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ))
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        log.seek(0)
-        if "ready." in log.read():
-            return proc, f"http://127.0.0.1:{port}"
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(log.read())
-        time.sleep(0.2)
-    raise SystemExit("gateway did not start")
-
-
-async def openai_once(session: aiohttp.ClientSession, url: str, model: str, max_tokens: int) -> dict:
-    body = {"model": model, "messages": MESSAGES, "max_tokens": max_tokens, "temperature": 0, "top_k": 40,
-            "top_p": 0.9, "stream": True, "stream_options": {"include_usage": True}}
-    t0 = time.perf_counter()
-    first = None
-    tokens = 0
-    async with session.post(url + "/v1/chat/completions", json=body) as resp:
-        assert resp.status == 200, await resp.text()
-        async for raw in resp.content:
-            line = raw.decode().strip()
-            if not line.startswith("data: ") or line == "data: [DONE]":
-                continue
-            event = json.loads(line[6:])
-            if event.get("usage"):
-                tokens = event["usage"]["completion_tokens"]
-            choices = event.get("choices") or []
-            if first is None and choices and (choices[0].get("delta") or {}).get("content"):
-                first = time.perf_counter()
-    end = time.perf_counter()
-    return {"ttft": (first or end) - t0, "total": end - t0, "tokens": tokens}
-
-
-async def ollama_once(session: aiohttp.ClientSession, url: str, model: str, max_tokens: int) -> dict:
-    body = {"model": model, "messages": MESSAGES, "stream": True,
-            "options": {"num_predict": max_tokens, "temperature": 0, "top_k": 40, "top_p": 0.9}}
-    t0 = time.perf_counter()
-    first = None
-    tokens = 0
-    async with session.post(url + "/api/chat", json=body) as resp:
-        assert resp.status == 200, await resp.text()
-        async for raw in resp.content:
-            if not raw.strip():
-                continue
-            line = json.loads(raw)
-            if line.get("done"):
-                tokens = line["eval_count"]
-            elif first is None and line["message"]["content"]:
-                first = time.perf_counter()
-    end = time.perf_counter()
-    return {"ttft": (first or end) - t0, "total": end - t0, "tokens": tokens}
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
-
-
-async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=50)
-    parser.add_argument("--max-tokens", type=int, default=32)
-    parser.add_argument("--concurrency", type=int, default=1)
-    parser.add_argument("--url", help="a running gateway; default: start one")
-    args = parser.parse_args()
-
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url = start_gateway()
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
-            async with session.get(url + "/v1/models") as resp:
-                model = (await resp.json())["data"][0]["id"]
-            # Warm up both paths (prompt cache, first-request costs).
-            await openai_once(session, url, model, args.max_tokens)
-            await ollama_once(session, url, model, args.max_tokens)
-            results: dict[str, list[dict]] = {"openai": [], "ollama": []}
-
-            async def pair(i: int) -> None:
-                order = [("openai", openai_once), ("ollama", ollama_once)]
-                for name, call in order if i % 2 == 0 else order[::-1]:
-                    results[name].append(await call(session, url, model, args.max_tokens))
-
-            done = 0
-            while done < args.pairs:
-                batch = min(args.concurrency, args.pairs - done)
-                await asyncio.gather(*(pair(done + k) for k in range(batch)))
-                done += batch
-    finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(15)
-
-    tokens = {name: sorted({r["tokens"] for r in rs}) for name, rs in results.items()}
-    load = os.getloadavg()
-    print(f"\n{args.pairs} pairs, max_tokens {args.max_tokens}, concurrency {args.concurrency}, "
-          f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    print(f"completion tokens per request: OpenAI {tokens['openai']}, Ollama {tokens['ollama']}\n")
-    print("| path | first text p50 (ms) | p90 | end p50 (ms) | p90 |")
-    print("| --- | --- | --- | --- | --- |")
-    for name in ("openai", "ollama"):
-        ttft = [r["ttft"] * 1000 for r in results[name]]
-        total = [r["total"] * 1000 for r in results[name]]
-        print(f"| {name} | {statistics.median(ttft):.1f} | {pct(ttft, 0.9):.1f} | "
-              f"{statistics.median(total):.1f} | {pct(total, 0.9):.1f} |")
-    diff_ttft = statistics.median(r["ttft"] for r in results["ollama"]) - statistics.median(r["ttft"] for r in results["openai"])
-    diff_total = statistics.median(r["total"] for r in results["ollama"]) - statistics.median(r["total"] for r in results["openai"])
-    print(f"\nOllama minus OpenAI, p50: first text {diff_ttft * 1000:+.2f} ms, end {diff_total * 1000:+.2f} ms "
-          f"(target: within 1 ms)")
-
+OLLAMA = Wire("ollama", "Ollama", "/api/chat",
+              lambda model, max_tokens: {"model": model, "messages": MESSAGES, "stream": True,
+                                         "options": {"num_predict": max_tokens, **SAMPLING}},
+              read_ndjson_line)
+WIRES = (chat_wire(MESSAGES), OLLAMA)
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main(__doc__, WIRES, "bench-ollama-vs-openai")
