@@ -5,16 +5,14 @@ Re-record on purpose only: GOLDEN_RECORD=1 python -m pytest tests/gateway/api/an
 """
 from __future__ import annotations
 
-import http.client
-import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from wire_golden import MODEL, assert_matches_recording, exchange, serial_gateway  # noqa: F401 (a fixture)
+
 GOLDEN = Path(__file__).resolve().parent / "golden"
-MODEL = "SmolLM2-135M-Instruct.Q4_1"
 WEATHER = {"name": "get_weather", "description": "Current weather in a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string", "maxLength": 16}},
                             "required": ["city"]}}
@@ -50,32 +48,7 @@ def _mask(data: bytes) -> bytes:
     return re.sub(rb'"cache_read_input_tokens": ?[0-9]+', rb'"cache_read_input_tokens":0', data)
 
 
-def _exchange(port: int, method: str, path: str, body) -> bytes:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    payload = None if body is None else (body if isinstance(body, str) else json.dumps(body)).encode()
-    conn.request(method, path, body=payload, headers={"Content-Type": "application/json",
-                                                      "anthropic-version": "2023-06-01"})
-    resp = conn.getresponse()
-    data = resp.read()
-    conn.close()
-    head = f"{resp.status} {resp.getheader('Content-Type')}\n".encode()
-    return head + _mask(data)
-
-
-@pytest.fixture(scope="module")
-def serial_gateway(start_gateway):
-    # Context 1024 per slot makes the too-long case short to send.
-    return start_gateway("--max-concurrency", "1", env={"OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "1024",
-                                                        "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1",
-                                                        "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false"})
-
-
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_wire_bytes_match_the_recording(serial_gateway, name):
-    method, path, body = CASES[name]
-    got = _exchange(serial_gateway.port, method, path, body)
-    golden = GOLDEN / f"{name}.txt"
-    if os.environ.get("GOLDEN_RECORD") == "1":
-        GOLDEN.mkdir(exist_ok=True)
-        golden.write_bytes(got)
-    assert got == _mask(golden.read_bytes())
+def test_wire_bytes_match_the_recording(serial_gateway, name):  # noqa: F811 (the fixture)
+    got = exchange(serial_gateway.port, CASES[name], _mask, headers={"anthropic-version": "2023-06-01"})
+    assert_matches_recording(got, GOLDEN / f"{name}.txt", _mask)
