@@ -4,14 +4,11 @@ alone with a sample value, works (200), is accepted and ignored (200), or is a 4
 fails here."""
 from __future__ import annotations
 
-import asyncio
-import re
-from pathlib import Path
-
 import aiohttp
 import pytest
 
-ROOT = Path(__file__).resolve().parents[4]
+from field_tables import field_table, walk
+
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
 
@@ -92,37 +89,6 @@ TEXT_SAMPLES = {
 }
 
 
-def field_table(heading: str) -> dict[str, str]:
-    """`field` -> supported | ignored | 400, from the table under `heading` in docs/PROTOCOL.md."""
-    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
-    section = text.split(heading, 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([a-z_]+)` \| (supported|ignored|400) \|", section, re.M)
-    assert rows, f"no field table under {heading}"
-    return dict(rows)
-
-
-async def _walk(url: str, base: dict, samples: dict, table: dict[str, str]) -> list[str]:
-    assert set(table) == set(samples), "docs/PROTOCOL.md and this test list different fields"
-    limit = asyncio.Semaphore(4)
-
-    async def check(session: aiohttp.ClientSession, name: str) -> str:
-        async with limit, session.post(url, json={**base, **samples[name]}) as resp:
-            body = await resp.read()
-            expected = table[name]
-            if expected == "400":
-                if resp.status != 400:
-                    return f"{name}: the table says 400, the gateway answered {resp.status}"
-                param = (await resp.json())["error"]["param"]
-                if param != name:
-                    return f"{name}: a 400, but it names {param!r}"
-            elif resp.status != 200:
-                return f"{name}: the table says {expected}, the gateway answered {resp.status}: {body[:300]!r}"
-            return ""
-
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120)) as session:
-        problems = await asyncio.gather(*(check(session, name) for name in samples))
-    return [p for p in problems if p]
-
 
 @pytest.mark.parametrize(
     "path, heading, base, samples",
@@ -133,7 +99,7 @@ async def _walk(url: str, base: dict, samples: dict, table: dict[str, str]) -> l
     ids=["chat", "completions"],
 )
 async def test_every_field_does_what_the_table_says(gateway, path, heading, base, samples):
-    problems = await _walk(gateway.url + path, base, samples, field_table(heading))
+    problems = await walk(gateway.url + path, base, samples, field_table(heading))
     assert not problems, "\n".join(problems)
 
 

@@ -4,13 +4,8 @@ whose `param` names it, as the table says. A field added to the code or the docs
 other fails here."""
 from __future__ import annotations
 
-import asyncio
-import re
-from pathlib import Path
+from field_tables import field_table, walk
 
-import aiohttp
-
-ROOT = Path(__file__).resolve().parents[4]
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 TOOL = {"type": "function", "name": "f", "parameters": {"type": "object"}}
 BASE = {"model": MODEL, "input": "Hi", "max_output_tokens": 1}
@@ -59,31 +54,7 @@ SAMPLES = {
 }
 
 
-def field_table() -> dict[str, str]:
-    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
-    section = text.split("### `POST /v1/responses`", 1)[1].split("\n### ", 1)[0].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| `([a-z_]+)` \| (supported|ignored|400) \|", section, re.M)
-    assert rows, "no field table under ### `POST /v1/responses`"
-    return dict(rows)
-
-
 async def test_every_field_does_what_the_table_says(gateway):
-    table = field_table()
-    assert set(table) == set(SAMPLES), "docs/PROTOCOL.md and this test list different fields"
-    limit = asyncio.Semaphore(4)
-
-    async def check(session: aiohttp.ClientSession, name: str) -> str:
-        async with limit, session.post(gateway.base_url + "/responses", json={**BASE, **SAMPLES[name]}) as resp:
-            body = await resp.read()
-            if table[name] == "400":
-                if resp.status != 400:
-                    return f"{name}: the table says 400, the gateway answered {resp.status}"
-                param = (await resp.json())["error"]["param"]
-                return "" if param == name else f"{name}: a 400, but it names {param!r}"
-            if resp.status != 200:
-                return f"{name}: the table says {table[name]}, the gateway answered {resp.status}: {body[:300]!r}"
-            return ""
-
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=180)) as session:
-        problems = [p for p in await asyncio.gather(*(check(session, n) for n in SAMPLES)) if p]
+    table = field_table("### `POST /v1/responses`")
+    problems = await walk(gateway.base_url + "/responses", BASE, SAMPLES, table)
     assert not problems, "\n".join(problems)
