@@ -1,13 +1,9 @@
 """The Messages API path's added latency against the OpenAI path: one gateway, one model, the same
 load, side by side.
 
-Each request asks both wire formats for the same thing (the same chat, greedy sampling with the
-same top_k/top_p, the same output limit), so the engine does identical work and the difference is
-what each wire module adds (decoding, Anthropic's content-block events vs chat chunks). Requests
-alternate between the two paths (A, B, A, B, ...) to spread machine noise evenly; with
---concurrency N, N pairs run at once. Reports the time to the first text and to the end, p50 and
-p90 per path, the p50 difference (target: under 1 ms), and checks that both paths produced the
-same number of tokens.
+Both paths get the same chat (`/v1/chat/completions` and `/v1/messages`, both streamed), so the
+difference is what each wire module adds: decoding, Anthropic's content-block events against
+chat chunks. How the pairs run and what is reported: bench/wire_latency.py.
 
     python bench/messages_vs_openai.py [--pairs 50] [--max-tokens 32] [--concurrency 1] [--url URL]
 

@@ -1,13 +1,10 @@
 """The Responses API's added latency against chat completions: one gateway, one model, the same
 load, side by side.
 
-Each pair asks /v1/chat/completions and /v1/responses (both streamed) for the same thing: the
-same conversation, greedy sampling with the same top_k/top_p, the same output limit; the engine
-does identical work, so the difference is what each wire module adds (decoding the input items,
-the event sequence with its sequence numbers, encoding per token). Requests alternate (A, B, A,
-B, ...) to spread machine noise evenly; with --concurrency N, N pairs run at once. Reports the
-time to the first text and to the end, p50 and p90 per path, the p50 difference (target: within
-1 ms), and checks that both paths produced the same number of tokens.
+Both paths get the same conversation (a system and a user message on `/v1/chat/completions`,
+`instructions` and `input` on `/v1/responses`, both streamed), so the difference is what each
+wire module adds: decoding the input items, the event sequence with its sequence numbers,
+encoding per token. How the pairs run and what is reported: bench/wire_latency.py.
 
     python bench/responses_vs_chat.py [--pairs 50] [--max-tokens 32] [--concurrency 1] [--url URL]
 

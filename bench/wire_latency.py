@@ -1,6 +1,13 @@
 """What the "wire A against chat completions" latency benchmarks share: starting a gateway, timing
 one streamed request, alternating the two paths in pairs, and printing the table.
 
+Each pair asks both paths for the same thing (greedy sampling with the same top_k/top_p, the
+same output limit), so the engine does identical work and the difference is what each wire
+module adds. Requests alternate (A, B, then B, A) to spread machine noise evenly; with
+--concurrency N, N pairs run at once. Reports the time to the first text and to the end, p50 and
+p90 per path, the p50 difference (target: within 1 ms), and the token counts per path, which
+should be the same.
+
 A script names two wires (what each sends and how it reads the first text and the token count
 from its stream) and calls `main`; see bench/ollama_vs_openai.py and its siblings.
 """
