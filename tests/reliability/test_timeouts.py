@@ -4,6 +4,7 @@ is in test_request_limit.py."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 

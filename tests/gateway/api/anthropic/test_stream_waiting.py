@@ -4,7 +4,6 @@ Anthropic's `error` event. Here the wait is for the only slot, and the failure t
 timeout (429, rate_limit_error)."""
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiohttp
