@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from gateway.api.json_schema import check_schema
 from gateway.api.message_order import check_message_order
+from gateway.api.request_fields import check_fields
 from gateway.engines.base import ResponseFormat as NeutralResponseFormat
 from gateway.engines.base import SamplingParams, TokenLogprob, ToolChoice
 from gateway.errors import ApiError, bad_request
@@ -75,18 +76,7 @@ class _Request(_Wire):
             return data
         if isinstance(data.get("options"), dict) and "options" not in cls.model_fields:
             data = _ollama_options(data)
-        for key, value in data.items():
-            if key in cls.model_fields or key in IGNORED_FIELDS:
-                continue
-            if key in REJECTED_FIELDS:
-                if value is None or value == {} or value == []:
-                    continue
-                raise bad_request(f"{key}: {REJECTED_FIELDS[key]}", param=key, code="unsupported_field")
-            raise bad_request(
-                f"{key}: unknown field; docs/PROTOCOL.md lists the fields this server takes",
-                param=key,
-                code="unsupported_field",
-            )
+        check_fields(data, cls.model_fields, IGNORED_FIELDS, REJECTED_FIELDS)
         return data
 
 

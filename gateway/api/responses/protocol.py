@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.api.json_schema import check_schema
 from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
+from gateway.api.request_fields import check_fields
 from gateway.errors import bad_request
 from gateway.serving import ChatRequest, Usage
 
@@ -123,17 +124,7 @@ class ResponsesRequest(_Wire):
     def _known_fields(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
-        for key, value in data.items():
-            if key in cls.model_fields or key in IGNORED_FIELDS:
-                continue
-            if key in REJECTED_FIELDS:
-                if value in (None, False, 0, {}, []):
-                    continue
-                raise bad_request(f"{key}: {REJECTED_FIELDS[key]}", param=key, code="unsupported_field")
-            raise bad_request(
-                f"{key}: unknown field; docs/PROTOCOL.md lists the fields this server takes",
-                param=key, code="unsupported_field",
-            )
+        check_fields(data, cls.model_fields, IGNORED_FIELDS, REJECTED_FIELDS, empty=(None, False, 0, {}, []))
         return data
 
     @model_validator(mode="after")
