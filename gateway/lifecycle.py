@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import socket
-from typing import Callable, Optional
+from typing import Awaitable, Callable, Optional
 
 from aiohttp import web
 
@@ -249,3 +250,19 @@ class Lifecycle:
 
 def request_guard(request: web.Request) -> Optional[RequestGuard]:
     return request.get(_GUARD)
+
+
+async def open_stream(
+    request: web.Request, content_type: str, headers: Optional[dict[str, str]] = None
+) -> tuple[web.StreamResponse, Callable[[bytes], Awaitable[None]]]:
+    """A streamed answer, its headers sent, and the write every chunk goes through: under the
+    request's guard (stalled-write and unread-backlog limits) when the request has one."""
+    response = web.StreamResponse(
+        headers={"Content-Type": content_type, "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+    )
+    await response.prepare(request)
+    guard = request_guard(request)
+    if guard is None:
+        return response, response.write
+    guard.streaming(response)
+    return response, functools.partial(guard.write, response)

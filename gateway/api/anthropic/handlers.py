@@ -3,10 +3,9 @@ events as Anthropic's message and its server-sent events (stream.py)."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import uuid
-from typing import Optional
+from typing import Awaitable, Callable, Optional
 
 from aiohttp import web
 
@@ -16,7 +15,7 @@ from gateway.api.anthropic.stop_sequences import StopMatcher
 from gateway.api.app_keys import SERVING
 from gateway.api.openai.handlers import parse_body
 from gateway.errors import ApiError
-from gateway.lifecycle import request_guard
+from gateway.lifecycle import open_stream, request_guard
 from gateway.serving import Run, Serving, Usage
 
 routes = web.RouteTableDef()
@@ -61,6 +60,26 @@ def _stop(finish_reason: Optional[str], matcher: StopMatcher, blocks: s.MessageB
     return reason, None
 
 
+async def _feed(
+    run: Run, blocks: s.MessageBlocks, matcher: StopMatcher,
+    write: Optional[Callable[[bytes], Awaitable[None]]] = None,
+) -> Optional[str]:
+    """The run's events into the message's blocks (and, streaming, their events through
+    `write`) until it finishes or a stop sequence matches; its finish reason."""
+    finish = None
+    async for event in run:
+        out = blocks.reasoning(event.reasoning) + blocks.text(matcher.feed(event.text))
+        for piece in event.tool_calls:
+            out += blocks.tool_call(piece)
+        if out and write is not None:
+            await write(out)
+        finish = event.finish_reason or finish
+        if matcher.matched is not None:
+            await run.aclose()  # stops the engine
+            break
+    return finish
+
+
 @routes.post("/v1/messages")
 async def create_message(request: web.Request) -> web.StreamResponse:
     serving = request.app[SERVING]
@@ -72,16 +91,7 @@ async def create_message(request: web.Request) -> web.StreamResponse:
     if req.stream:
         return await _stream(request, serving, req, blocks, matcher, message_id)
     async with serving.chat(req.to_serving(), message_id) as run:
-        finish = None
-        async for event in run:
-            blocks.reasoning(event.reasoning)
-            blocks.text(matcher.feed(event.text))
-            for piece in event.tool_calls:
-                blocks.tool_call(piece)
-            finish = event.finish_reason or finish
-            if matcher.matched is not None:
-                await run.aclose()  # stops the engine
-                break
+        finish = await _feed(run, blocks, matcher)
         blocks.text(matcher.flush())
         blocks.finish()
         stop_reason, stop_sequence = _stop(finish, matcher, blocks)
@@ -109,7 +119,7 @@ async def _stream(
     try:
         done, _ = await asyncio.wait({starting}, timeout=FIRST_EVENT_AFTER_S)
         if not done:
-            response, write = await _open_stream(request, _headers(req, None))
+            response, write = await open_stream(request, "text/event-stream", _headers(req, None))
             await write(s.message_start(message_id, serving.served_model_name) + s.PING)
             while not (await asyncio.wait({starting}, timeout=PING_EVERY_S))[0]:
                 await write(s.PING)
@@ -134,19 +144,9 @@ async def _stream(
         return response
     try:
         if response is None:
-            response, write = await _open_stream(request, _headers(req, run))
+            response, write = await open_stream(request, "text/event-stream", _headers(req, run))
             await write(s.message_start(message_id, serving.served_model_name) + s.PING)
-        finish = None
-        async for event in run:
-            out = blocks.reasoning(event.reasoning) + blocks.text(matcher.feed(event.text))
-            for piece in event.tool_calls:
-                out += blocks.tool_call(piece)
-            if out:
-                await write(out)
-            finish = event.finish_reason or finish
-            if matcher.matched is not None:
-                await run.aclose()  # stops the engine
-                break
+        finish = await _feed(run, blocks, matcher, write)
         out = blocks.text(matcher.flush()) + blocks.finish()
         stop_reason, stop_sequence = _stop(finish, matcher, blocks)
         usage = await _usage(serving, run, req, blocks, matcher)
@@ -165,18 +165,6 @@ async def _stream(
         await opening.__aexit__(None, None, None)
     await response.write_eof()
     return response
-
-
-async def _open_stream(request: web.Request, headers: dict[str, str]):
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
-    )
-    await response.prepare(request)
-    guard = request_guard(request)
-    if guard is None:
-        return response, response.write
-    guard.streaming(response)
-    return response, functools.partial(guard.write, response)
 
 
 @routes.post("/v1/messages/count_tokens")

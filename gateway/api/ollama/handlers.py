@@ -3,7 +3,6 @@ encode its events as Ollama's JSON answers and NDJSON streams (one object per li
 with `done: true`, the reason and the numbers)."""
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import time
@@ -18,7 +17,7 @@ from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
 from gateway.api.ollama import tool_calls
 from gateway.errors import ApiError, from_validation_error
-from gateway.lifecycle import request_guard
+from gateway.lifecycle import open_stream
 from gateway.serving import Run, Serving
 from gateway.serving.embeddings import Embeddings
 
@@ -161,13 +160,8 @@ async def _answer(
         if sources:
             body["sources"] = sources
         return json_response(body)
-    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
-    await response.prepare(request)
-    guard = request_guard(request)  # a reader that stops reading loses the stream (server.write_timeout_s)
-    write = response.write if guard is None else functools.partial(guard.write, response)
-    if guard is not None:
-        guard.streaming(response)
+    # A reader that stops reading loses the stream (server.write_timeout_s).
+    response, write = await open_stream(request, "application/x-ndjson")
     finish: Optional[str] = None
     streamed = tool_calls.StreamedCalls()
     try:

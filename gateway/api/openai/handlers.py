@@ -3,7 +3,6 @@ its events as OpenAI's JSON answers and server-sent events."""
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import time
 import uuid
@@ -17,7 +16,7 @@ from gateway.api.app_keys import SERVING
 from gateway.api.openai import protocol as p
 from gateway.errors import ApiError, bad_request, from_validation_error
 from gateway.engines.base import ToolCallPiece
-from gateway.lifecycle import request_guard
+from gateway.lifecycle import open_stream, request_guard
 from gateway.serving import ChoiceEvent, Run, Serving
 
 routes = web.RouteTableDef()
@@ -74,14 +73,8 @@ async def _stream(
     first: Optional[p.Out] = None,
 ) -> web.StreamResponse:
     """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
-    )
-    await response.prepare(request)
+    response, write = await open_stream(request, "text/event-stream", headers)
     guard = request_guard(request)
-    write = response.write if guard is None else functools.partial(guard.write, response)
-    if guard is not None:
-        guard.streaming(response)
     try:
         if first is not None:
             await response.write(_sse(first))

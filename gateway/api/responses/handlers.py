@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import logging
 import time
@@ -18,7 +17,7 @@ from gateway.api.responses import protocol as p
 from gateway.api.responses.store import STORE, Stored
 from gateway.api.responses.stream import EventStream, new_id, output_items
 from gateway.errors import ApiError, ContextLengthExceeded
-from gateway.lifecycle import request_guard
+from gateway.lifecycle import open_stream, request_guard
 from gateway.serving import Run
 
 routes = web.RouteTableDef()
@@ -142,14 +141,8 @@ async def create_response(request: web.Request) -> web.StreamResponse:
 async def _stream(
     request: web.Request, run: Run, events: EventStream, headers: dict[str, str]
 ) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers}
-    )
-    await response.prepare(request)
+    response, write = await open_stream(request, "text/event-stream", headers)
     guard = request_guard(request)
-    write = response.write if guard is None else functools.partial(guard.write, response)
-    if guard is not None:
-        guard.streaming(response)
     finish_reason = None
     try:
         await write(events.start())
