@@ -29,8 +29,6 @@ class ChatRequest:
     history_window: Optional[int] = None
     reasoning_effort: Optional[str] = None
     ignore_eos: bool = False
-    # The wire field that set the output limit, named in errors about it.
-    limit_param: str = "max_tokens"
     retrieval: Optional[Retrieval] = None
     # Function tools, each {"name", "description"?, "parameters"?}.
     tools: list[dict[str, Any]] = field(default_factory=list)

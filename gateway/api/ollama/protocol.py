@@ -322,7 +322,6 @@ class GenerateRequest(_Generation):
             sampling=options.sampling(),
             history_window=window,
             reasoning_effort=self.reasoning_effort(),
-            limit_param="options.num_predict",
             response_format=self.response_format(),
         )
 
@@ -356,7 +355,6 @@ class ChatRequestBody(_Generation):
             # Ollama trims the oldest turns to fit unless truncate is false; -1: the configured window.
             history_window=None if self.truncate is False else (window or -1),
             reasoning_effort=self.reasoning_effort(),
-            limit_param="options.num_predict",
             retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
             tools=tools,
             # Ollama has no tool_choice: with tools, the model decides whether to call one.

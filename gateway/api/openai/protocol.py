@@ -323,7 +323,6 @@ class ChatCompletionRequest(_SamplingFields):
             history_window=self.truncate_prompt_tokens,
             reasoning_effort=self.reasoning_effort,
             ignore_eos=self.ignore_eos,
-            limit_param="max_completion_tokens" if self.max_completion_tokens else "max_tokens",
             retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
             tools=[t.function.model_dump(exclude_none=True, exclude={"strict"}) for t in self.tools or ()],
             tool_choice=self._tool_choice(),

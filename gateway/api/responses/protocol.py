@@ -165,7 +165,6 @@ class ResponsesRequest(_Wire):
             model=model,
             history_window=-1 if self.truncation == "auto" else None,
             reasoning_effort=EFFORTS.get(effort) if effort else None,
-            limit_param="max_output_tokens",
             tools=tools,
             tool_choice=self._tool_choice(bool(tools)),
             parallel_tool_calls=self.parallel_tool_calls is not False,
