@@ -258,7 +258,7 @@ class LlamaCppEngine(Engine):
                         calls, text = reader.feed(text), ""
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
-                    logprobs = translate.logprobs(choice.get("logprobs"))
+                    logprobs = translate.logprobs(choice.get("logprobs"), request.logprobs or 0)
                     if text or reasoning or calls or logprobs:
                         yield Delta(text=text, reasoning=reasoning, tool_calls=calls, logprobs=logprobs)
             if reader is not None and reader.calls and finish != "length":

@@ -52,11 +52,14 @@ def request_body(request: GenerationRequest, forced_prompt: Optional[str] = None
         # llama.cpp's completion endpoint reads the schema from `json_schema`, not response_format.
         body["json_schema"] = fmt.schema if fmt.schema is not None else {"type": "object"}
     if request.logprobs is not None:
+        # llama.cpp reports nothing, not even the sampled token, for 0 alternatives: ask for one
+        # and drop it again in logprobs().
+        alternatives = max(request.logprobs, 1)
         if request.messages is not None and forced_prompt is None:
             body["logprobs"] = True
-            body["top_logprobs"] = request.logprobs
+            body["top_logprobs"] = alternatives
         else:
-            body["logprobs"] = request.logprobs
+            body["logprobs"] = alternatives
     for name, value in vars(request.sampling).items():
         if value is None or (name == "stop" and not value):
             continue
@@ -70,12 +73,13 @@ def _logprob(entry: dict[str, Any]) -> TokenLogprob:
     return TokenLogprob(token=entry.get("token", ""), logprob=float(entry.get("logprob", 0.0)), bytes=entry.get("bytes"))
 
 
-def logprobs(block: Optional[dict[str, Any]]) -> list[TokenLogprob]:
-    """llama.cpp's `logprobs.content` (OpenAI's chat shape, completions too) as neutral entries."""
+def logprobs(block: Optional[dict[str, Any]], alternatives: int) -> list[TokenLogprob]:
+    """llama.cpp's `logprobs.content` (OpenAI's chat shape, completions too) as neutral entries,
+    each with at most `alternatives` of the most likely tokens."""
     out = []
     for entry in (block or {}).get("content") or ():
         item = _logprob(entry)
-        item.top = [_logprob(t) for t in entry.get("top_logprobs") or ()]
+        item.top = [_logprob(t) for t in (entry.get("top_logprobs") or ())[:alternatives]]
         out.append(item)
     return out
 

@@ -211,6 +211,17 @@ async def test_completions_logprobs_legacy_shape(client):
     assert tokens == lp.tokens
 
 
+async def test_logprobs_without_alternatives_still_give_each_tokens_own(client):
+    # logprobs: true with no top_logprobs (chat) and logprobs: 0 (completions) mean the sampled
+    # tokens' log probabilities with no alternatives, as OpenAI and vLLM answer them.
+    chat = await client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=4, temperature=0, logprobs=True)
+    entries = chat.choices[0].logprobs.content
+    assert len(entries) == chat.usage.completion_tokens and all(e.top_logprobs == [] for e in entries)
+    legacy = await client.completions.create(model=MODEL, prompt="def add(a, b):", max_tokens=4, temperature=0, logprobs=0)
+    lp = legacy.choices[0].logprobs
+    assert "".join(lp.tokens) == legacy.choices[0].text and len(lp.token_logprobs) == len(lp.tokens) > 0
+
+
 async def test_unsupported_field_is_a_400_naming_it(client):
     with pytest.raises(openai.BadRequestError) as err:
         await client.chat.completions.create(model=MODEL, messages=ASK, max_tokens=2, logit_bias={"50": 5})
