@@ -91,6 +91,19 @@ class AdmissionSettings(Section):
     max_sequences_per_request: int = Field(16, ge=1, le=1024)
 
 
+class SamplingDefaults(Section):
+    # Sampling of a request that sets none of its own, as a model's generation config sets it
+    # in vLLM and a Modelfile's PARAMETER lines in Ollama; empty: the engine's own default.
+    temperature: Optional[float] = Field(None, ge=0, le=2)
+    top_p: Optional[float] = Field(None, gt=0, le=1)
+    top_k: Optional[int] = Field(None, ge=0)
+    min_p: Optional[float] = Field(None, ge=0, le=1)
+    repetition_penalty: Optional[float] = Field(None, gt=0)
+    presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
+    frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
+    seed: Optional[int] = None
+
+
 class ModelSettings(Section):
     # A GGUF file (llamacpp) or a Hugging Face id / local folder (vllm). Empty: the embedded default.
     path: Optional[str] = None
@@ -101,6 +114,8 @@ class ModelSettings(Section):
     # Output limit of a chat request that sets none (some clients never do); empty: until the
     # context ends, as OpenAI does.
     default_max_tokens: Optional[int] = Field(None, ge=1)
+    # Sampling fields a request leaves out (agents such as Claude Code send none).
+    sampling: SamplingDefaults = Field(default_factory=SamplingDefaults)
 
 
 class LoggingSettings(Section):

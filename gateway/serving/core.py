@@ -151,10 +151,14 @@ class Serving:
 
     # ---- preparation --------------------------------------------------------------------
     def _sampling(self, sampling: SamplingParams, extra_stop: list[str] = ()) -> SamplingParams:
+        """The request's sampling, with the configured defaults (model.sampling,
+        model.default_max_tokens) where it sets none and the wire's own stops added."""
         stops = list(sampling.stop)
         stops += [s for s in extra_stop if s not in stops]
+        defaults = {name: value for name, value in self.settings.model.sampling if value is not None
+                    and getattr(sampling, name) is None}
         return dataclasses.replace(
-            sampling, max_tokens=sampling.max_tokens or self.settings.model.default_max_tokens, stop=stops
+            sampling, **defaults, max_tokens=sampling.max_tokens or self.settings.model.default_max_tokens, stop=stops
         )
 
     def _budget(self, req: ChatRequest, output_limit: Optional[int]) -> int:

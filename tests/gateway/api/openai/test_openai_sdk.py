@@ -132,8 +132,9 @@ async def test_chinese_and_emoji_stay_valid_utf8(client):
     assert any(ord(ch) > 0x2E80 for ch in text), f"expected CJK or emoji in {text!r}"
 
 
-async def test_default_max_tokens_bounds_requests_without_a_limit(start_gateway):
-    gw = start_gateway(env={"OSS_SIDECAR_MODEL__DEFAULT_MAX_TOKENS": "5"})
+async def test_model_defaults_fill_what_a_request_leaves_out(start_gateway):
+    gw = start_gateway(env={"OSS_SIDECAR_MODEL__DEFAULT_MAX_TOKENS": "5",
+                            "OSS_SIDECAR_MODEL__SAMPLING__TEMPERATURE": "0"})
     client = openai.AsyncOpenAI(base_url=gw.base_url, api_key="x", max_retries=0)
     reply = await client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Tell me a long story."}], extra_body={"ignore_eos": True}
@@ -144,3 +145,9 @@ async def test_default_max_tokens_bounds_requests_without_a_limit(start_gateway)
         extra_body={"ignore_eos": True},
     )
     assert explicit.usage.completion_tokens == 9
+    # model.sampling.temperature 0: a request without a temperature is the greedy answer.
+    ask = [{"role": "user", "content": "Name a fruit."}]
+    greedy = await client.chat.completions.create(model=MODEL, messages=ask, max_tokens=16, temperature=0)
+    for _ in range(3):
+        unset = await client.chat.completions.create(model=MODEL, messages=ask, max_tokens=16)
+        assert unset.choices[0].message.content == greedy.choices[0].message.content
