@@ -68,10 +68,10 @@ def test_a_schema_past_the_byte_budget_is_400_naming_the_setting(gateway):
 async def test_a_schema_within_the_budget_is_served_beside_another_stream(gateway):
     client = AsyncOpenAI(base_url=gateway.base_url, api_key="unused", max_retries=0)
     constrained = client.chat.completions.create(
-        model=MODEL, messages=USER, max_tokens=24,
+        model=MODEL, messages=USER, max_tokens=24, temperature=0,
         response_format={"type": "json_schema", "json_schema": {"name": "pick", "schema": _enum(300)}})
-    plain = client.chat.completions.create(model=MODEL, messages=USER, max_tokens=4)
+    plain = client.chat.completions.create(model=MODEL, messages=USER, max_tokens=4, temperature=0)
     answer, other = await asyncio.gather(constrained, plain)
     assert answer.choices[0].message.content.lstrip().startswith("{")
-    assert other.choices[0].finish_reason == "length"
+    assert other.choices[0].finish_reason in ("length", "stop") and other.usage.completion_tokens <= 4
     await client.close()
