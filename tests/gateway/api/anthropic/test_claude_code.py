@@ -34,6 +34,10 @@ def long_window_gateway(start_gateway):
         "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false",
         "OSS_SIDECAR_SERVER__API_KEYS": '["sk-local"]',
         "OSS_SIDECAR_SERVER__REQUEST_TIMEOUT_S": "3000",  # the long prompt, on a busy machine
+        # Claude Code sends no temperature: sampled, the small model sometimes rambles past the
+        # output limit on every one of the four tries; its most likely tokens are the same run
+        # each time.
+        "OSS_SIDECAR_MODEL__SAMPLING__TEMPERATURE": "0",
     })
 
 
