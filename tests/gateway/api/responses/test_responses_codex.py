@@ -40,6 +40,8 @@ LONG_WINDOW = {
     "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1",
     "OSS_SIDECAR_LLAMACPP__ROPE_SCALE": "2",
     "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false",
+    # Codex sends no temperature: the most likely tokens make each run the same run.
+    "OSS_SIDECAR_MODEL__SAMPLING__TEMPERATURE": "0",
 }
 
 
