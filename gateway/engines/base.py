@@ -60,6 +60,12 @@ class SamplingParams:
     frequency_penalty: Optional[float] = None
     seed: Optional[int] = None
     stop: list[str] = field(default_factory=list)
+    # llama.cpp's samplers beyond vLLM's (its server's own fields); an engine without them
+    # refuses a request that sets them (a RequestError naming the field).
+    typical_p: Optional[float] = None
+    mirostat: Optional[int] = None
+    mirostat_tau: Optional[float] = None
+    mirostat_eta: Optional[float] = None
 
 
 @dataclass

@@ -223,6 +223,8 @@ class Serving:
         extra = {"ignore_eos": req.ignore_eos}
         if req.reasoning_effort:
             extra["reasoning_effort"] = req.reasoning_effort
+        if req.chat_template_kwargs:
+            extra["chat_template_kwargs"] = req.chat_template_kwargs
         choices = [
             Choice(
                 index=i,

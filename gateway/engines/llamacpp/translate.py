@@ -32,9 +32,12 @@ def request_body(request: GenerationRequest, forced_prompt: Optional[str] = None
         body["grammar"] = call_grammar(tools)
     elif request.messages is not None:
         body["messages"] = request.messages
+        template_kwargs = dict(request.extra.get("chat_template_kwargs") or {})
         if request.extra.get("reasoning_effort"):
             # For templates that take it (gpt-oss GGUFs); others render without it.
-            body["chat_template_kwargs"] = {"reasoning_effort": request.extra["reasoning_effort"]}
+            template_kwargs["reasoning_effort"] = request.extra["reasoning_effort"]
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
         if request.tools:
             body["tools"] = tool_definitions(request.tools)
             body["tool_choice"] = request.tool_choice.mode
