@@ -165,6 +165,19 @@ class EngineStats:
 ProgressCallback = Callable[[str, float], None]  # (message, fraction 0..1)
 
 
+@dataclass
+class ModelMetadata:
+    """What the model file says about itself (Ollama's show and tags report it)."""
+
+    format: str  # "gguf"
+    size_bytes: int
+    parameter_count: int
+    quantization: str  # "Q4_1", "F16", ...
+    # The file's own key-value metadata (`general.architecture`, `llama.context_length`, ...);
+    # long arrays (the vocabulary) as None.
+    values: dict[str, Any] = field(default_factory=dict)
+
+
 class Engine(abc.ABC):
     name: str
     model_name: str
@@ -205,6 +218,10 @@ class Engine(abc.ABC):
     @property
     def healthy(self) -> bool:
         return True
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        """The model file's metadata, where the engine reads its model from one file (None else)."""
+        return None
 
     @property
     def calls_tools(self) -> bool:

@@ -81,7 +81,8 @@ class Embeddings:
             raise ApiError(503, message, type="service_unavailable", code=self.status, headers={"Retry-After": "2"})
 
     def check_model(self, name: Optional[str]) -> None:
-        if name is not None and name != self.served_model_name:
+        # Ollama's `:latest` tag names the same model (Ollama's /v1 routes take it).
+        if name is not None and name.removesuffix(":latest") != self.served_model_name:
             raise ApiError(
                 404,
                 f"The model `{name}` does not exist or is not an embedding model. This server embeds with "

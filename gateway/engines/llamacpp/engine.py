@@ -23,6 +23,7 @@ from gateway.engines.base import (
     EngineError,
     EngineStats,
     GenerationRequest,
+    ModelMetadata,
     ProgressCallback,
     RequestError,
     Tokenizer,
@@ -76,6 +77,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
+        self._metadata: Optional[asyncio.Future] = None
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -85,6 +87,16 @@ class LlamaCppEngine(Engine):
     @property
     def calls_tools(self) -> bool:
         return self._template_tools  # llama.cpp reads the calls in the template's own format
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        # Read once, in a worker thread (the vocabulary makes it take seconds), when first asked.
+        if self.model_path is None:
+            return None
+        if self._metadata is None:
+            from gateway.engines import gguf_metadata  # gguf and numpy: only when asked
+
+            self._metadata = asyncio.ensure_future(asyncio.to_thread(gguf_metadata.read, self.model_path))
+        return await asyncio.shield(self._metadata)
 
     @property
     def tokenizer(self) -> Tokenizer:
