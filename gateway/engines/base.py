@@ -127,7 +127,7 @@ class ToolCallPiece:
 @dataclass
 class TokenLogprob:
     token: str
-    logprob: float
+    logprob: Optional[float]  # None only for a prompt's first token (nothing comes before it)
     bytes: Optional[list[int]] = None
     # The most likely tokens at this position (empty unless alternatives were asked for).
     top: list["TokenLogprob"] = field(default_factory=list)
@@ -218,6 +218,12 @@ class Engine(abc.ABC):
     @property
     def healthy(self) -> bool:
         return True
+
+    async def prompt_logprobs(self, prompt: str, alternatives: int) -> list[TokenLogprob]:
+        """Each prompt token's log probability given the tokens before it (the first has none),
+        with the `alternatives` most likely tokens at each position: /v1/completions' echo."""
+        raise RequestError(f"echo: the log probabilities of the prompt are not supported by the {self.name} engine",
+                           param="echo")
 
     async def model_metadata(self) -> Optional[ModelMetadata]:
         """The model file's metadata, where the engine reads its model from one file (None else)."""

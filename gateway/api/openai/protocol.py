@@ -394,7 +394,8 @@ class FimFile(_Wire):
 class CompletionRequest(_SamplingFields):
     prompt: Union[str, list[str]]
     # OpenAI's and vLLM's default for /v1/completions: a client that sends no limit gets a short answer.
-    max_tokens: Optional[int] = Field(16, ge=1, le=INT32_MAX)
+    # 0 with echo: the prompt alone, scored (lm-evaluation-harness's loglikelihood requests).
+    max_tokens: Optional[int] = Field(16, ge=0, le=INT32_MAX)
     suffix: Optional[str] = None
     echo: bool = False
     fim_files: list[FimFile] = Field(default_factory=list)
@@ -414,6 +415,8 @@ class CompletionRequest(_SamplingFields):
     def _echo_without_suffix(self) -> "CompletionRequest":
         if self.echo and self.suffix is not None:
             raise ValueError("echo: cannot be combined with suffix")
+        if self.max_tokens == 0 and not self.echo:
+            raise bad_request("max_tokens: 0 generates nothing; it is for echo (the prompt alone)", param="max_tokens")
         if self.truncate_prompt_tokens is not None:
             raise bad_request(
                 "truncate_prompt_tokens: only chat requests take it (a history window)", param="truncate_prompt_tokens"
@@ -502,11 +505,12 @@ class ChatLogprobs(Out):
 
 
 class CompletionLogprobs(Out):
-    """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text."""
+    """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text.
+    With echo, the prompt's first token has null for its log probability and alternatives."""
 
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
+    token_logprobs: list[Optional[float]]
+    top_logprobs: list[Optional[dict[str, float]]]
     text_offset: list[int]
 
     @classmethod
@@ -518,7 +522,7 @@ class CompletionLogprobs(Out):
         return cls(
             tokens=[e.token for e in entries],
             token_logprobs=[e.logprob for e in entries],
-            top_logprobs=[{t.token: t.logprob for t in e.top} for e in entries],
+            top_logprobs=[None if e.logprob is None else {t.token: t.logprob for t in e.top} for e in entries],
             text_offset=offsets,
         )
 

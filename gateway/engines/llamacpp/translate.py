@@ -72,6 +72,22 @@ def request_body(request: GenerationRequest, forced_prompt: Optional[str] = None
     return body
 
 
+def forced_token_body(prefix: list[int], token: int, alternatives: int) -> dict[str, Any]:
+    """A one-token completion of `prefix` that must write `token`: its reported log probability
+    is the token's given the prefix (llama.cpp computes it before the bias)."""
+    return {"prompt": prefix, "n_predict": 1, "logprobs": max(alternatives, 1), "temperature": 0,
+            "logit_bias": [[token, 1e9]], "cache_prompt": True, "stream": False}
+
+
+def forced_token_logprob(answer: Any, alternatives: int) -> TokenLogprob:
+    if isinstance(answer, dict) and "error" in answer:
+        raise EngineError(str(answer["error"].get("message", answer["error"])))
+    entries = logprobs(answer["choices"][0].get("logprobs"), alternatives)
+    if not entries:
+        raise EngineError("llama.cpp reported no log probability for a prompt token")
+    return entries[0]
+
+
 def _logprob(entry: dict[str, Any]) -> TokenLogprob:
     return TokenLogprob(token=entry.get("token", ""), logprob=float(entry.get("logprob", 0.0)), bytes=entry.get("bytes"))
 
