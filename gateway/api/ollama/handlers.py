@@ -94,10 +94,13 @@ async def _metadata(serving: Serving) -> Optional[ModelMetadata]:
 
 
 async def _details(serving: Serving) -> dict[str, Any]:
-    """Ollama's `details`, from the model file's own metadata where the engine has one."""
     ready = serving.current_status() == "ready"
-    details = p.ModelDetails(context_length=serving.engine.tokenizer.context_length if ready else None)
-    meta = await _metadata(serving)
+    return _details_of(await _metadata(serving), serving.engine.tokenizer.context_length if ready else None)
+
+
+def _details_of(meta: Optional[ModelMetadata], context_length: Optional[int]) -> dict[str, Any]:
+    """Ollama's `details`, from the model file's own metadata where the engine has one."""
+    details = p.ModelDetails(context_length=context_length)
     if meta is not None:
         family = str(meta.values.get("general.architecture") or "")
         details = details.model_copy(update=dict(
@@ -300,10 +303,10 @@ async def tags(request: web.Request) -> web.Response:
     embeddings = _ready_embeddings(request)
     if embeddings is not None:
         name = f"{embeddings.served_model_name}:{TAG}"
-        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
+        meta = await embeddings.model.model_metadata()
+        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": meta.size_bytes if meta else 0,
                        "digest": hashlib.sha256(f"embeddings:{embeddings.served_model_name}".encode()).hexdigest(),
-                       "details": p.ModelDetails(context_length=embeddings.model.max_input_tokens).model_dump(
-                           exclude_none=True),
+                       "details": _details_of(meta, embeddings.model.max_input_tokens),
                        "capabilities": ["embedding"]})
     return json_response({"models": models})
 
@@ -320,15 +323,13 @@ async def show(request: web.Request) -> web.Response:
     name = req.model or req.name
     embeddings = _ready_embeddings(request)
     if embeddings is not None and name and untagged(name) == embeddings.served_model_name:
-        return json_response(_show_embeddings(embeddings))
+        return json_response(await _show_embeddings(embeddings))
     _model(serving, name, required="model is required")
     context = serving.engine.tokenizer.context_length
     meta = await _metadata(serving)
     # The file's own keys as Ollama lists them (`general.architecture`, `llama.context_length`, ...),
     # and general.context_length: the window served, which clients read.
-    info = {"general.architecture": "", "general.basename": serving.served_model_name,
-            **(meta.values if meta else {}),
-            **({"general.parameter_count": meta.parameter_count} if meta else {}),
+    info = {"general.architecture": "", "general.basename": serving.served_model_name, **_file_info(meta),
             "general.context_length": context}
     return json_response({
         "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
@@ -341,18 +342,24 @@ async def show(request: web.Request) -> web.Response:
     })
 
 
-def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
+async def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
     window, model = embeddings.model.max_input_tokens, embeddings.served_model_name
+    meta = await embeddings.model.model_metadata()
     return {
         "modelfile": f"# served by oss-sidecar\nFROM {model}\n",
         "parameters": "",
         "template": "",
-        "details": p.ModelDetails(context_length=window).model_dump(exclude_none=True),
-        "model_info": {"general.architecture": "", "general.basename": model, "general.context_length": window,
-                       "general.embedding_length": embeddings.model.dimensions},
+        "details": _details_of(meta, window),
+        "model_info": {"general.architecture": "", "general.basename": model, **_file_info(meta),
+                       "general.context_length": window, "general.embedding_length": embeddings.model.dimensions},
         "capabilities": ["embedding"],
         "modified_at": STARTED_AT,
     }
+
+
+def _file_info(meta: Optional[ModelMetadata]) -> dict[str, Any]:
+    """The model file's own keys as Ollama's model_info lists them, with its parameter count."""
+    return {**meta.values, "general.parameter_count": meta.parameter_count} if meta else {}
 
 
 def _template(serving: Serving) -> str:

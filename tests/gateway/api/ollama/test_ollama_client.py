@@ -587,8 +587,13 @@ def test_show_and_tags_read_the_gguf(gw, client):
     info = shown.modelinfo
     assert info["general.architecture"] == "llama" and info["llama.context_length"] == 8192
     assert info["general.parameter_count"] == 134515008 and info["tokenizer.ggml.tokens"] is None
-    listed = client.list().models[0]
+    listed, embedder = client.list().models
     assert listed.size > 50 * 2**20 and listed.details.quantization_level == "Q4_1"
+    # The embedding model's GGUF (the packaged all-MiniLM-L6-v2, converted): a BERT.
+    assert embedder.size > 10 * 2**20 and embedder.details.family == "bert"
+    shown = client.show(EMBEDDING_MODEL)
+    assert shown.details.format == "gguf" and shown.modelinfo["general.architecture"] == "bert"
+    assert shown.modelinfo["general.embedding_length"] == 384 and shown.modelinfo["general.context_length"] == 256
 
 
 def test_tagged_names_on_the_openai_routes(gw):
