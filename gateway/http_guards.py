@@ -6,9 +6,13 @@ that door (the threat model is in docs/SECURITY.md):
 - Host: a DNS-rebinding page reaches us under its own name, so a request whose Host is not a
   loopback name, a configured `server.allowed_hosts` name, or an address we listen on is 403.
 - Content-Type: a page may POST text/plain or a form cross-site without a CORS preflight;
-  requiring application/json (415 otherwise) forces the preflight, which we refuse.
-- Origin: cross-origin browser access only for `server.cors_origins` (empty list = none):
-  listed origins get CORS headers and preflight answers; other cross-origin API calls are 403.
+  requiring application/json (415 otherwise) of every request that carries an `Origin` forces
+  the preflight, which we refuse. A browser's POST always carries one; scripts send none, and
+  their JSON body is read whatever its Content-Type (`curl -d`, as Ollama's docs have it).
+- Origin: cross-origin browser access only for `server.cors_origins` (by default Ollama's list:
+  this machine's pages and app/webview schemes; empty list = none): listed origins get CORS
+  headers and preflight answers allowing the headers they ask for; other cross-origin API calls
+  are 403.
 
 And every response carries the headers that keep the chat page from being framed, sniffed or
 leaking its URL (CSP, X-Frame-Options, nosniff, Referrer-Policy).
@@ -114,27 +118,51 @@ def _same_origin(request: web.Request, origin: str) -> bool:
     return host is not None and origin.lower() in (f"http://{host}".lower(), f"https://{host}".lower())
 
 
+# A header name (RFC 9110 token); Access-Control-Request-Headers is a comma-separated list of them.
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+
+
+def origin_matcher(cors_origins: Iterable[str]) -> Callable[[str], bool]:
+    """Whether an Origin is listed; `*` in an entry stands for any port or name part
+    (`http://localhost:*`, `app://*`), as in OLLAMA_ORIGINS."""
+    def pattern(entry: str) -> re.Pattern:
+        parts = re.split(r"(\*)", entry.rstrip("/").lower())
+        return re.compile("".join(
+            re.escape(part) if part != "*" else "[0-9]+" if i and parts[i - 1].endswith(":") else "[a-z0-9.-]*"
+            for i, part in enumerate(parts)
+        ))
+
+    patterns = [pattern(entry) for entry in cors_origins]
+    return lambda origin: any(p.fullmatch(origin.lower()) for p in patterns)
+
+
+def _allowed_headers(request: web.Request) -> str:
+    """The headers a listed origin's preflight asks for: SDKs add their own (the openai SDK its
+    x-stainless-* ones, Anthropic's its version and beta), and a listed origin is trusted."""
+    asked = [h.strip().lower() for h in request.headers.get("Access-Control-Request-Headers", "").split(",")]
+    names = [h for h in asked if _HEADER_NAME.fullmatch(h)]
+    return ", ".join(dict.fromkeys(["authorization", "content-type", *names]))
+
+
 def origin_check(cors_origins: Iterable[str]) -> Callable:
     """CORS for the listed origins only; cross-origin calls from anywhere else are refused."""
-    listed = {o.rstrip("/").lower() for o in cors_origins}
+    listed = origin_matcher(cors_origins)
 
     @web.middleware
     async def check_origin(request: web.Request, handler: Callable) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if origin is None or _same_origin(request, origin):
             return await handler(request)
-        if origin.lower() in listed:
+        if listed(origin):
             if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
                 return web.Response(
                     status=204,
                     headers={
                         "Access-Control-Allow-Origin": origin,
                         "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                        # Anthropic's clients add their key, version and beta headers.
-                        "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept, x-api-key, "
-                        "anthropic-version, anthropic-beta, anthropic-dangerous-direct-browser-access",
+                        "Access-Control-Allow-Headers": _allowed_headers(request),
                         "Access-Control-Max-Age": "600",
-                        "Vary": "Origin",
+                        "Vary": "Origin, Access-Control-Request-Headers",
                     },
                 )
             request["cors_origin"] = origin  # headers added when the response is prepared
@@ -154,10 +182,15 @@ def origin_check(cors_origins: Iterable[str]) -> Callable:
 
 @web.middleware
 async def require_json(request: web.Request, handler: Callable) -> web.StreamResponse:
-    """Bodies must be JSON: a cross-site form or text/plain POST needs no preflight."""
+    """A browser's bodies must be sent as JSON: a cross-site form or text/plain POST needs no
+    preflight. A request without an Origin is no browser's; its body is read as JSON anyway."""
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route or method: its 404 or 405 says more than a 415
-    if request.method in _BODY_METHODS and request.content_type != "application/json":
+    if (
+        request.method in _BODY_METHODS
+        and "Origin" in request.headers
+        and request.content_type != "application/json"
+    ):
         sent = request.headers.get("Content-Type")
         raise ApiError(
             415,

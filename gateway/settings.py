@@ -20,6 +20,14 @@ from gateway.knowledge.settings import KnowledgeSettings
 from gateway.settings_section import Section
 
 ENV_PREFIX = "OSS_SIDECAR_"
+# server.cors_origins' default, Ollama's: web pages served from this machine (any port), and the
+# schemes of desktop apps and editor webviews (Electron, Tauri, VS Code), whose pages are local.
+LOCAL_ORIGINS = (
+    "http://localhost", "https://localhost", "http://localhost:*", "https://localhost:*",
+    "http://127.0.0.1", "https://127.0.0.1", "http://127.0.0.1:*", "https://127.0.0.1:*",
+    "http://0.0.0.0", "https://0.0.0.0", "http://0.0.0.0:*", "https://0.0.0.0:*",
+    "app://*", "file://*", "tauri://*", "vscode-webview://*", "vscode-file://*",
+)
 
 
 class ConfigError(Exception):
@@ -43,9 +51,11 @@ class ServerSettings(Section):
     # Host names accepted in the Host header besides loopback names and the listened address
     # (DNS rebinding defence); others get 403. E.g. [my-box.lan].
     allowed_hosts: list[str] = Field(default_factory=list)
-    # Origins (scheme://host[:port]) whose web pages may call the API from a browser; empty:
-    # no cross-origin access. The chat page is same-origin and needs no entry.
-    cors_origins: list[str] = Field(default_factory=list)
+    # Origins (scheme://host[:port]; `*` for any port or name part) whose web pages may call the
+    # API from a browser; empty: no cross-origin access. The chat page is same-origin and needs
+    # no entry. The default is Ollama's (OLLAMA_ORIGINS' built-in list): pages on this machine
+    # and desktop-app/editor webviews.
+    cors_origins: list[str] = Field(default_factory=lambda: list(LOCAL_ORIGINS))
     # Deepest JSON nesting accepted in a request body, checked before parsing.
     max_json_depth: int = Field(64, ge=4, le=1000)
     # Largest JSON Schema (response_format, a tool's parameters, Ollama's format) accepted, in

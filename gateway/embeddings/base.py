@@ -9,7 +9,7 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from gateway.engines.base import ProgressCallback
+from gateway.engines.base import ModelMetadata, ProgressCallback
 
 
 class EmbeddingInputError(Exception):
@@ -48,6 +48,10 @@ class EmbeddingModel(abc.ABC):
     @abc.abstractmethod
     async def embed(self, inputs: list[list[int]]) -> list[list[float]]:
         """One normalised vector per input; runs `batch_size` inputs at a time."""
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        """The model file's metadata, where the runtime reads the model from one file (None else)."""
+        return None
 
     @abc.abstractmethod
     def stats(self) -> EmbeddingStats: ...

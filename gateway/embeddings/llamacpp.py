@@ -17,7 +17,7 @@ import aiohttp
 
 from gateway.embeddings import default_model
 from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel, EmbeddingStats
-from gateway.engines.base import EngineError, ProgressCallback
+from gateway.engines.base import EngineError, ModelMetadata, ProgressCallback
 from gateway.engines.default_model import ModelFileError
 from gateway.engines.llamacpp.listener import BASE_URL, PrivateListener
 
@@ -64,6 +64,8 @@ class LlamaCppEmbeddings(EmbeddingModel):
         self._server: Any = None
         self._listener = PrivateListener()
         self._session: Optional[aiohttp.ClientSession] = None
+        self._path: Optional[Path] = None
+        self._metadata: Optional[asyncio.Future] = None
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
 
     def check_model(self) -> None:
@@ -101,6 +103,15 @@ class LlamaCppEmbeddings(EmbeddingModel):
         self._path = path
         log.info("embedding model %s ready (%d dimensions, inputs up to %d tokens)", self.model_name,
                  self.dimensions, self.max_input_tokens)
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        if self._path is None:
+            return None
+        if self._metadata is None:  # read once, off the event loop
+            from gateway.engines import gguf_metadata
+
+            self._metadata = asyncio.ensure_future(asyncio.to_thread(gguf_metadata.read, self._path))
+        return await asyncio.shield(self._metadata)
 
     def _export_default(self, target: Path) -> None:
         from gateway.embeddings.gguf_export import export_bert

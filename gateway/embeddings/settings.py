@@ -27,6 +27,10 @@ class EmbeddingsSettings(Section):
     # Longest input in tokens; longer inputs get a 400 unless the request sets
     # truncate_prompt_tokens. Empty: the model's own (256 for all-MiniLM-L6-v2, as trained).
     max_input_tokens: Optional[int] = Field(None, ge=8)
+    # How token-id inputs of /v1/embeddings are read: cl100k (as OpenAI's endpoint reads them:
+    # the ids clients written for it compute with tiktoken, LangChain's OpenAIEmbeddings by
+    # default; decoded and embedded as text) or model (the model's own vocabulary ids, as vLLM).
+    token_ids: Literal["cl100k", "model"] = "cl100k"
     # Whether `dimensions` may shorten vectors (Matryoshka-trained models only).
     matryoshka: bool = False
     # CPU threads; one keeps the embedding model from starving the chat engine on small machines.

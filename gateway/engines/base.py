@@ -60,6 +60,12 @@ class SamplingParams:
     frequency_penalty: Optional[float] = None
     seed: Optional[int] = None
     stop: list[str] = field(default_factory=list)
+    # llama.cpp's samplers beyond vLLM's (its server's own fields); an engine without them
+    # refuses a request that sets them (a RequestError naming the field).
+    typical_p: Optional[float] = None
+    mirostat: Optional[int] = None
+    mirostat_tau: Optional[float] = None
+    mirostat_eta: Optional[float] = None
 
 
 @dataclass
@@ -121,7 +127,7 @@ class ToolCallPiece:
 @dataclass
 class TokenLogprob:
     token: str
-    logprob: float
+    logprob: Optional[float]  # None only for a prompt's first token (nothing comes before it)
     bytes: Optional[list[int]] = None
     # The most likely tokens at this position (empty unless alternatives were asked for).
     top: list["TokenLogprob"] = field(default_factory=list)
@@ -157,6 +163,19 @@ class EngineStats:
 
 
 ProgressCallback = Callable[[str, float], None]  # (message, fraction 0..1)
+
+
+@dataclass
+class ModelMetadata:
+    """What the model file says about itself (Ollama's show and tags report it)."""
+
+    format: str  # "gguf"
+    size_bytes: int
+    parameter_count: int
+    quantization: str  # "Q4_1", "F16", ...
+    # The file's own key-value metadata (`general.architecture`, `llama.context_length`, ...);
+    # long arrays (the vocabulary) as None.
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(abc.ABC):
@@ -199,6 +218,16 @@ class Engine(abc.ABC):
     @property
     def healthy(self) -> bool:
         return True
+
+    async def prompt_logprobs(self, prompt: str, alternatives: int) -> list[TokenLogprob]:
+        """Each prompt token's log probability given the tokens before it (the first has none),
+        with the `alternatives` most likely tokens at each position: /v1/completions' echo."""
+        raise RequestError(f"echo: the log probabilities of the prompt are not supported by the {self.name} engine",
+                           param="echo")
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        """The model file's metadata, where the engine reads its model from one file (None else)."""
+        return None
 
     @property
     def calls_tools(self) -> bool:

@@ -16,7 +16,15 @@ import itertools
 from typing import TYPE_CHECKING, AsyncIterator, Awaitable, Callable, Optional
 
 from gateway.admission import Admission, Overloaded
-from gateway.engines.base import Engine, GenerationRequest, PromptTooLongError, SamplingParams
+from gateway.engines.base import (
+    Engine,
+    EngineError,
+    GenerationRequest,
+    PromptTooLongError,
+    RequestError,
+    SamplingParams,
+    TokenLogprob,
+)
 from gateway.errors import ApiError, ContextLengthExceeded, bad_request
 from gateway.knowledge.retrieval import Knowledge
 from gateway.prompts.fim import FimFamily, render_fim
@@ -158,7 +166,9 @@ class Serving:
         defaults = {name: value for name, value in self.settings.model.sampling if value is not None
                     and getattr(sampling, name) is None}
         return dataclasses.replace(
-            sampling, **defaults, max_tokens=sampling.max_tokens or self.settings.model.default_max_tokens, stop=stops
+            sampling, **defaults, stop=stops,
+            # 0 (completions with echo: the prompt alone) is a limit too.
+            max_tokens=self.settings.model.default_max_tokens if sampling.max_tokens is None else sampling.max_tokens,
         )
 
     def _budget(self, req: ChatRequest, output_limit: Optional[int]) -> int:
@@ -223,6 +233,8 @@ class Serving:
         extra = {"ignore_eos": req.ignore_eos}
         if req.reasoning_effort:
             extra["reasoning_effort"] = req.reasoning_effort
+        if req.chat_template_kwargs:
+            extra["chat_template_kwargs"] = req.chat_template_kwargs
         choices = [
             Choice(
                 index=i,
@@ -255,6 +267,18 @@ class Serving:
         if len(set(names)) != len(names):
             raise bad_request("tools: function names must be unique", param="tools")
 
+    async def _prompt_logprobs(self, prompt: str, alternatives: int) -> list[TokenLogprob]:
+        """The prompt's own log probabilities, for echo with logprobs (lm-evaluation-harness scores
+        a continuation by them)."""
+        try:
+            return await self.engine.prompt_logprobs(prompt, alternatives)
+        except RequestError as exc:
+            raise bad_request(str(exc), param=exc.param) from None
+        except PromptTooLongError as exc:
+            raise too_long(exc) from None
+        except EngineError as exc:
+            raise ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error") from None
+
     async def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
         choices = []
         index = itertools.count()
@@ -272,6 +296,9 @@ class Serving:
                 lambda budget, text=text: len(text.encode()) + 1 <= budget,
                 lambda text=text: self.engine.tokenizer.count(text),
             )
+            echo_logprobs = await self._prompt_logprobs(prompt, req.logprobs) if req.echo and req.logprobs is not None else []
+            # max_tokens 0 with echo: nothing is generated; the prompt's tokens are still counted.
+            prompt_tokens = (len(echo_logprobs) or await self.engine.tokenizer.count(text)) if sampling.max_tokens == 0 else 0
             for j in range(req.n):
                 i = next(index)
                 choices.append(
@@ -282,6 +309,8 @@ class Serving:
                             response_format=req.response_format,
                         ),
                         echo_prefix=prompt if req.echo else "",
+                        echo_logprobs=echo_logprobs,
+                        prompt_only_tokens=prompt_tokens,
                         counts_prompt=j == 0,
                     )
                 )

@@ -7,6 +7,7 @@ errors are ApiError, raised before any work when they are the client's.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, AsyncIterator, Optional, Union
 
 from gateway.admission import Admission, Overloaded
+from gateway.embeddings import cl100k
 from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel
 from gateway.engines.base import EngineError
 from gateway.errors import ApiError, bad_request
@@ -27,8 +29,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EmbeddingRequest:
-    # Texts, or token ids of texts without the model's special tokens (added here, as the
-    # tokenizer adds them to a text).
+    # Texts, or token ids of texts: OpenAI's cl100k_base ids, or with embeddings.token_ids:
+    # model the model's own without its special tokens (added here, as the tokenizer adds them).
     inputs: list[Union[str, list[int]]]
     model: Optional[str] = None
     dimensions: Optional[int] = None
@@ -79,7 +81,8 @@ class Embeddings:
             raise ApiError(503, message, type="service_unavailable", code=self.status, headers={"Retry-After": "2"})
 
     def check_model(self, name: Optional[str]) -> None:
-        if name is not None and name != self.served_model_name:
+        # Ollama's `:latest` tag names the same model (Ollama's /v1 routes take it).
+        if name is not None and name.removesuffix(":latest") != self.served_model_name:
             raise ApiError(
                 404,
                 f"The model `{name}` does not exist or is not an embedding model. This server embeds with "
@@ -92,7 +95,7 @@ class Embeddings:
         self.check_ready()
         self.check_model(req.model)
         self._check_request(req)
-        token_lists = await self._tokens(req)
+        token_lists = await self._tokens(self._openai_ids_as_text(req))
         t0 = time.perf_counter()
         async with self._admitted():
             try:
@@ -133,14 +136,28 @@ class Embeddings:
                 f"truncate_prompt_tokens: {req.truncate_prompt_tokens} is beyond the model's window of {window} tokens",
                 param="truncate_prompt_tokens",
             )
+        size, vocabulary = self.model.vocab_size, "the model's vocabulary"
+        if self.settings.embeddings.token_ids == "cl100k" and any(isinstance(item, list) for item in req.inputs):
+            try:
+                size, vocabulary = len(cl100k.pieces()), "OpenAI's cl100k_base (setting embeddings.token_ids)"
+            except cl100k.Cl100kUnavailable as exc:
+                raise bad_request(f"{req.input_param}: {exc}; or send the text", param=req.input_param) from None
         for i, item in enumerate(req.inputs):
             if isinstance(item, list):
-                bad = next((t for t in item if not 0 <= t < self.model.vocab_size), None)
+                bad = next((t for t in item if not 0 <= t < size), None)
                 if bad is not None:
                     raise bad_request(
-                        f"{req.input_param}[{i}]: token id {bad} is outside the vocabulary (0..{self.model.vocab_size - 1})",
+                        f"{req.input_param}[{i}]: token id {bad} is outside {vocabulary} (0..{size - 1})",
                         param=req.input_param,
                     )
+
+    def _openai_ids_as_text(self, req: EmbeddingRequest) -> EmbeddingRequest:
+        """Token ids as OpenAI's endpoint reads them (cl100k_base, what clients written for it
+        compute with tiktoken) become their text, embedded with the model's own tokenizer."""
+        if self.settings.embeddings.token_ids != "cl100k" or all(isinstance(item, str) for item in req.inputs):
+            return req
+        texts = [cl100k.decode(item) if isinstance(item, list) else item for item in req.inputs]
+        return dataclasses.replace(req, inputs=texts)
 
     async def _tokens(self, req: EmbeddingRequest) -> list[list[int]]:
         texts = [(i, item) for i, item in enumerate(req.inputs) if isinstance(item, str)]

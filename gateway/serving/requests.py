@@ -28,6 +28,8 @@ class ChatRequest:
     # Oldest turns are dropped first to fit.
     history_window: Optional[int] = None
     reasoning_effort: Optional[str] = None
+    # Extra variables for the chat template, where the engine renders it (vLLM's and llama.cpp's field).
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict)
     ignore_eos: bool = False
     retrieval: Optional[Retrieval] = None
     # Function tools, each {"name", "description"?, "parameters"?}.

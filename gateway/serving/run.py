@@ -30,6 +30,10 @@ class Choice:
     request: GenerationRequest
     # For completions with echo: text to put before the generated text.
     echo_prefix: str = ""
+    # With echo and logprobs: the prompt's tokens' log probabilities, before the generated ones.
+    echo_logprobs: list[TokenLogprob] = field(default_factory=list)
+    # max_tokens 0 (with echo): no generation; the prompt's token count for the usage.
+    prompt_only_tokens: int = 0
     counts_prompt: bool = True  # False for the 2nd..nth copy of the same prompt
 
 
@@ -74,6 +78,7 @@ class Run:
         self.sources: list = []  # knowledge-base chunks the prompt cites (retrieval)
         self._tallies = {c.index: _Tally() for c in choices}
         self._echo = {c.index: c.echo_prefix for c in choices if c.echo_prefix}
+        self._echo_logprobs = {c.index: c.echo_logprobs for c in choices if c.echo_logprobs}
         self.timing = Timing(started=time.perf_counter())
         self._stream: Optional[AsyncIterator[tuple[int, Delta]]] = None
         self._first: Optional[tuple[int, Delta]] = None
@@ -115,7 +120,7 @@ class Run:
                 tool_calls=[
                     ToolCall(id_, name, "".join(pieces)) for _, (id_, name, pieces) in sorted(t.tool_calls.items())
                 ],
-                logprobs=t.logprobs if choices[index].request.logprobs is not None else None,
+                logprobs=choices[index].echo_logprobs + t.logprobs if choices[index].request.logprobs is not None else None,
             )
             for index, t in sorted(self._tallies.items())
         ]
@@ -145,7 +150,8 @@ class Run:
             if self._finals == len(self.choices):
                 self.timing.finished = time.perf_counter()
         text = self._echo.pop(index, "") + delta.text if self._echo else delta.text
-        return ChoiceEvent(index, text, delta.reasoning, delta.finish_reason, delta.tool_calls, delta.logprobs)
+        logprobs = self._echo_logprobs.pop(index, []) + delta.logprobs if self._echo_logprobs else delta.logprobs
+        return ChoiceEvent(index, text, delta.reasoning, delta.finish_reason, delta.tool_calls, logprobs)
 
     def usage(self) -> Usage:
         counted = [self._tallies[c.index] for c in self.choices if c.counts_prompt]
@@ -201,7 +207,7 @@ class Run:
         try:
             if len(self.choices) == 1:
                 choice = self.choices[0]
-                gen = engine.generate(choice.request)
+                gen = _generate(engine, choice)
                 try:
                     async for delta in gen:
                         yield choice.index, delta
@@ -241,12 +247,23 @@ class Run:
         return bad_request(str(exc), param=getattr(exc, "param", None))
 
 
+def _generate(engine: Engine, choice: Choice) -> AsyncIterator[Delta]:
+    """The choice's engine stream; for max_tokens 0 (echo: the prompt alone) none at all."""
+    if choice.request.sampling.max_tokens == 0:
+        return _prompt_only(choice)
+    return engine.generate(choice.request)
+
+
+async def _prompt_only(choice: Choice) -> AsyncIterator[Delta]:
+    yield Delta(finish_reason="length", prompt_tokens=choice.prompt_only_tokens, completion_tokens=0)
+
+
 async def _merge(engine: Engine, choices: list[Choice]) -> AsyncIterator[tuple[int, Delta]]:
     queue: asyncio.Queue = asyncio.Queue()
     end = object()
 
     async def pump(choice: Choice) -> None:
-        gen = engine.generate(choice.request)
+        gen = _generate(engine, choice)
         try:
             async for delta in gen:
                 queue.put_nowait((choice.index, delta))

@@ -27,6 +27,30 @@ test("generateObject returns an object valid against the schema", async () => {
   assert.equal(typeof object.country, "string");
 });
 
+test("with the provider's defaults, generateObject sends no schema (docs/CLIENTS.md)", async () => {
+  // Why supportsStructuredOutputs: true is needed: without it the provider asks only for some
+  // JSON object and the schema never reaches the server.
+  const sent = [];
+  const defaults = createOpenAICompatible({
+    name: "oss-sidecar",
+    baseURL: process.env.GATEWAY_URL,
+    fetch: async (url, init) => {
+      sent.push(JSON.parse(init.body));
+      return fetch(url, init);
+    },
+  });
+  await generateObject({
+    model: defaults.chatModel(process.env.GATEWAY_MODEL),
+    schema: z.object({ name: z.string().max(24) }),
+    prompt: "Paris is the capital of France. Extract the city.",
+    temperature: 0,
+    maxOutputTokens: 16,
+    maxRetries: 0,
+  }).catch(() => {}); // the model may or may not happen to write a matching object
+  assert.deepEqual(sent[0].response_format, { type: "json_object" });
+  assert.ok(!JSON.stringify(sent[0].messages).includes("name"));
+});
+
 test("streamText with a tool streams a call and runs the tool", async () => {
   const seen = [];
   const result = streamText({

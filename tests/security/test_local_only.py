@@ -1,17 +1,24 @@
 """Local means local: web pages the user opens cannot use the model through the gateway.
 
 DNS rebinding (a page whose name resolves to 127.0.0.1) is refused by the Host check;
-cross-site "simple" requests (text/plain, forms: no CORS preflight) by requiring JSON; and
+cross-site "simple" requests (text/plain, forms: no CORS preflight) by requiring JSON of every
+request with an Origin (scripts send none, and their JSON is read under any content type); and
 cross-origin reads by CORS that allows only `server.cors_origins`. The chat page carries its
 security headers as headers.
 """
 from __future__ import annotations
 
+import json
+import subprocess
+import urllib.request
+
 import httpx
 import pytest
+import requests
 
 ALLOWED_ORIGIN = "http://editor.example:3000"
 CHAT = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +62,37 @@ def test_loopback_and_configured_names_are_served(http, gw, host):
 @pytest.mark.parametrize(
     "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
 )
-def test_posts_must_be_json(http, content_type):
-    headers = {"Content-Type": content_type} if content_type else {}
-    answer = http.post("/v1/chat/completions", content=b'{"messages":[{"role":"user","content":"hi"}]}', headers=headers)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/chat", "/tokenize"])
+def test_a_browsers_posts_must_be_json(http, gw, content_type, path):
+    # A browser's POST carries an Origin, its own page's too: even same-origin, a form is refused.
+    headers = {"Origin": gw.url, **({"Content-Type": content_type} if content_type else {})}
+    answer = http.post(path, content=b'{"messages":[{"role":"user","content":"hi"}]}', headers=headers)
     assert answer.status_code == 415, answer.text
-    assert answer.json()["error"]["code"] == "unsupported_media_type"
+    error = answer.json()["error"]  # Ollama's error is the message alone
+    assert "application/json" in error if path.startswith("/api/") else error["code"] == "unsupported_media_type"
+
+
+OLLAMA_GENERATE = json.dumps({"model": MODEL, "prompt": "Why is the sky blue?", "options": {"num_predict": 2}})
+
+
+def _ndjson_done(text: str) -> bool:
+    return json.loads(text.strip().splitlines()[-1])["done"] is True
+
+
+def test_scripts_post_json_under_any_content_type(gw):
+    """No Origin, no browser: Ollama's docs' `curl -d` (a form's content type), `requests` with
+    `data=` (none), urllib (a form's) all have their JSON body read, as Ollama reads it."""
+    curl = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", f"{gw.url}/api/generate", "-d", OLLAMA_GENERATE],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert curl.returncode == 0 and _ndjson_done(curl.stdout), curl.stdout + curl.stderr
+    answer = requests.post(f"{gw.url}/api/generate", data=OLLAMA_GENERATE, timeout=120)
+    assert answer.status_code == 200 and _ndjson_done(answer.text), answer.text
+    # urllib sends a body as application/x-www-form-urlencoded unless told otherwise.
+    request = urllib.request.Request(f"{gw.url}/v1/chat/completions", data=json.dumps(CHAT).encode())
+    with urllib.request.urlopen(request, timeout=120) as resp:
+        assert json.load(resp)["choices"][0]["message"]["content"]
 
 
 def test_a_method_a_route_lacks_is_405_not_415(http):
@@ -99,7 +132,7 @@ def test_listed_origin_gets_cors(http):
     assert preflight.status_code == 204
     assert preflight.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
     assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
-    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "content-type" in preflight.headers["Access-Control-Allow-Headers"].lower()
     post = http.post("/v1/chat/completions", json=CHAT, headers={"Origin": ALLOWED_ORIGIN})
     assert post.status_code == 200 and post.headers["Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
 

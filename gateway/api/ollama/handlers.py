@@ -16,6 +16,7 @@ from gateway.api import json_body
 from gateway.api.app_keys import EMBEDDINGS, SERVING
 from gateway.api.ollama import protocol as p
 from gateway.api.ollama import tool_calls
+from gateway.engines.base import ModelMetadata
 from gateway.errors import ApiError, from_validation_error
 from gateway.lifecycle import open_stream
 from gateway.serving import Run, Serving
@@ -88,9 +89,25 @@ def _digest(serving: Serving) -> str:
     return hashlib.sha256(f"{serving.engine.name}:{serving.served_model_name}".encode()).hexdigest()
 
 
-def _details(serving: Serving) -> p.ModelDetails:
+async def _metadata(serving: Serving) -> Optional[ModelMetadata]:
+    return await serving.engine.model_metadata() if serving.current_status() == "ready" else None
+
+
+async def _details(serving: Serving) -> dict[str, Any]:
     ready = serving.current_status() == "ready"
-    return p.ModelDetails(context_length=serving.engine.tokenizer.context_length if ready else None)
+    return _details_of(await _metadata(serving), serving.engine.tokenizer.context_length if ready else None)
+
+
+def _details_of(meta: Optional[ModelMetadata], context_length: Optional[int]) -> dict[str, Any]:
+    """Ollama's `details`, from the model file's own metadata where the engine has one."""
+    details = p.ModelDetails(context_length=context_length)
+    if meta is not None:
+        family = str(meta.values.get("general.architecture") or "")
+        details = details.model_copy(update=dict(
+            format=meta.format, family=family, families=[family] if family else None,
+            parameter_size=p.human_number(meta.parameter_count), quantization_level=meta.quantization,
+        ))
+    return details.model_dump(exclude_none=True)
 
 
 def _capabilities(serving: Serving) -> list[str]:
@@ -146,17 +163,26 @@ async def _answer(
     streaming: bool,
     piece: Piece,
     t_request: float,
+    logprobs: Optional[int] = None,
 ) -> web.StreamResponse:
     """The run as NDJSON lines or as one object. `piece(text, thinking, tool_calls)` is the body
     of a line without the common fields; `model` is the name the client asked for, as Ollama
-    echoes it. Retrieval's sources come in the answer, or in a first line of their own."""
+    echoes it. Retrieval's sources come in the answer, or in a first line of their own; with
+    `logprobs` (the alternatives asked for), each line carries its tokens' log probabilities."""
     sources = [s.dump() for s in run.sources]
+
+    def with_logprobs(body: dict[str, Any], entries: Optional[list]) -> dict[str, Any]:
+        if logprobs is not None and entries:
+            body["logprobs"] = p.logprobs_body(entries, logprobs > 0)
+        return body
+
     if not streaming:
         results = await run.results()
         result = results[0]
         calls, cut = tool_calls.encode(result.tool_calls)
-        body = {"model": model, "created_at": p.now(), **piece(result.text + cut, result.reasoning, calls),
-                "done": True, "done_reason": _done_reason(result.finish_reason), **_metrics(run, t_request)}
+        body = with_logprobs({"model": model, "created_at": p.now(), **piece(result.text + cut, result.reasoning, calls)},
+                             result.logprobs)
+        body.update(done=True, done_reason=_done_reason(result.finish_reason), **_metrics(run, t_request))
         if sources:
             body["sources"] = sources
         return json_response(body)
@@ -175,8 +201,10 @@ async def _answer(
                 complete += streamed.finish()
             calls, cut = tool_calls.encode(complete, streamed.handed_out - len(complete))
             text = event.text + cut
-            if text or event.reasoning or calls:
-                line = {"model": model, "created_at": p.now(), **piece(text, event.reasoning, calls), "done": False}
+            if text or event.reasoning or calls or (logprobs is not None and event.logprobs):
+                line = with_logprobs({"model": model, "created_at": p.now(), **piece(text, event.reasoning, calls)},
+                                     event.logprobs)
+                line["done"] = False
                 await write(_dump(line) + b"\n")
         last = {"model": model, "created_at": p.now(), **piece("", "", []), "done": True,
                 "done_reason": _done_reason(finish), **_metrics(run, t_request)}
@@ -227,7 +255,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
         window = options.context_window(serving.engine.tokenizer.context_length)
         opened = serving.chat(req.to_chat(options, window), _request_id("gen"))
     async with opened as run:
-        return await _answer(request, run, req.model, req.streaming, piece, t_request)
+        return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked())
 
 
 @routes.post("/api/chat")
@@ -253,7 +281,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                       "done": True, "done_reason": "load"})
     window = options.context_window(serving.engine.tokenizer.context_length)
     async with serving.chat(req.to_chat(options, window), _request_id("chat")) as run:
-        return await _answer(request, run, req.model, req.streaming, piece, t_request)
+        return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked())
 
 
 @routes.get("/api/version")
@@ -267,17 +295,18 @@ async def tags(request: web.Request) -> web.Response:
     if serving.current_status() != "ready":
         return json_response({"models": []})
     name = _display_name(serving)
-    model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
-             "digest": _digest(serving), "details": _details(serving).model_dump(exclude_none=True),
+    meta = await _metadata(serving)
+    model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": meta.size_bytes if meta else 0,
+             "digest": _digest(serving), "details": await _details(serving),
              "capabilities": _capabilities(serving)}
     models = [model]
     embeddings = _ready_embeddings(request)
     if embeddings is not None:
         name = f"{embeddings.served_model_name}:{TAG}"
-        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": 0,
+        meta = await embeddings.model.model_metadata()
+        models.append({"name": name, "model": name, "modified_at": STARTED_AT, "size": meta.size_bytes if meta else 0,
                        "digest": hashlib.sha256(f"embeddings:{embeddings.served_model_name}".encode()).hexdigest(),
-                       "details": p.ModelDetails(context_length=embeddings.model.max_input_tokens).model_dump(
-                           exclude_none=True),
+                       "details": _details_of(meta, embeddings.model.max_input_tokens),
                        "capabilities": ["embedding"]})
     return json_response({"models": models})
 
@@ -294,34 +323,43 @@ async def show(request: web.Request) -> web.Response:
     name = req.model or req.name
     embeddings = _ready_embeddings(request)
     if embeddings is not None and name and untagged(name) == embeddings.served_model_name:
-        return json_response(_show_embeddings(embeddings))
+        return json_response(await _show_embeddings(embeddings))
     _model(serving, name, required="model is required")
     context = serving.engine.tokenizer.context_length
+    meta = await _metadata(serving)
+    # The file's own keys as Ollama lists them (`general.architecture`, `llama.context_length`, ...),
+    # and general.context_length: the window served, which clients read.
+    info = {"general.architecture": "", "general.basename": serving.served_model_name, **_file_info(meta),
+            "general.context_length": context}
     return json_response({
         "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
         "parameters": f"num_ctx                        {context}",
         "template": _template(serving),
-        "details": _details(serving).model_dump(exclude_none=True),
-        # Clients read the context length from the key that ends in ".context_length".
-        "model_info": {"general.architecture": "", "general.basename": serving.served_model_name,
-                       "general.context_length": context},
+        "details": await _details(serving),
+        "model_info": info,
         "capabilities": _capabilities(serving),
         "modified_at": STARTED_AT,
     })
 
 
-def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
+async def _show_embeddings(embeddings: Embeddings) -> dict[str, Any]:
     window, model = embeddings.model.max_input_tokens, embeddings.served_model_name
+    meta = await embeddings.model.model_metadata()
     return {
         "modelfile": f"# served by oss-sidecar\nFROM {model}\n",
         "parameters": "",
         "template": "",
-        "details": p.ModelDetails(context_length=window).model_dump(exclude_none=True),
-        "model_info": {"general.architecture": "", "general.basename": model, "general.context_length": window,
-                       "general.embedding_length": embeddings.model.dimensions},
+        "details": _details_of(meta, window),
+        "model_info": {"general.architecture": "", "general.basename": model, **_file_info(meta),
+                       "general.context_length": window, "general.embedding_length": embeddings.model.dimensions},
         "capabilities": ["embedding"],
         "modified_at": STARTED_AT,
     }
+
+
+def _file_info(meta: Optional[ModelMetadata]) -> dict[str, Any]:
+    """The model file's own keys as Ollama's model_info lists them, with its parameter count."""
+    return {**meta.values, "general.parameter_count": meta.parameter_count} if meta else {}
 
 
 def _template(serving: Serving) -> str:
@@ -371,7 +409,7 @@ async def ps(request: web.Request) -> web.Response:
     name = _display_name(serving)
     return json_response({"models": [{
         "name": name, "model": name, "size": size, "digest": _digest(serving),
-        "details": _details(serving).model_dump(exclude_none=True),
+        "details": await _details(serving),
         # The model stays loaded for the server's lifetime (keep_alive is not used).
         "expires_at": "9999-12-31T23:59:59Z",
         "size_vram": size if serving.engine.device_kind == "gpu" else 0,

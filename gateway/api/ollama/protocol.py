@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway.api.json_schema import check_schema
 from gateway.api.message_order import check_message_order
-from gateway.engines.base import ResponseFormat, SamplingParams, ToolChoice
+from gateway.engines.base import ResponseFormat, SamplingParams, TokenLogprob, ToolChoice
 from gateway.errors import ApiError, ContextLengthExceeded
 from gateway.serving import ChatRequest, Retrieval, TextRequest
 from gateway.serving.embeddings import EmbeddingRequest
@@ -243,16 +243,17 @@ class _Generation(_Wire):
         """Fields this server cannot honour, or values it cannot use: a 400 naming each."""
         if isinstance(self.format, dict):
             check_schema(self.format, "format")
-        if self.logprobs:
-            raise ApiError(400, "logprobs: log probabilities are not supported by this server", param="logprobs")
-        if self.top_logprobs:
-            if not 0 <= self.top_logprobs <= 20:
-                raise ApiError(400, "top_logprobs must be between 0 and 20", param="top_logprobs")
-            raise ApiError(400, "top_logprobs: log probabilities are not supported by this server", param="top_logprobs")
+        if self.top_logprobs is not None and not 0 <= self.top_logprobs <= 20:
+            raise ApiError(400, "top_logprobs must be between 0 and 20", param="top_logprobs")
         if self.shift:
             raise ApiError(
                 400, "shift: context shifting is not supported by this server; use truncate", param="shift"
             )
+
+    def logprobs_asked(self) -> Optional[int]:
+        """None: off; N: each token's log probability with the N most likely alternatives
+        (asking for alternatives asks for the log probabilities)."""
+        return (self.top_logprobs or 0) if self.logprobs or self.top_logprobs else None
 
     def response_format(self) -> Optional[ResponseFormat]:
         """`"json"`: any JSON object; a schema: JSON valid against it (both constrained decoding)."""
@@ -312,7 +313,7 @@ class GenerateRequest(_Generation):
         sampling = options.sampling()
         sampling.stop += [s for s in extra_stop if s not in sampling.stop]
         return TextRequest(prompts=[self.prompt], sampling=sampling, suffix=self.suffix or None,
-                           response_format=self.response_format())
+                           response_format=self.response_format(), logprobs=self.logprobs_asked())
 
     def to_chat(self, options: Options, window: Optional[int]) -> ChatRequest:
         messages = [{"role": "system", "content": self.system}] if self.system else []
@@ -323,6 +324,7 @@ class GenerateRequest(_Generation):
             history_window=window,
             reasoning_effort=self.reasoning_effort(),
             response_format=self.response_format(),
+            logprobs=self.logprobs_asked(),
         )
 
 
@@ -360,6 +362,7 @@ class ChatRequestBody(_Generation):
             # Ollama has no tool_choice: with tools, the model decides whether to call one.
             tool_choice=ToolChoice("auto" if tools else "none"),
             response_format=self.response_format(),
+            logprobs=self.logprobs_asked(),
         )
 
 
@@ -444,6 +447,26 @@ class Metrics(BaseModel):
     prompt_eval_duration: int
     eval_count: int
     eval_duration: int
+
+
+def logprobs_body(entries: list[TokenLogprob], alternatives: bool) -> list[dict[str, Any]]:
+    """Ollama's `logprobs` (0.12 on): one entry per token, `top_logprobs` when asked for."""
+    def entry(e: TokenLogprob) -> dict[str, Any]:
+        out: dict[str, Any] = {"token": e.token, "logprob": e.logprob}
+        if e.bytes is not None:
+            out["bytes"] = e.bytes
+        return out
+
+    return [{**entry(e), **({"top_logprobs": [entry(t) for t in e.top]} if alternatives else {})} for e in entries]
+
+
+def human_number(n: int) -> str:
+    """A parameter count as Ollama writes it (format.HumanNumber): 8B, 3.2B, 134.52M, 500K."""
+    for unit, size, decimals in (("B", 10**9, 1), ("M", 10**6, 2)):
+        if n >= size:
+            value = n / size
+            return f"{value:.0f}{unit}" if value == int(value) else f"{value:.{decimals}f}{unit}"
+    return f"{n / 1000:.0f}K" if n >= 1000 else str(n)
 
 
 class ModelDetails(BaseModel):

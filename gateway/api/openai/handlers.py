@@ -255,7 +255,7 @@ async def retrieve_model(request: web.Request) -> web.Response:
     serving: Serving = request.app[SERVING]
     model_id = request.match_info["model_id"]
     for card in _embedding_cards(request):
-        if card.id == model_id:
+        if card.id == model_id.removesuffix(":latest"):  # Ollama's tag names the same model
             return web.json_response(card.dump())
     serving.check_model(model_id)
     return web.json_response(_model_card(serving).dump())

@@ -12,7 +12,7 @@ fields such as `reasoning_content` are left out unless there is some.
 from __future__ import annotations
 
 import json
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, Union, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -34,18 +34,22 @@ SEED_RANGE = dict(ge=-(2**63), le=2**64 - 1)
 
 
 # Accepted and ignored: they cannot change what the model writes. (`keep_alive`: Ollama's model
-# unload timer, sent by clients that speak Ollama's dialect to any server.)
+# unload timer, sent by clients that speak Ollama's dialect to any server; `cache_prompt`:
+# llama.cpp's server's prompt-cache hint, which the engines follow by themselves.)
 IGNORED_FIELDS = frozenset(
     {"user", "metadata", "store", "service_tier", "prompt_cache_key", "prompt_cache_retention", "safety_identifier",
-     "keep_alive"}
+     "keep_alive", "cache_prompt"}
 )
 # Ollama's `options` some clients send to OpenAI servers (twinny): the ones that shape the answer
 # map to our fields; resource options cannot change the answer and are ignored; others are a 400.
 OLLAMA_OPTIONS = {
     "num_predict": "max_tokens", "temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
     "min_p": "min_p", "repeat_penalty": "repetition_penalty", "presence_penalty": "presence_penalty",
-    "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop",
+    "frequency_penalty": "frequency_penalty", "seed": "seed", "stop": "stop", "typical_p": "typical_p",
+    "mirostat": "mirostat", "mirostat_tau": "mirostat_tau", "mirostat_eta": "mirostat_eta",
 }
+# llama.cpp's server's names for fields that have an OpenAI/vLLM name here; the latter wins.
+LLAMACPP_NAMES = {"repeat_penalty": "repetition_penalty"}
 OLLAMA_RESOURCE_OPTIONS = frozenset(
     {"num_ctx", "num_batch", "num_gpu", "main_gpu", "num_thread", "use_mmap", "use_mlock", "low_vram", "numa"}
 )
@@ -62,8 +66,23 @@ REJECTED_FIELDS = {
 }
 
 
+def _nullable(field: Any) -> bool:
+    annotation = field.annotation
+    return annotation is Any or type(None) in get_args(annotation)
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_as_absent(cls, data: Any) -> Any:
+        """OpenAI takes null for every optional field (`n: null`, `stream: null`): a null where
+        this model has a non-null default means that default."""
+        if isinstance(data, dict) and any(v is None for v in data.values()):
+            fields = cls.model_fields
+            data = {k: v for k, v in data.items() if v is not None or k not in fields or _nullable(fields[k])}
+        return data
 
 
 class _Request(_Wire):
@@ -76,6 +95,8 @@ class _Request(_Wire):
             return data
         if isinstance(data.get("options"), dict) and "options" not in cls.model_fields:
             data = _ollama_options(data)
+        if any(name in data for name in LLAMACPP_NAMES):
+            data = _llamacpp_names(data)
         check_fields(data, cls.model_fields, IGNORED_FIELDS, REJECTED_FIELDS)
         return data
 
@@ -108,6 +129,16 @@ def _ollama_options(data: dict[str, Any]) -> dict[str, Any]:
         field = OLLAMA_OPTIONS[name]
         if field not in data or (field == "max_tokens" and data.get(field) is None):
             data[field] = value
+    return data
+
+
+def _llamacpp_names(data: dict[str, Any]) -> dict[str, Any]:
+    data = dict(data)
+    for name, field in LLAMACPP_NAMES.items():
+        if name in data:
+            value = data.pop(name)
+            if data.get(field) is None:
+                data[field] = value
     return data
 
 
@@ -222,6 +253,11 @@ class _SamplingFields(_Request):
     presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
     frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
     seed: Optional[int] = Field(None, **SEED_RANGE)
+    # llama.cpp's server's samplers: the llamacpp engine has them, the vllm engine refuses them.
+    typical_p: Optional[float] = Field(None, gt=0, le=1)
+    mirostat: Optional[Literal[0, 1, 2]] = None
+    mirostat_tau: Optional[float] = Field(None, ge=0)
+    mirostat_eta: Optional[float] = Field(None, ge=0)
     stop: Union[str, list[str], None] = None
     max_tokens: Optional[int] = Field(None, ge=1, le=INT32_MAX)
     n: int = Field(1, ge=1, le=MAX_N)
@@ -262,6 +298,10 @@ class _SamplingFields(_Request):
             frequency_penalty=self.frequency_penalty,
             seed=self.seed,
             stop=self.stop_list(),
+            typical_p=self.typical_p,
+            mirostat=self.mirostat,
+            mirostat_tau=self.mirostat_tau,
+            mirostat_eta=self.mirostat_eta,
         )
 
     @property
@@ -269,10 +309,23 @@ class _SamplingFields(_Request):
         return bool(self.stream_options and self.stream_options.include_usage)
 
 
+class ChatReasoning(_Wire):
+    """OpenRouter's and the Responses API's `reasoning` object, as some clients send it on chat:
+    `effort` is reasoning_effort; a summary is never written (as on the Responses API); what
+    else would change the answer is a 400 naming it."""
+
+    model_config = ConfigDict(extra="forbid")
+    effort: Optional[Literal["low", "medium", "high"]] = None
+    summary: Optional[Literal["auto", "concise", "detailed"]] = None
+
+
 class ChatCompletionRequest(_SamplingFields):
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_completion_tokens: Optional[int] = Field(None, ge=1, le=INT32_MAX)
     reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
+    reasoning: Optional[ChatReasoning] = None
+    # vLLM's and llama.cpp's server's: extra variables for the chat template (enable_thinking, ...).
+    chat_template_kwargs: Optional[dict[str, Any]] = None
     # Beyond OpenAI (docs/PROTOCOL.md): answer from a knowledge base.
     retrieval: Optional["RetrievalOption"] = None
     tools: Optional[list[ToolDefinition]] = None
@@ -321,7 +374,8 @@ class ChatCompletionRequest(_SamplingFields):
             model=self.model,
             n=self.n,
             history_window=self.truncate_prompt_tokens,
-            reasoning_effort=self.reasoning_effort,
+            reasoning_effort=self.reasoning_effort or (self.reasoning.effort if self.reasoning else None),
+            chat_template_kwargs=self.chat_template_kwargs or {},
             ignore_eos=self.ignore_eos,
             retrieval=Retrieval(self.retrieval.collection, self.retrieval.top_k) if self.retrieval else None,
             tools=[t.function.model_dump(exclude_none=True, exclude={"strict"}) for t in self.tools or ()],
@@ -340,7 +394,8 @@ class FimFile(_Wire):
 class CompletionRequest(_SamplingFields):
     prompt: Union[str, list[str]]
     # OpenAI's and vLLM's default for /v1/completions: a client that sends no limit gets a short answer.
-    max_tokens: Optional[int] = Field(16, ge=1, le=INT32_MAX)
+    # 0 with echo: the prompt alone, scored (lm-evaluation-harness's loglikelihood requests).
+    max_tokens: Optional[int] = Field(16, ge=0, le=INT32_MAX)
     suffix: Optional[str] = None
     echo: bool = False
     fim_files: list[FimFile] = Field(default_factory=list)
@@ -360,6 +415,8 @@ class CompletionRequest(_SamplingFields):
     def _echo_without_suffix(self) -> "CompletionRequest":
         if self.echo and self.suffix is not None:
             raise ValueError("echo: cannot be combined with suffix")
+        if self.max_tokens == 0 and not self.echo:
+            raise bad_request("max_tokens: 0 generates nothing; it is for echo (the prompt alone)", param="max_tokens")
         if self.truncate_prompt_tokens is not None:
             raise bad_request(
                 "truncate_prompt_tokens: only chat requests take it (a history window)", param="truncate_prompt_tokens"
@@ -448,11 +505,12 @@ class ChatLogprobs(Out):
 
 
 class CompletionLogprobs(Out):
-    """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text."""
+    """The legacy /v1/completions shape; `text_offset` counts from the start of the choice's text.
+    With echo, the prompt's first token has null for its log probability and alternatives."""
 
     tokens: list[str]
-    token_logprobs: list[float]
-    top_logprobs: list[dict[str, float]]
+    token_logprobs: list[Optional[float]]
+    top_logprobs: list[Optional[dict[str, float]]]
     text_offset: list[int]
 
     @classmethod
@@ -464,7 +522,7 @@ class CompletionLogprobs(Out):
         return cls(
             tokens=[e.token for e in entries],
             token_logprobs=[e.logprob for e in entries],
-            top_logprobs=[{t.token: t.logprob for t in e.top} for e in entries],
+            top_logprobs=[None if e.logprob is None else {t.token: t.logprob for t in e.top} for e in entries],
             text_offset=offsets,
         )
 

@@ -23,8 +23,10 @@ from gateway.engines.base import (
     EngineError,
     EngineStats,
     GenerationRequest,
+    ModelMetadata,
     ProgressCallback,
     RequestError,
+    TokenLogprob,
     Tokenizer,
     ToolCallPiece,
 )
@@ -76,6 +78,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
+        self._metadata: Optional[asyncio.Future] = None
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -85,6 +88,32 @@ class LlamaCppEngine(Engine):
     @property
     def calls_tools(self) -> bool:
         return self._template_tools  # llama.cpp reads the calls in the template's own format
+
+    async def prompt_logprobs(self, prompt: str, alternatives: int) -> list[TokenLogprob]:
+        # llama.cpp's server reports only sampled tokens' log probabilities. Each prompt token's
+        # is that of the token forced next (a logit bias; llama.cpp reports the probability
+        # from the unbiased logits) after the tokens before it, whose cache the slot keeps.
+        ids = await self.tokenizer.encode_prompt(prompt)
+        if not ids:
+            return []
+        first = await self.tokenizer.decode(ids[:1])
+        loop = asyncio.get_running_loop()
+        out = [TokenLogprob(token=first, logprob=None)]
+        for i in range(1, len(ids)):
+            body = translate.forced_token_body(ids[:i], ids[i], alternatives)
+            answer = await loop.run_in_executor(self._executor, self._server.handle_completions, body)
+            out.append(translate.forced_token_logprob(answer, alternatives))
+        return out
+
+    async def model_metadata(self) -> Optional[ModelMetadata]:
+        # Read once, in a worker thread (the vocabulary makes it take seconds), when first asked.
+        if self.model_path is None:
+            return None
+        if self._metadata is None:
+            from gateway.engines import gguf_metadata  # gguf and numpy: only when asked
+
+            self._metadata = asyncio.ensure_future(asyncio.to_thread(gguf_metadata.read, self.model_path))
+        return await asyncio.shield(self._metadata)
 
     @property
     def tokenizer(self) -> Tokenizer:

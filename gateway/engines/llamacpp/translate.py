@@ -32,9 +32,12 @@ def request_body(request: GenerationRequest, forced_prompt: Optional[str] = None
         body["grammar"] = call_grammar(tools)
     elif request.messages is not None:
         body["messages"] = request.messages
+        template_kwargs = dict(request.extra.get("chat_template_kwargs") or {})
         if request.extra.get("reasoning_effort"):
             # For templates that take it (gpt-oss GGUFs); others render without it.
-            body["chat_template_kwargs"] = {"reasoning_effort": request.extra["reasoning_effort"]}
+            template_kwargs["reasoning_effort"] = request.extra["reasoning_effort"]
+        if template_kwargs:
+            body["chat_template_kwargs"] = template_kwargs
         if request.tools:
             body["tools"] = tool_definitions(request.tools)
             body["tool_choice"] = request.tool_choice.mode
@@ -67,6 +70,22 @@ def request_body(request: GenerationRequest, forced_prompt: Optional[str] = None
     if request.extra.get("ignore_eos"):
         body["ignore_eos"] = True
     return body
+
+
+def forced_token_body(prefix: list[int], token: int, alternatives: int) -> dict[str, Any]:
+    """A one-token completion of `prefix` that must write `token`: its reported log probability
+    is the token's given the prefix (llama.cpp computes it before the bias)."""
+    return {"prompt": prefix, "n_predict": 1, "logprobs": max(alternatives, 1), "temperature": 0,
+            "logit_bias": [[token, 1e9]], "cache_prompt": True, "stream": False}
+
+
+def forced_token_logprob(answer: Any, alternatives: int) -> TokenLogprob:
+    if isinstance(answer, dict) and "error" in answer:
+        raise EngineError(str(answer["error"].get("message", answer["error"])))
+    entries = logprobs(answer["choices"][0].get("logprobs"), alternatives)
+    if not entries:
+        raise EngineError("llama.cpp reported no log probability for a prompt token")
+    return entries[0]
 
 
 def _logprob(entry: dict[str, Any]) -> TokenLogprob:

@@ -184,6 +184,8 @@ class UpstreamEngine(Engine):
             body["ignore_eos"] = True
         if request.extra.get("reasoning_effort"):
             body["reasoning_effort"] = request.extra["reasoning_effort"]
+        if request.extra.get("chat_template_kwargs") and request.messages is not None:
+            body["chat_template_kwargs"] = request.extra["chat_template_kwargs"]
         # Tools, structured output and logprobs go on as OpenAI's fields: the upstream does them.
         if request.tools:
             body["tools"] = [{"type": "function", "function": t} for t in request.tools]

@@ -24,6 +24,8 @@ from gateway.engines.vllm.tokenizer import INLINE_TOKENIZE_CHARS, VllmTokenizer
 
 # One logger for the whole engine package: log lines read `gateway.engines.vllm: ...`.
 log = logging.getLogger("gateway.engines.vllm")
+# llama.cpp's samplers in the neutral SamplingParams that vLLM lacks.
+LLAMACPP_ONLY_SAMPLING = ("typical_p", "mirostat", "mirostat_tau", "mirostat_eta")
 
 # request.extra keys passed to vLLM's SamplingParams as they are (vLLM extras of the OpenAI API).
 PASSTHROUGH_SAMPLING = (
@@ -230,6 +232,10 @@ class VllmEngine(base.Engine):
         if room < 1:
             raise base.PromptTooLongError(prompt_len, self._max_model_len,
                                           "messages" if request.messages is not None else "prompt")
+        for name in LLAMACPP_ONLY_SAMPLING:
+            value = getattr(s, name)
+            if value is not None and not (name == "mirostat" and value == 0):  # mirostat 0: off
+                raise base.RequestError(f"{name}: not supported by the vllm engine (llama.cpp's sampler)", param=name)
         d = self._defaults
         max_tokens = s.max_tokens if s.max_tokens is not None else d.get("max_tokens")
         max_tokens = room if max_tokens is None else max(1, min(int(max_tokens), room))

@@ -558,3 +558,50 @@ def test_docs_snippet(gw, capsys):
     code = code.replace('"num_predict": 64', '"num_predict": 8').replace('"num_predict": 48', '"num_predict": 16')
     exec(compile(code, "docs/API.md", "exec"), {})
     assert capsys.readouterr().out.strip()
+
+
+# ---- logprobs, show's metadata, tagged names on /v1 -------------------------------------------
+def test_logprobs_as_ollama_returns_them(client):
+    """Ollama 0.12's shape: each line's `logprobs`, one entry per token, alternatives when asked."""
+    r = client.chat(model=MODEL, messages=[{"role": "user", "content": "Say hello."}], logprobs=True, top_logprobs=2,
+                    options={"num_predict": 4, "temperature": 0})
+    assert len(r.logprobs) == r.eval_count
+    assert "".join(e.token for e in r.logprobs) == r.message.content
+    for e in r.logprobs:
+        assert e.logprob <= 0 and len(e.top_logprobs) == 2 and e.top_logprobs[0].logprob >= e.top_logprobs[1].logprob
+    lines = list(client.generate(model=MODEL, prompt="Count: 1, 2,", logprobs=True, stream=True,
+                                 options={"num_predict": 4, "temperature": 0}))
+    entries = [e for line in lines for e in (line.logprobs or ())]
+    assert "".join(e.token for e in entries) == "".join(line.response for line in lines)
+    assert entries and all(e.logprob <= 0 and not e.top_logprobs for e in entries)
+    plain = client.chat(model=MODEL, messages=[{"role": "user", "content": "Hi"}], options={"num_predict": 2})
+    assert plain.logprobs is None
+    assert _error(lambda: client.generate(model=MODEL, prompt="Hi", logprobs=True, top_logprobs=21)).status_code == 400
+
+
+def test_show_and_tags_read_the_gguf(gw, client):
+    shown = client.show(MODEL)
+    details = shown.details
+    assert (details.format, details.family, details.families) == ("gguf", "llama", ["llama"])
+    assert (details.parameter_size, details.quantization_level) == ("134.52M", "Q4_1")
+    info = shown.modelinfo
+    assert info["general.architecture"] == "llama" and info["llama.context_length"] == 8192
+    assert info["general.parameter_count"] == 134515008 and info["tokenizer.ggml.tokens"] is None
+    listed, embedder = client.list().models
+    assert listed.size > 50 * 2**20 and listed.details.quantization_level == "Q4_1"
+    # The embedding model's GGUF (the packaged all-MiniLM-L6-v2, converted): a BERT.
+    assert embedder.size > 10 * 2**20 and embedder.details.family == "bert"
+    shown = client.show(EMBEDDING_MODEL)
+    assert shown.details.format == "gguf" and shown.modelinfo["general.architecture"] == "bert"
+    assert shown.modelinfo["general.embedding_length"] == 384 and shown.modelinfo["general.context_length"] == 256
+
+
+def test_tagged_names_on_the_openai_routes(gw):
+    """Ollama's /v1 routes take `name:latest` for every model, the embedding model's too."""
+    import openai
+
+    client = openai.OpenAI(base_url=gw.ollama_url + "/v1", api_key="ollama", max_retries=0)
+    assert client.models.retrieve(f"{MODEL}:latest").id == MODEL
+    assert client.models.retrieve(f"{EMBEDDING_MODEL}:latest").id == EMBEDDING_MODEL
+    assert len(client.embeddings.create(model=f"{EMBEDDING_MODEL}:latest", input="hi").data[0].embedding) == 384
+    assert client.completions.create(model=f"{MODEL}:latest", prompt="Hi", max_tokens=1).choices

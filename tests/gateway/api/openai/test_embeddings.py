@@ -4,6 +4,7 @@ embedding function; and against the model's reference implementation where it is
 from __future__ import annotations
 
 import base64
+import hashlib
 import importlib.util
 import json
 import math
@@ -86,10 +87,11 @@ def test_paraphrases_are_closer_than_unrelated_pairs(client):
 
 
 def test_token_arrays_embed_like_the_text(client):
-    # BERT's uncased WordPiece ids of "hello world"; the gateway adds [CLS] and [SEP] as it does to text.
+    # OpenAI's cl100k_base ids of "hello world" (tiktoken's), read as OpenAI reads them; the
+    # model's own tokens are counted.
     text = client.embeddings.create(model=MODEL, input="hello world", encoding_format="float")
-    ids = client.embeddings.create(model=MODEL, input=[[7592, 2088]], encoding_format="float")
-    one = client.embeddings.create(model=MODEL, input=[7592, 2088], encoding_format="float")
+    ids = client.embeddings.create(model=MODEL, input=[[15339, 1917]], encoding_format="float")
+    one = client.embeddings.create(model=MODEL, input=[15339, 1917], encoding_format="float")
     assert cosine(text.data[0].embedding, ids.data[0].embedding) > 0.99999
     assert cosine(one.data[0].embedding, ids.data[0].embedding) > 0.99999
     assert ids.usage.prompt_tokens == text.usage.prompt_tokens == 4
@@ -115,7 +117,7 @@ def test_too_long_is_a_400_unless_truncation_is_asked_for(gw, client):
         ({"input": "x", "dimensions": 128}, "dimensions", "Matryoshka"),
         ({"input": []}, "input", "non-empty"),
         ({"input": [1, "a"]}, "input", "token ids"),
-        ({"input": [[5, 99999]]}, "input", "outside the vocabulary"),
+        ({"input": [[5, 100300]]}, "input", "outside OpenAI's cl100k_base"),
         ({"input": ["x"] * (MAX_BATCH + 1)}, "input", "embeddings.max_batch"),
         ({"input": "x", "encoding_format": "int8"}, "encoding_format", ""),
         ({"input": "x", "truncate_prompt_tokens": 9999}, "truncate_prompt_tokens", "window"),
@@ -158,6 +160,35 @@ def test_models_stats_and_metrics_show_the_embedding_model(gw, client):
     metrics = gw.metrics_text()
     assert "oss_sidecar_embedding_inputs_total" in metrics
     assert "oss_sidecar_embedding_ready 1.0" in metrics
+
+
+@pytest.fixture
+def tiktoken_offline(tmp_path, monkeypatch):
+    """tiktoken's cl100k_base file where tiktoken looks before downloading it (no network here),
+    written from the copy the gateway reads (quicktok-v1's, checked against tiktoken's sha256)."""
+    from gateway.embeddings import cl100k
+
+    text = b"".join(base64.b64encode(piece) + b" %d\n" % rank for rank, piece in enumerate(cl100k.pieces()))
+    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
+    (tmp_path / hashlib.sha1(url.encode()).hexdigest()).write_bytes(text)
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path))
+
+
+def test_langchain_openai_embeddings_defaults(gw, tiktoken_offline):
+    """OpenAIEmbeddings as LangChain's docs write it: it sends tiktoken's cl100k ids, not text,
+    and gets the vectors of the text."""
+    lc = pytest.importorskip("langchain_openai")
+    import httpx
+
+    sent = []
+    capture = httpx.Client(event_hooks={"request": [lambda r: sent.append(json.loads(r.content))]})
+    emb = lc.OpenAIEmbeddings(model=MODEL, base_url=gw.base_url, api_key=KEY, http_client=capture)
+    texts = ["Chroma stores vectors.", "hi"]
+    docs = emb.embed_documents(texts)
+    assert all(isinstance(ids, list) and all(isinstance(t, int) for t in ids) for ids in sent[0]["input"])
+    as_text = lc.OpenAIEmbeddings(model=MODEL, base_url=gw.base_url, api_key=KEY, check_embedding_ctx_length=False)
+    for vector, text_vector in zip(docs, as_text.embed_documents(texts)):
+        assert cosine(vector, text_vector) > 0.9999
 
 
 def test_langchain_openai_embeddings(gw):

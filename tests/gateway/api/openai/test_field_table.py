@@ -40,6 +40,14 @@ CHAT_SAMPLES = {
     "repetition_penalty": {"repetition_penalty": 1.1},
     "ignore_eos": {"ignore_eos": True},
     "truncate_prompt_tokens": {"truncate_prompt_tokens": -1},
+    "chat_template_kwargs": {"chat_template_kwargs": {"enable_thinking": False}},
+    "reasoning": {"reasoning": {"effort": "low"}},
+    "repeat_penalty": {"repeat_penalty": 1.1},
+    "typical_p": {"typical_p": 0.9},
+    "mirostat": {"mirostat": 2},
+    "mirostat_tau": {"mirostat": 2, "mirostat_tau": 4.0},
+    "mirostat_eta": {"mirostat": 2, "mirostat_eta": 0.2},
+    "cache_prompt": {"cache_prompt": True},
     "user": {"user": "someone"},
     "metadata": {"metadata": {"k": "v"}},
     "store": {"store": False},
@@ -80,7 +88,13 @@ TEXT_SAMPLES = {
     "min_p": {"min_p": 0.1},
     "repetition_penalty": {"repetition_penalty": 1.1},
     "ignore_eos": {"ignore_eos": True},
+    "repeat_penalty": {"repeat_penalty": 1.1},
+    "typical_p": {"typical_p": 0.9},
+    "mirostat": {"mirostat": 1},
+    "mirostat_tau": {"mirostat": 1, "mirostat_tau": 4.0},
+    "mirostat_eta": {"mirostat": 1, "mirostat_eta": 0.2},
     "options": {"options": {"num_predict": 2, "repeat_penalty": 1.1}},
+    "cache_prompt": {"cache_prompt": True},
     "user": {"user": "someone"},
     "metadata": {"metadata": {"k": "v"}},
     "keep_alive": {"keep_alive": "5m"},
@@ -105,7 +119,7 @@ async def test_every_field_does_what_the_table_says(gateway, path, heading, base
 
 @pytest.mark.parametrize(
     "extra, param",
-    [({"temprature": 0.2}, "temprature"), ({"options": {"mirostat": 2}}, "options.mirostat")],
+    [({"temprature": 0.2}, "temprature"), ({"options": {"tfs_z": 0.9}}, "options.tfs_z")],
 )
 async def test_an_unknown_field_is_a_400_naming_it(gateway, extra, param):
     async with aiohttp.ClientSession() as session:
