@@ -107,6 +107,24 @@ local function main()
   wait_until(5000, function() return vim.fn.mode() == 'n' end)
   result.completed_line = lines()[last + 1]
   result.before_completion = before[last + 1]
+
+  -- 3. Enter at the end of an indented line, then ask (0.7 has no automatic trigger): the
+  --    suggestion goes on the new line at the editor's indentation, with no empty line first
+  local fresh = os.getenv('OSS_FRESH_FILE')
+  if fresh then
+    vim.cmd('edit ' .. vim.fn.fnameescape(fresh))
+    wait_until(30000, function() return #vim.lsp.buf_get_clients(0) > 0 end)
+    local row = #lines()
+    vim.api.nvim_win_set_cursor(0, { row, #lines()[row] })
+    result.fresh_before = lines()
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('A<CR><C-x><C-o>', true, false, true), 'n', false)
+    result.fresh_shown = wait_until(60000, function()
+      return vim.fn.mode() == 'i' and #vim.fn.complete_info({ 'items' }).items > 0
+    end)
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Esc>', true, false, true), 'n', false)
+    wait_until(5000, function() return vim.fn.mode() == 'n' end)
+    result.fresh_after = lines()
+  end
 end
 
 coroutine.wrap(function()

@@ -1,6 +1,7 @@
 """Debian's Emacs 28.2 in batch mode with docs/EDITORS.md's eglot (1.9) and lsp-mode (8.0)
 configurations: attach, run `AI: Write tests` on a selection end to end (the buffer changes),
-with the clients' default settings — no timeout, no unknown-notification warning."""
+with the clients' default settings — no timeout, no unknown-notification warning; and complete
+at point after Enter on an indented line (the suggestion on that line, no empty line first)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,19 @@ from conftest import require, snippet
 
 DRIVER = Path(__file__).with_name("emacs_driver.el")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
+# Enter at the end of the last line: the test model answers "\n        return message\n..."
+FRESH = "class Greeter:\n    def hello(self, name):\n        message = 'Hello ' + name\n"
 # what Emacs does at startup for installed packages (Debian's elpa-* are packages)
 PACKAGES = "(progn (require 'package) (package-initialize))"
+CLIENTS = [("eglot", "eglot.el"), ("lsp-mode", "lsp-mode.el")]
 
 
-@pytest.mark.parametrize("client, init", [("eglot", "eglot.el"), ("lsp-mode", "lsp-mode.el")])
-def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_path):
+def run_emacs(client, init, gateway, editor_env, tmp_path, code, **env) -> tuple[dict, str]:
+    """Emacs with the docs' configuration and the driver on ``demo.py`` holding ``code``:
+    (the driver's result, everything the user would have seen)."""
     emacs = require("emacs", "emacs-nox elpa-eglot elpa-lsp-mode")
-    library = client  # eglot.el / lsp-mode.el
     found = subprocess.run(
-        [emacs, "--batch", "--eval", PACKAGES, "--eval", f'(princ (or (locate-library "{library}") ""))'],
+        [emacs, "--batch", "--eval", PACKAGES, "--eval", f'(princ (or (locate-library "{client}") ""))'],
         capture_output=True, text=True, timeout=60, check=False,
     ).stdout.strip()
     if not found:
@@ -32,19 +36,12 @@ def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_
     project = tmp_path / "project"
     project.mkdir()
     source = project / "demo.py"
-    source.write_text(CODE)
+    source.write_text(code)
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [emacs, "--batch", "--eval", PACKAGES, "-l", str(config), "-l", str(DRIVER)],
         cwd=project,
-        env={
-            **editor_env,
-            "OSS_CLIENT": client,
-            "OSS_FILE": str(source),
-            "OSS_ACTION": "AI: Write tests",
-            "OSS_RESULT": str(out),
-            "OSS_CHAT_MAX_TOKENS": "24",
-        },
+        env={**editor_env, "OSS_CLIENT": client, "OSS_FILE": str(source), "OSS_RESULT": str(out), **env},
         capture_output=True,
         text=True,
         timeout=200,
@@ -56,6 +53,15 @@ def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_
     seen = output + result["messages"]
     assert "error" not in result, f"{result['error']}\n{seen[-3000:]}\n{result['logs'][-3000:]}"
     assert result["attached"], seen[-3000:]
+    return result, seen
+
+
+@pytest.mark.parametrize("client, init", CLIENTS)
+def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_path):
+    result, seen = run_emacs(
+        client, init, gateway, editor_env, tmp_path, CODE,
+        OSS_ACTION="AI: Write tests", OSS_CHAT_MAX_TOKENS="24",
+    )
     assert result["titles"] == ["AI: Explain", "AI: Fix", "AI: Refactor", "AI: Add docstring", "AI: Write tests"]
     assert result["edited"], f"{seen[-3000:]}\n{result['logs'][-3000:]}"
     # the tests went in after the two selected lines; the rest is untouched
@@ -66,3 +72,13 @@ def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_
     assert "timeout" not in seen.lower() and "timed out" not in seen.lower()
     if client == "eglot":  # eglot asks before applying a server's edit; the driver said yes
         assert any("wants to edit" in p for p in result["prompts"])
+
+
+@pytest.mark.parametrize("client, init", CLIENTS)
+def test_emacs_completes_a_fresh_indented_line(client, init, gateway, editor_env, tmp_path):
+    result, seen = run_emacs(client, init, gateway, editor_env, tmp_path, FRESH, OSS_COMPLETE="1")
+    assert result["completed"], f"{seen[-3000:]}\n{result['logs'][-3000:]}"
+    lines = result["after"].split("\n")
+    # the three lines, then the suggestion at the editor's indentation: no whitespace-only line
+    assert lines[:3] == FRESH.split("\n")[:3], lines
+    assert lines[3].startswith("        ") and lines[3].strip(), lines

@@ -1,7 +1,8 @@
 """Debian's Neovim (0.7.2), headless, with docs/EDITORS.md's Neovim 0.7–0.11 configuration:
 attach, no code actions on a bare cursor, the code actions on a linewise selection, the docstring action applied (the buffer is
 exactly the edit plus the untouched rest: no stray line), and an AI item through
-``textDocument/completion`` (omnifunc) accepted into the line."""
+``textDocument/completion`` (omnifunc) accepted into the line, then one after Enter on an
+indented line (on that line, no empty line before it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from conftest import require, snippet
 
 DRIVER = Path(__file__).with_name("nvim_driver.lua")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
+# Enter at the end of the last line: the test model answers "\n        return message\n..."
+FRESH = "class Greeter:\n    def hello(self, name):\n        message = 'Hello ' + name\n"
 
 
 def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
@@ -21,11 +24,13 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     init.write_text(snippet("neovim.lua", gateway.url))
     source = tmp_path / "demo.py"
     source.write_text(CODE)
+    fresh = tmp_path / "greeter.py"
+    fresh.write_text(FRESH)
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [nvim, "--headless", "-u", str(init), "-i", "NONE", str(source), "-c", f"luafile {DRIVER}"],
         cwd=tmp_path,
-        env={**editor_env, "OSS_RESULT": str(out), "OSS_CHAT_MAX_TOKENS": "24"},
+        env={**editor_env, "OSS_RESULT": str(out), "OSS_CHAT_MAX_TOKENS": "24", "OSS_FRESH_FILE": str(fresh)},
         capture_output=True,
         text=True,
         timeout=240,
@@ -54,3 +59,9 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     assert word.startswith("mu") and len(word) > 2
     # accepted: the typed "mu" became the item's text, the ")" after the cursor stayed
     assert result["completed_line"] == f"print({word})"
+
+    # Enter, then the suggestion: on the new line at the editor's indentation, no empty line first
+    assert result["fresh_shown"], result["messages"]
+    before, after = result["fresh_before"], result["fresh_after"]
+    assert after[:3] == before[:3] and len(after) == len(before) + 1, after
+    assert after[3].startswith("        ") and after[3].strip(), after
