@@ -76,8 +76,9 @@
       (lsp-notify "workspace/didChangeConfiguration" `(:settings ,small)))
     (let ((before (buffer-string)))
       (oss-put 'before before)
-      ;; select the first two lines and open the action menu
+      ;; select two lines ($OSS_SELECT_FROM, the first by default) and open the action menu
       (goto-char (point-min))
+      (forward-line (1- (string-to-number (or (getenv "OSS_SELECT_FROM") "1"))))
       (set-mark (point))
       (forward-line 2)
       (activate-mark)

@@ -1,6 +1,7 @@
 """Debian's Emacs 28.2 in batch mode with docs/EDITORS.md's eglot (1.9) and lsp-mode (8.0)
 configurations: attach, run `AI: Write tests` on a selection end to end (the buffer changes),
-with the clients' default settings — no timeout, no unknown-notification warning; and complete
+with the clients' default settings — no timeout, no unknown-notification warning; an action on
+a method's lines (the answer stays inside the class); and complete
 at point after Enter on an indented line (the suggestion on that line, no empty line first)."""
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ DRIVER = Path(__file__).with_name("emacs_driver.el")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
 # Enter at the end of the last line: the test model answers "\n        return message\n..."
 FRESH = "class Greeter:\n    def hello(self, name):\n        message = 'Hello ' + name\n"
+# "AI: Fix" on the method's two lines: the test model answers with the code dedented
+METHOD = "class Greeter:\n    def hello(self, name):\n        return 'Hello ' + name\n\n\ng = Greeter()\n"
 # what Emacs does at startup for installed packages (Debian's elpa-* are packages)
 PACKAGES = "(progn (require 'package) (package-initialize))"
 CLIENTS = [("eglot", "eglot.el"), ("lsp-mode", "lsp-mode.el")]
@@ -72,6 +75,19 @@ def test_emacs_runs_an_action_end_to_end(client, init, gateway, editor_env, tmp_
     assert "timeout" not in seen.lower() and "timed out" not in seen.lower()
     if client == "eglot":  # eglot asks before applying a server's edit; the driver said yes
         assert any("wants to edit" in p for p in result["prompts"])
+
+
+@pytest.mark.parametrize("client, init", CLIENTS)
+def test_emacs_action_keeps_a_method_in_its_class(client, init, gateway, editor_env, tmp_path):
+    result, seen = run_emacs(
+        client, init, gateway, editor_env, tmp_path, METHOD,
+        OSS_ACTION="AI: Fix", OSS_CHAT_MAX_TOKENS="48", OSS_SELECT_FROM="2",
+    )
+    assert result["edited"], f"{seen[-3000:]}\n{result['logs'][-3000:]}"
+    lines = result["after"].split("\n")
+    assert lines[0] == "class Greeter:" and lines[-2:] == ["g = Greeter()", ""], lines
+    body = lines[1 : lines.index("g = Greeter()")]
+    assert all(line.startswith("    ") for line in body if line.strip()), lines
 
 
 @pytest.mark.parametrize("client, init", CLIENTS)

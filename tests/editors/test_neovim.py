@@ -16,6 +16,8 @@ DRIVER = Path(__file__).with_name("nvim_driver.lua")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
 # Enter at the end of the last line: the test model answers "\n        return message\n..."
 FRESH = "class Greeter:\n    def hello(self, name):\n        message = 'Hello ' + name\n"
+# "AI: Fix" on the method's two lines: the test model answers with the code dedented
+METHOD = "class Greeter:\n    def hello(self, name):\n        return 'Hello ' + name\n\n\ng = Greeter()\n"
 
 
 def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
@@ -26,11 +28,14 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     source.write_text(CODE)
     fresh = tmp_path / "greeter.py"
     fresh.write_text(FRESH)
+    method = tmp_path / "greeter_method.py"
+    method.write_text(METHOD)
     out = tmp_path / "result.json"
     proc = subprocess.run(
         [nvim, "--headless", "-u", str(init), "-i", "NONE", str(source), "-c", f"luafile {DRIVER}"],
         cwd=tmp_path,
-        env={**editor_env, "OSS_RESULT": str(out), "OSS_CHAT_MAX_TOKENS": "24", "OSS_FRESH_FILE": str(fresh)},
+        env={**editor_env, "OSS_RESULT": str(out), "OSS_CHAT_MAX_TOKENS": "48", "OSS_FRESH_FILE": str(fresh),
+             "OSS_METHOD_FILE": str(method), "OSS_METHOD_ACTION": "AI: Fix"},
         capture_output=True,
         text=True,
         timeout=240,
@@ -46,8 +51,8 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     assert result["cursor_actions"] == 0 and result["cursor_message"], result["messages"]
     assert result["titles"] == ["AI: Explain", "AI: Fix", "AI: Refactor", "AI: Add docstring", "AI: Write tests"]
     assert result["edited"], result["messages"]
-    edits = [e for changes in result["edit"].get("changes", {}).values() for e in changes]
-    edits += [e for dc in result["edit"].get("documentChanges", []) for e in dc["edits"]]
+    edits = [e for changes in result["action_edit"].get("changes", {}).values() for e in changes]
+    edits += [e for dc in result["action_edit"].get("documentChanges", []) for e in dc["edits"]]
     (edit,) = edits
     # exactly the two selected lines (V sends the end one past the line: clamped)
     assert edit["range"] == {"start": {"line": 0, "character": 0}, "end": {"line": 1, "character": len("    return a * b")}}
@@ -65,3 +70,10 @@ def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
     before, after = result["fresh_before"], result["fresh_after"]
     assert after[:3] == before[:3] and len(after) == len(before) + 1, after
     assert after[3].startswith("        ") and after[3].strip(), after
+
+    # an action on a method: the answer at the method's indentation, the class intact
+    assert result["method_edited"], result["messages"]
+    after = result["method_after"]
+    assert after[0] == "class Greeter:" and after[-1] == "g = Greeter()", after
+    body = after[1 : after.index("g = Greeter()")]
+    assert all(line.startswith("    ") for line in body if line.strip()), after
