@@ -10,7 +10,7 @@ Each run is a *job* (a task running ``actions.run``):
   at listing) answers at once; the job runs — or keeps running — in the background with
   ``$/progress`` (cancellable where the client supports ``window/workDoneProgress``), then its
   result is applied with ``workspace/applyEdit``, or shown with ``window/showDocument`` (a
-  Markdown file) or ``window/showMessage``. Nothing fails silently: a refused edit, an answer
+  Markdown file in a private folder: ``answer_files.py``) or ``window/showMessage``. Nothing fails silently: a refused edit, an answer
   without code or a gateway failure is reported with ``window/showMessage``.
 """
 
@@ -18,17 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
-import re
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
 from . import actions
+from .answer_files import AnswerFiles
 from .config import to_plain
 from .protocol import RUN_ACTION
 
@@ -51,7 +48,7 @@ class ActionRunner:
         self._ls = server  # the SidecarServer: session, workspace, capabilities, LSP requests
         self._jobs: dict[str, _Job] = {}
         self._background: set[asyncio.Task] = set()
-        self._answers = itertools.count(1)
+        self.answer_files = AnswerFiles()  # a private folder (answer_files.py)
 
     # -- codeAction/resolve ---------------------------------------------------------------------
 
@@ -154,13 +151,9 @@ class ActionRunner:
     async def _present(self, spec: actions.Action, markdown: str) -> None:
         title = spec.title.removeprefix("AI: ")
         if _capability(self._ls.client_capabilities, "window", "show_document", "support"):
-            folder = Path(tempfile.gettempdir()) / "oss-sidecar"
-            folder.mkdir(exist_ok=True)
-            slug = re.sub(r"\W+", "-", title.lower()).strip("-")
-            path = folder / f"{slug}-{next(self._answers)}.md"
-            path.write_text(f"# {title}\n\n{markdown}\n", encoding="utf-8")
+            path = self.answer_files.write(title, markdown)
             shown = await self._ls.window_show_document_async(
-                types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
+                types.ShowDocumentParams(uri=path.as_uri(), take_focus=False)
             )
             if shown.success:
                 return

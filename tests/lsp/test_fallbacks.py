@@ -5,12 +5,15 @@ real gateway."""
 from __future__ import annotations
 
 import asyncio
+import stat
 import time
+from pathlib import Path
 
 import pytest
 from lsp_harness import capabilities, sidecar
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.uris import to_fs_path
 
 from lsp import protocol
 from lsp.actions import ACTIONS
@@ -111,7 +114,14 @@ async def test_actions_run_as_commands_without_resolve_support(gateway):
         )
         assert await wait_for(lambda: client.shown_documents or len(client.messages) > 0)
         (shown,) = client.shown_documents
-        assert shown.uri.endswith(".md") and shown.take_focus
+        # beside the code (takeFocus false: Neovim 0.11 would replace the code buffer), in a
+        # private folder of the server's (answer_files.py)
+        assert shown.uri.endswith(".md") and not shown.take_focus
+        path = Path(to_fs_path(shown.uri))
+        assert path.read_text().startswith("# Explain\n")
+        assert path.parent.name.startswith("oss-sidecar-") and path.parent.name != "oss-sidecar"
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 async def test_a_slow_resolve_hands_over_to_the_command(gateway):
