@@ -25,7 +25,7 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from .positions import clamp_range, offset_at, position_at
-from .prompts import SYSTEM, code_context, describe, extract_code
+from .prompts import SYSTEM, code_complete, code_context, describe, extract_code
 from .reindent import fit, indentation, line_start, widen_to_indentation
 from .protocol import RUN_ACTION, SHOW_MARKDOWN, ActionData, ShowMarkdownArgs
 from .session import Session
@@ -173,6 +173,7 @@ class Outcome:
     edit: types.WorkspaceEdit | None = None
     markdown: str | None = None
     problem: str | None = None
+    warning: str | None = None  # about an edit that is made all the same (an answer cut short)
 
 
 def action_of(data: Any) -> Action | None:
@@ -218,10 +219,16 @@ async def run(
     if answer is None:
         return Outcome(spec, problem="the gateway did not answer")
     if spec.edit == "none":
-        return Outcome(spec, markdown=answer)
-    code = extract_code(answer)
+        note = f"\n\n*({answer.cut_note()})*" if answer.cut else ""
+        return Outcome(spec, markdown=answer.text + note)
+    code = extract_code(answer.text)
     if not code.strip():
         return Outcome(spec, problem="the model's answer held no code")
+    warning = None
+    if answer.cut and not code_complete(answer.text):
+        if spec.edit == "replace":  # half the code in place of the whole selection: never
+            return Outcome(spec, problem=f"nothing was changed: {answer.cut_note()}")
+        warning = f"the inserted code is incomplete: {answer.cut_note()}"
     # the answer at the selection's indentation: a method stays inside its class
     indent = indentation(selection, starts_line)
     if spec.edit == "replace":
@@ -233,7 +240,8 @@ async def run(
         at = position_at(doc, end)
         edit_range = types.Range(start=at, end=at)
     edit = types.TextEdit(range=edit_range, new_text=new_text)
-    return Outcome(spec, edit=_workspace_edit(client_capabilities, doc.uri, version, edit))
+    workspace_edit = _workspace_edit(client_capabilities, doc.uri, version, edit)
+    return Outcome(spec, edit=workspace_edit, warning=warning)
 
 
 def fill(action: types.CodeAction, outcome: Outcome) -> types.CodeAction:

@@ -72,8 +72,11 @@ class ActionRunner:
             self._jobs.pop(job_id, None)
             raise
         self._jobs.pop(job_id, None)
-        if outcome.problem:
-            self._show(types.MessageType.Warning, f"{outcome.action.title}: {outcome.problem}")
+        if outcome.problem or outcome.warning:
+            self._show(
+                types.MessageType.Warning,
+                f"{outcome.action.title}: {outcome.problem or outcome.warning}",
+            )
         return actions.fill(action, outcome)
 
     # -- workspace/executeCommand ossSidecar.runAction -------------------------------------------
@@ -133,20 +136,23 @@ class ActionRunner:
         if outcome.problem:
             self._show(types.MessageType.Warning, f"{spec.title}: {outcome.problem}")
         elif outcome.edit is not None:
-            await self._apply(spec, outcome.edit)
+            if await self._apply(spec, outcome.edit) and outcome.warning:
+                self._show(types.MessageType.Warning, f"{spec.title}: {outcome.warning}")
         elif outcome.markdown is not None:
             await self._present(spec, outcome.markdown)
 
-    async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> None:
+    async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> bool:
+        """Whether the editor applied the edit; when not, the user is told why."""
         if not _capability(self._ls.client_capabilities, "workspace", "apply_edit"):
             self._show(types.MessageType.Warning, f"{spec.title}: the editor cannot apply edits")
-            return
+            return False
         result = await self._ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=spec.title)
         )
         if not result.applied:
             reason = result.failure_reason or "the document changed meanwhile"
             self._show(types.MessageType.Warning, f"{spec.title}: the edit was not applied ({reason})")
+        return bool(result.applied)
 
     async def _present(self, spec: actions.Action, markdown: str) -> None:
         title = spec.title.removeprefix("AI: ")
