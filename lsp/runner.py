@@ -144,7 +144,13 @@ class ActionRunner:
     async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> bool:
         """Whether the editor applied the edit; when not, the user is told why."""
         if not _capability(self._ls.client_capabilities, "workspace", "apply_edit"):
-            self._show(types.MessageType.Warning, f"{spec.title}: the editor cannot apply edits")
+            # an Error: editors such as Vim's ALE show no Warning, and the action would seem to
+            # do nothing at all
+            self._show(
+                types.MessageType.Error,
+                f"{spec.title}: nothing was changed: this editor does not accept edits from a "
+                "language server (its LSP client does not declare workspace.applyEdit)",
+            )
             return False
         result = await self._ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=spec.title)

@@ -213,3 +213,19 @@ async def test_cancel_request_on_a_completion_reaches_the_engine(gateway):
         assert await wait_for(lambda: gateway.stats()["gateway_counters"]["requests_aborted_total"] > before, 20)
         stats = await client.request(protocol.STATS, {})
         assert stats["cancelled_by_client"] == 1
+
+
+async def test_an_editor_that_cannot_apply_edits_is_told_with_an_error(gateway):
+    # Vim's ALE: no codeAction/resolve, no workspace.applyEdit, and it hides Warnings
+    caps = capabilities(inline=False, resolve=False, apply_edit=False)
+    async with sidecar(gateway.url, caps=caps, chatMaxTokens=64) as (client, _):
+        client.open(URI, CODE)
+        listed = await client.text_document_code_action_async(action_params(URI, (0, 0), (2, 0)))
+        refactor = next(a for a in listed if a.title == "AI: Refactor")
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=protocol.RUN_ACTION, arguments=refactor.command.arguments)
+        )
+        assert await wait_for(lambda: client.messages)
+        (message,) = client.messages
+        assert message.type == types.MessageType.Error and not client.applied
+        assert message.message.startswith("AI: Refactor: nothing was changed: this editor does not accept edits")
