@@ -91,7 +91,11 @@
           ('eglot (eglot-code-actions (region-beginning) (region-end) nil t))
           ('lsp-mode (call-interactively #'lsp-execute-code-action)))
         (oss-put 'titles (vconcat oss-titles))
-        (oss-put 'edited (oss-wait 100 (lambda () (not (equal (buffer-string) before))))))
+        (oss-put 'edited (oss-wait 100 (lambda () (not (equal (buffer-string) before)))))
+        ;; a message the server sends after the edit (the test names it)
+        (let ((expected (getenv "OSS_EXPECT_MESSAGE")))
+          (when expected
+            (oss-wait 30 (lambda () (string-match-p (regexp-quote expected) (oss-messages)))))))
       (oss-put 'prompts (vconcat oss-prompts))
       (oss-put 'after (buffer-string)))))
 

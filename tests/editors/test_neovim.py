@@ -1,4 +1,4 @@
-"""Debian's Neovim (0.7.2), headless, with docs/EDITORS.md's Neovim 0.7–0.11 configuration:
+"""Debian's Neovim (0.7.2), headless, with docs/EDITORS.md's Neovim 0.7–0.9 configuration:
 attach, no code actions on a bare cursor, the code actions on a linewise selection, the docstring action applied (the buffer is
 exactly the edit plus the untouched rest: no stray line), and an AI item through
 ``textDocument/completion`` (omnifunc) accepted into the line, then one after Enter on an
@@ -10,7 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from conftest import require, snippet
+from conftest import neovim, snippet
 
 DRIVER = Path(__file__).with_name("nvim_driver.lua")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
@@ -21,7 +21,7 @@ METHOD = "class Greeter:\n    def hello(self, name):\n        return 'Hello ' + 
 
 
 def test_neovim_actions_and_completion(gateway, editor_env, tmp_path):
-    nvim = require("nvim", "neovim")
+    nvim = neovim((0, 7), (0, 10), "Debian: apt-get install neovim; scripts/test.sh does it as root")
     init = tmp_path / "init.lua"
     init.write_text(snippet("neovim.lua", gateway.url))
     source = tmp_path / "demo.py"
