@@ -10,8 +10,10 @@ Each run is a *job* (a task running ``actions.run``):
   at listing) answers at once; the job runs — or keeps running — in the background with
   ``$/progress`` (cancellable where the client supports ``window/workDoneProgress``), then its
   result is applied with ``workspace/applyEdit``, or shown with ``window/showDocument`` (a
-  Markdown file in a private folder: ``answer_files.py``) or ``window/showMessage``. Nothing fails silently: a refused edit, an answer
-  without code or a gateway failure is reported with ``window/showMessage``.
+  Markdown file in a private folder: ``answer_files.py``) or ``window/showMessage``. Nothing
+  fails silently: a refused edit, an answer without code or a gateway failure is reported with
+  ``window/showMessage``; an edit for an editor that takes no ``workspace/applyEdit`` (Vim's
+  ALE) is refused at once, at Error level, without asking the model.
 """
 
 from __future__ import annotations
@@ -90,6 +92,12 @@ class ActionRunner:
             self._show(types.MessageType.Error, f"{RUN_ACTION}: unknown action {data!r}")
             return
         job = self._jobs.pop(str(data.get("job")), None) if data.get("job") else None
+        if spec.edit != "none" and not self._can_apply():
+            # no model run for an edit the editor cannot take: say so at once
+            if job is not None:
+                job.task.cancel()
+            self._cannot_apply(spec)
+            return
         if job is None:
             _, job = self._start(data, keep=False)
         task = asyncio.ensure_future(self._finish(spec, job))
@@ -141,16 +149,22 @@ class ActionRunner:
         elif outcome.markdown is not None:
             await self._present(spec, outcome.markdown)
 
+    def _can_apply(self) -> bool:
+        return _capability(self._ls.client_capabilities, "workspace", "apply_edit")
+
+    def _cannot_apply(self, spec: actions.Action) -> None:
+        # an Error: editors such as Vim's ALE show no Warning, and the action would seem to do
+        # nothing at all
+        self._show(
+            types.MessageType.Error,
+            f"{spec.title}: nothing was changed: this editor does not accept edits from a "
+            "language server (its LSP client does not declare workspace.applyEdit)",
+        )
+
     async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> bool:
         """Whether the editor applied the edit; when not, the user is told why."""
-        if not _capability(self._ls.client_capabilities, "workspace", "apply_edit"):
-            # an Error: editors such as Vim's ALE show no Warning, and the action would seem to
-            # do nothing at all
-            self._show(
-                types.MessageType.Error,
-                f"{spec.title}: nothing was changed: this editor does not accept edits from a "
-                "language server (its LSP client does not declare workspace.applyEdit)",
-            )
+        if not self._can_apply():
+            self._cannot_apply(spec)
             return False
         result = await self._ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=spec.title)

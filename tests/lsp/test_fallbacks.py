@@ -222,10 +222,13 @@ async def test_an_editor_that_cannot_apply_edits_is_told_with_an_error(gateway):
         client.open(URI, CODE)
         listed = await client.text_document_code_action_async(action_params(URI, (0, 0), (2, 0)))
         refactor = next(a for a in listed if a.title == "AI: Refactor")
+        before = gateway.stats()["gateway_counters"]["requests_total"]
         await client.workspace_execute_command_async(
             types.ExecuteCommandParams(command=protocol.RUN_ACTION, arguments=refactor.command.arguments)
         )
         assert await wait_for(lambda: client.messages)
         (message,) = client.messages
         assert message.type == types.MessageType.Error and not client.applied
+        # told at once: the model was not asked for an edit that could not be made
+        assert gateway.stats()["gateway_counters"]["requests_total"] == before
         assert message.message.startswith("AI: Refactor: nothing was changed: this editor does not accept edits")
