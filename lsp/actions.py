@@ -8,7 +8,9 @@ needs, otherwise through the ``ossSidecar.runAction`` command the listed action 
 refused); Explain comes back as the ``ossSidecar.showMarkdown`` command (docs/PROTOCOL.md).
 
 Ranges are clamped to the document (``positions.py``) before anything else, so a linewise
-selection whose end lies past its last line's end edits exactly the selected lines. A range that
+selection whose end lies past its last line's end edits exactly the selected lines, and one that
+starts in its first line's indentation starts at that line's start. The answer is re-indented to
+the selection's indentation (``reindent.py``): a method stays inside its class. A range that
 is empty once clamped (a cursor) gets no actions, except ``AI: Fix`` when the client sends
 diagnostics there.
 """
@@ -23,7 +25,8 @@ from lsprotocol import types
 from pygls.workspace import TextDocument
 
 from .positions import clamp_range, offset_at, position_at
-from .prompts import SYSTEM, code_context, describe, extract_code
+from .prompts import SYSTEM, code_complete, code_context, describe, extract_code
+from .reindent import fit, indentation, line_start, widen_to_indentation
 from .protocol import RUN_ACTION, SHOW_MARKDOWN, ActionData, ShowMarkdownArgs
 from .session import Session
 
@@ -170,6 +173,7 @@ class Outcome:
     edit: types.WorkspaceEdit | None = None
     markdown: str | None = None
     problem: str | None = None
+    warning: str | None = None  # about an edit that is made all the same (an answer cut short)
 
 
 def action_of(data: Any) -> Action | None:
@@ -194,6 +198,8 @@ async def run(
         return Outcome(spec, problem=f"the document {data.get('uri')} is not open")
     text = doc.source
     version = doc.version
+    start = widen_to_indentation(text, start)
+    starts_line = line_start(text, start) == start
     before, selection, after = code_context(text, start, end, settings.context_budget_tokens)
     diagnostics = data.get("diagnostics") or []
     instruction = spec.instruction.format(
@@ -213,19 +219,29 @@ async def run(
     if answer is None:
         return Outcome(spec, problem="the gateway did not answer")
     if spec.edit == "none":
-        return Outcome(spec, markdown=answer)
-    code = extract_code(answer)
+        note = f"\n\n*({answer.cut_note()})*" if answer.cut else ""
+        return Outcome(spec, markdown=answer.text + note)
+    code = extract_code(answer.text)
     if not code.strip():
         return Outcome(spec, problem="the model's answer held no code")
+    warning = None
+    if answer.cut and not code_complete(answer.text):
+        if spec.edit == "replace":  # half the code in place of the whole selection: never
+            return Outcome(spec, problem=f"nothing was changed: {answer.cut_note()}")
+        warning = f"the inserted code is incomplete: {answer.cut_note()}"
+    # the answer at the selection's indentation: a method stays inside its class
+    indent = indentation(selection, starts_line)
     if spec.edit == "replace":
+        code = fit(code, indent, starts_line)
         new_text = code + ("\n" if selection.endswith("\n") and not code.endswith("\n") else "")
         edit_range = types.Range(start=position_at(doc, start), end=position_at(doc, end))
-    else:  # insert after the selection
-        new_text = ("\n" if selection.endswith("\n") else "\n\n") + code + "\n"
+    else:  # insert after the selection, on lines of its own
+        new_text = ("\n" if selection.endswith("\n") else "\n\n") + fit(code, indent) + "\n"
         at = position_at(doc, end)
         edit_range = types.Range(start=at, end=at)
     edit = types.TextEdit(range=edit_range, new_text=new_text)
-    return Outcome(spec, edit=_workspace_edit(client_capabilities, doc.uri, version, edit))
+    workspace_edit = _workspace_edit(client_capabilities, doc.uri, version, edit)
+    return Outcome(spec, edit=workspace_edit, warning=warning)
 
 
 def fill(action: types.CodeAction, outcome: Outcome) -> types.CodeAction:

@@ -73,4 +73,6 @@ async def ask(session: Session, workspace, send_progress, params: Any) -> AskRes
 
     answer = await session.chat(messages, on_piece)
     # On a gateway failure the result is what arrived before it.
-    return {"markdown": answer if answer is not None else "".join(pieces)}
+    if answer is None:
+        return {"markdown": "".join(pieces)}
+    return {"markdown": answer.text + (f"\n\n*({answer.cut_note()})*" if answer.cut else "")}

@@ -53,6 +53,24 @@ class CompletionResult:
     answered_at: float = 0.0
 
 
+@dataclasses.dataclass
+class ChatAnswer:
+    text: str
+    finish_reason: str | None = None
+    max_tokens: int = 0  # the limit it was asked with, for telling the user
+
+    @property
+    def cut(self) -> bool:
+        """Stopped at ``max_tokens``, not where the model meant to end."""
+        return self.finish_reason == "length"
+
+    def cut_note(self) -> str:
+        return (
+            f"the answer was cut at the token limit (chatMaxTokens = {self.max_tokens}); "
+            "raise ossSidecar.chatMaxTokens for longer answers"
+        )
+
+
 class GatewayClient:
     def __init__(self, base_url: str, api_key: str | None = None):
         self.base_url = base_url.rstrip("/")
@@ -276,8 +294,10 @@ class GatewayClient:
         max_tokens: int,
         temperature: float,
         timeout_s: float = 120.0,
+        finish: dict[str, str] | None = None,
     ) -> AsyncIterator[str]:
-        """``/v1/chat/completions`` streamed: yields content pieces."""
+        """``/v1/chat/completions`` streamed: yields content pieces; the choice's
+        ``finish_reason`` goes in ``finish["reason"]`` (``"length"``: cut at ``max_tokens``)."""
         body = {
             "model": model,
             "messages": messages,
@@ -290,5 +310,7 @@ class GatewayClient:
         async for event in self._stream("/chat/completions", body, timeout_s):
             for choice in event.get("choices") or ():
                 piece = (choice.get("delta") or {}).get("content")
+                if choice.get("finish_reason") and finish is not None:
+                    finish["reason"] = choice["finish_reason"]
                 if piece:
                     yield piece

@@ -15,6 +15,35 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def fit_fresh_line(text: str, ctx: CompletionContext) -> str:
+    """On a line blank up to the cursor (Enter, then the editor's indentation), leading line
+    breaks are dropped and the answer is moved to the cursor's column.
+
+    The model often answers there as if the cursor line were finished: ``"\\n        return x"``.
+    Inserted as is, that makes a whitespace-only line before the code. Its first code line goes
+    at the cursor instead, and the lines after it keep their indentation relative to it; a first
+    line indented less than the cursor belongs to an outer block (as ``limit_scope`` judges), so
+    there is no item. (Text after the cursor on its line: ``limit_scope`` keeps the first line
+    only, and a line break first means nothing to insert there.)
+    """
+    if ctx.line_prefix.strip() != "" or ctx.mid_line:
+        return text
+    lines = text.split("\n")
+    skip = 0
+    while skip < len(lines) - 1 and lines[skip].strip() == "":
+        skip += 1
+    if skip == 0:
+        return text
+    lines = lines[skip:]
+    column, first = len(ctx.line_prefix), _indent(lines[0])
+    if first < column:
+        return ""
+    shift = first - column  # deeper than the cursor: the whole answer moves left as one block
+    return "\n".join(
+        [lines[0][first:]] + [line[min(shift, _indent(line)) :] for line in lines[1:]]
+    )
+
+
 def no_doubled_indent(text: str, ctx: CompletionContext) -> str:
     """Leading blanks of the first line are dropped when the cursor already follows blanks.
 
@@ -109,7 +138,7 @@ def drop_blank(text: str, ctx: CompletionContext) -> str:
     return "" if text.strip() == "" else text
 
 
-RULES = (no_doubled_indent, limit_scope, trim_suffix_overlap, trim_trailing_whitespace, drop_blank)
+RULES = (fit_fresh_line, no_doubled_indent, limit_scope, trim_suffix_overlap, trim_trailing_whitespace, drop_blank)
 
 
 def postprocess(text: str, ctx: CompletionContext) -> str:

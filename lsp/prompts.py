@@ -43,6 +43,13 @@ def describe(
 _FENCE = re.compile(r"```[^\n`]*\n(.*?)(?:```|\Z)", re.S)
 
 
+def code_complete(answer: str) -> bool:
+    """Whether the code ``extract_code`` takes is whole in an answer cut at the token limit:
+    only when its fenced block was closed before the cut."""
+    match = _FENCE.search(answer)
+    return match is not None and match.group(0).endswith("```")
+
+
 def extract_code(answer: str) -> str:
     """The first fenced code block of an answer, or the whole answer when there is none."""
     match = _FENCE.search(answer)

@@ -10,25 +10,24 @@ Each run is a *job* (a task running ``actions.run``):
   at listing) answers at once; the job runs — or keeps running — in the background with
   ``$/progress`` (cancellable where the client supports ``window/workDoneProgress``), then its
   result is applied with ``workspace/applyEdit``, or shown with ``window/showDocument`` (a
-  Markdown file) or ``window/showMessage``. Nothing fails silently: a refused edit, an answer
-  without code or a gateway failure is reported with ``window/showMessage``.
+  Markdown file in a private folder: ``answer_files.py``) or ``window/showMessage``. Nothing
+  fails silently: a refused edit, an answer without code or a gateway failure is reported with
+  ``window/showMessage``; an edit for an editor that takes no ``workspace/applyEdit`` (Vim's
+  ALE) is refused at once, at Error level, without asking the model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import logging
-import re
-import tempfile
 import uuid
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
 from . import actions
+from .answer_files import AnswerFiles
 from .config import to_plain
 from .protocol import RUN_ACTION
 
@@ -51,7 +50,7 @@ class ActionRunner:
         self._ls = server  # the SidecarServer: session, workspace, capabilities, LSP requests
         self._jobs: dict[str, _Job] = {}
         self._background: set[asyncio.Task] = set()
-        self._answers = itertools.count(1)
+        self.answer_files = AnswerFiles()  # a private folder (answer_files.py)
 
     # -- codeAction/resolve ---------------------------------------------------------------------
 
@@ -75,8 +74,11 @@ class ActionRunner:
             self._jobs.pop(job_id, None)
             raise
         self._jobs.pop(job_id, None)
-        if outcome.problem:
-            self._show(types.MessageType.Warning, f"{outcome.action.title}: {outcome.problem}")
+        if outcome.problem or outcome.warning:
+            self._show(
+                types.MessageType.Warning,
+                f"{outcome.action.title}: {outcome.problem or outcome.warning}",
+            )
         return actions.fill(action, outcome)
 
     # -- workspace/executeCommand ossSidecar.runAction -------------------------------------------
@@ -90,6 +92,12 @@ class ActionRunner:
             self._show(types.MessageType.Error, f"{RUN_ACTION}: unknown action {data!r}")
             return
         job = self._jobs.pop(str(data.get("job")), None) if data.get("job") else None
+        if spec.edit != "none" and not self._can_apply():
+            # no model run for an edit the editor cannot take: say so at once
+            if job is not None:
+                job.task.cancel()
+            self._cannot_apply(spec)
+            return
         if job is None:
             _, job = self._start(data, keep=False)
         task = asyncio.ensure_future(self._finish(spec, job))
@@ -136,31 +144,42 @@ class ActionRunner:
         if outcome.problem:
             self._show(types.MessageType.Warning, f"{spec.title}: {outcome.problem}")
         elif outcome.edit is not None:
-            await self._apply(spec, outcome.edit)
+            if await self._apply(spec, outcome.edit) and outcome.warning:
+                self._show(types.MessageType.Warning, f"{spec.title}: {outcome.warning}")
         elif outcome.markdown is not None:
             await self._present(spec, outcome.markdown)
 
-    async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> None:
-        if not _capability(self._ls.client_capabilities, "workspace", "apply_edit"):
-            self._show(types.MessageType.Warning, f"{spec.title}: the editor cannot apply edits")
-            return
+    def _can_apply(self) -> bool:
+        return _capability(self._ls.client_capabilities, "workspace", "apply_edit")
+
+    def _cannot_apply(self, spec: actions.Action) -> None:
+        # an Error: editors such as Vim's ALE show no Warning, and the action would seem to do
+        # nothing at all
+        self._show(
+            types.MessageType.Error,
+            f"{spec.title}: nothing was changed: this editor does not accept edits from a "
+            "language server (its LSP client does not declare workspace.applyEdit)",
+        )
+
+    async def _apply(self, spec: actions.Action, edit: types.WorkspaceEdit) -> bool:
+        """Whether the editor applied the edit; when not, the user is told why."""
+        if not self._can_apply():
+            self._cannot_apply(spec)
+            return False
         result = await self._ls.workspace_apply_edit_async(
             types.ApplyWorkspaceEditParams(edit=edit, label=spec.title)
         )
         if not result.applied:
             reason = result.failure_reason or "the document changed meanwhile"
             self._show(types.MessageType.Warning, f"{spec.title}: the edit was not applied ({reason})")
+        return bool(result.applied)
 
     async def _present(self, spec: actions.Action, markdown: str) -> None:
         title = spec.title.removeprefix("AI: ")
         if _capability(self._ls.client_capabilities, "window", "show_document", "support"):
-            folder = Path(tempfile.gettempdir()) / "oss-sidecar"
-            folder.mkdir(exist_ok=True)
-            slug = re.sub(r"\W+", "-", title.lower()).strip("-")
-            path = folder / f"{slug}-{next(self._answers)}.md"
-            path.write_text(f"# {title}\n\n{markdown}\n", encoding="utf-8")
+            path = self.answer_files.write(title, markdown)
             shown = await self._ls.window_show_document_async(
-                types.ShowDocumentParams(uri=path.as_uri(), take_focus=True)
+                types.ShowDocumentParams(uri=path.as_uri(), take_focus=False)
             )
             if shown.success:
                 return

@@ -168,6 +168,7 @@ def context_handler(ls: SidecarServer, params: Any) -> protocol.DebugContextResu
 @server.feature(types.SHUTDOWN)
 async def shutdown(ls: SidecarServer, params: Any) -> None:
     await ls.session.client.close()
+    ls.runner.answer_files.remove()
 
 
 def serve(tcp: str | None = None) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from lsprotocol import types
 
-from .client import GatewayClient, GatewayError
+from .client import ChatAnswer, GatewayClient, GatewayError
 from .config import Settings
 from .protocol import STATUS, StatusParams
 
@@ -96,11 +96,12 @@ class Session:
 
     async def chat(
         self, messages: list[dict[str, str]], on_piece: Callable[[str], None] | None = None
-    ) -> str | None:
+    ) -> ChatAnswer | None:
         """One streamed chat answer with the configured model and limits; None if the gateway
         failed (reported through the health logic above). Cancelling the caller closes the stream."""
         settings = self.settings
         pieces: list[str] = []
+        finish: dict[str, str] = {}
         self.begin()
         try:
             info = await self.client.model_info()
@@ -110,6 +111,7 @@ class Session:
                 max_tokens=settings.chat_max_tokens,
                 temperature=settings.temperature,
                 timeout_s=settings.chat_timeout_ms / 1000.0,
+                finish=finish,
             ):
                 pieces.append(piece)
                 if on_piece is not None:
@@ -120,7 +122,7 @@ class Session:
         finally:
             self.end()
         self.gateway_ok()
-        return "".join(pieces)
+        return ChatAnswer("".join(pieces), finish.get("reason"), settings.chat_max_tokens)
 
     def _show(self, kind: types.MessageType, message: str) -> None:
         try:

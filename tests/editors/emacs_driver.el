@@ -76,8 +76,9 @@
       (lsp-notify "workspace/didChangeConfiguration" `(:settings ,small)))
     (let ((before (buffer-string)))
       (oss-put 'before before)
-      ;; select the first two lines and open the action menu
+      ;; select two lines ($OSS_SELECT_FROM, the first by default) and open the action menu
       (goto-char (point-min))
+      (forward-line (1- (string-to-number (or (getenv "OSS_SELECT_FROM") "1"))))
       (set-mark (point))
       (forward-line 2)
       (activate-mark)
@@ -90,11 +91,53 @@
           ('eglot (eglot-code-actions (region-beginning) (region-end) nil t))
           ('lsp-mode (call-interactively #'lsp-execute-code-action)))
         (oss-put 'titles (vconcat oss-titles))
-        (oss-put 'edited (oss-wait 100 (lambda () (not (equal (buffer-string) before))))))
+        (oss-put 'edited (oss-wait 100 (lambda () (not (equal (buffer-string) before)))))
+        ;; a message the server sends after the edit (the test names it)
+        (let ((expected (getenv "OSS_EXPECT_MESSAGE")))
+          (when expected
+            (oss-wait 30 (lambda () (string-match-p (regexp-quote expected) (oss-messages)))))))
       (oss-put 'prompts (vconcat oss-prompts))
       (oss-put 'after (buffer-string)))))
 
+(defun oss-capf-complete ()
+  "Take the first candidate of the completion-at-point functions as company or corfu do after
+their idle delay: replace the typed prefix with it, then run the client's exit function."
+  (let* ((data (run-hook-wrapped 'completion-at-point-functions
+                                 (lambda (f) (and (functionp f) (let ((r (funcall f))) (and (consp r) r))))))
+         (start (nth 0 data)) (end (nth 1 data)) (table (nth 2 data)) (props (nthcdr 3 data))
+         (candidates (and data (all-completions (buffer-substring-no-properties start end) table))))
+    (oss-put 'candidates (vconcat (mapcar #'substring-no-properties candidates)))
+    (when candidates
+      (let ((choice (car candidates)))
+        (delete-region start end)
+        (goto-char start)
+        (insert choice)
+        (let ((exit (plist-get props :exit-function)))
+          (when exit (funcall exit choice 'finished)))
+        t))))
+
+(defun oss-complete-fresh-line ()
+  "Enter at the end of the file's last line, then the first completion at point: the suggestion
+goes on the new line, with no empty line first."
+  (let ((file (getenv "OSS_FILE"))
+        (small '(:ossSidecar (:maxTokens 8 :debounceMs 0 :temperature 0))))
+    (when (eq oss-client 'eglot) (setq-default eglot-workspace-configuration small))
+    (when (eq oss-client 'lsp-mode)
+      (require 'lsp-mode)
+      (lsp-workspace-folders-add (file-name-directory file)))
+    (find-file file)
+    (run-hooks 'post-command-hook)
+    (oss-put 'attached (oss-wait 60 #'oss-connected-p))
+    (when (eq oss-client 'lsp-mode)
+      (lsp-notify "workspace/didChangeConfiguration" `(:settings ,small)))
+    (oss-put 'before (buffer-string))
+    (goto-char (point-max))
+    (skip-chars-backward "\n")
+    (newline-and-indent)
+    (oss-put 'completed (oss-capf-complete))
+    (oss-put 'after (buffer-string))))
+
 (condition-case err
-    (oss-run)
+    (if (getenv "OSS_COMPLETE") (oss-complete-fresh-line) (oss-run))
   (error (oss-put 'error (format "%S" err))))
 (oss-finish)

@@ -43,6 +43,25 @@ vim.lsp.util.apply_workspace_edit = function(edit, ...)
   return apply(edit, ...)
 end
 
+-- select lines `first` and `first + 1` linewise (V), pick `title` in the code-action menu and
+-- wait for the edit; the titles offered go into `titles`
+local function run_action(first, title, titles)
+  result.edit = nil
+  vim.cmd('normal! ' .. first .. 'GVj')
+  vim.cmd('normal! \27')
+  local chosen = false
+  vim.ui.select = function(items, opts, on_choice)
+    for _, item in ipairs(items) do
+      local offered = opts.format_item(item)
+      table.insert(titles, offered)
+      if offered == title then chosen = item end
+    end
+    on_choice(chosen or nil)
+  end
+  vim.lsp.buf.range_code_action()
+  return wait_until(100000, function() return result.edit ~= nil end)
+end
+
 local function main()
   local client
   result.attached = wait_until(30000, function()
@@ -71,19 +90,8 @@ local function main()
   result.cursor_message = vim.tbl_contains(result.messages, 'No code actions available')
 
   -- 1. a linewise selection of the first two lines, then the code-action menu
-  vim.cmd('normal! ggVj')
-  vim.cmd('normal! \27')
-  local chosen = false
-  vim.ui.select = function(items, opts, on_choice)
-    for _, item in ipairs(items) do
-      local title = opts.format_item(item)
-      table.insert(result.titles, title)
-      if title == 'AI: Add docstring' then chosen = item end
-    end
-    on_choice(chosen or nil)
-  end
-  vim.lsp.buf.range_code_action()
-  result.edited = wait_until(100000, function() return result.edit ~= nil end)
+  result.edited = run_action(1, 'AI: Add docstring', result.titles)
+  result.action_edit = result.edit
   sleep(100)
   result.before_action = original
   result.after_action = lines()
@@ -107,6 +115,36 @@ local function main()
   wait_until(5000, function() return vim.fn.mode() == 'n' end)
   result.completed_line = lines()[last + 1]
   result.before_completion = before[last + 1]
+
+  -- 3. Enter at the end of an indented line, then ask (0.7 has no automatic trigger): the
+  --    suggestion goes on the new line at the editor's indentation, with no empty line first
+  local fresh = os.getenv('OSS_FRESH_FILE')
+  if fresh then
+    vim.cmd('edit ' .. vim.fn.fnameescape(fresh))
+    wait_until(30000, function() return #vim.lsp.buf_get_clients(0) > 0 end)
+    local row = #lines()
+    vim.api.nvim_win_set_cursor(0, { row, #lines()[row] })
+    result.fresh_before = lines()
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('A<CR><C-x><C-o>', true, false, true), 'n', false)
+    result.fresh_shown = wait_until(60000, function()
+      return vim.fn.mode() == 'i' and #vim.fn.complete_info({ 'items' }).items > 0
+    end)
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes('<Esc>', true, false, true), 'n', false)
+    wait_until(5000, function() return vim.fn.mode() == 'n' end)
+    result.fresh_after = lines()
+  end
+
+  -- 4. an action on a method's two lines: the answer stays inside the class
+  local method = os.getenv('OSS_METHOD_FILE')
+  if method then
+    vim.cmd('edit ' .. vim.fn.fnameescape(method))
+    wait_until(30000, function() return #vim.lsp.buf_get_clients(0) > 0 end)
+    result.method_before = lines()
+    result.method_edited = run_action(2, os.getenv('OSS_METHOD_ACTION'), {})
+    sleep(100)
+    result.method_edit = result.edit
+    result.method_after = lines()
+  end
 end
 
 coroutine.wrap(function()

@@ -184,15 +184,18 @@ class SidecarClient(LanguageClient):
         await asyncio.wait_for(wait(), timeout)
 
 
-def capabilities(inline: bool = True, resolve: bool = True) -> types.ClientCapabilities:
+def capabilities(
+    inline: bool = True, resolve: bool = True, apply_edit: bool = True
+) -> types.ClientCapabilities:
     """A client like VS Code; ``inline=False`` / ``resolve=False`` make it one like Neovim 0.7
-    or eglot, without inline completion / without ``codeAction/resolve``."""
+    or eglot, without inline completion / without ``codeAction/resolve``; ``apply_edit=False``
+    one like Vim's ALE, which cannot take ``workspace/applyEdit``."""
     return types.ClientCapabilities(
         general=types.GeneralClientCapabilities(
             position_encodings=[types.PositionEncodingKind.Utf16]
         ),
         workspace=types.WorkspaceClientCapabilities(
-            apply_edit=True,
+            apply_edit=apply_edit,
             workspace_edit=types.WorkspaceEditClientCapabilities(document_changes=True),
             did_change_configuration=types.DidChangeConfigurationClientCapabilities(
                 dynamic_registration=False

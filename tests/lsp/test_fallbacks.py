@@ -5,12 +5,15 @@ real gateway."""
 from __future__ import annotations
 
 import asyncio
+import stat
 import time
+from pathlib import Path
 
 import pytest
 from lsp_harness import capabilities, sidecar
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.uris import to_fs_path
 
 from lsp import protocol
 from lsp.actions import ACTIONS
@@ -111,11 +114,19 @@ async def test_actions_run_as_commands_without_resolve_support(gateway):
         )
         assert await wait_for(lambda: client.shown_documents or len(client.messages) > 0)
         (shown,) = client.shown_documents
-        assert shown.uri.endswith(".md") and shown.take_focus
+        # beside the code (takeFocus false: Neovim 0.11 would replace the code buffer), in a
+        # private folder of the server's (answer_files.py)
+        assert shown.uri.endswith(".md") and not shown.take_focus
+        path = Path(to_fs_path(shown.uri))
+        assert path.read_text().startswith("# Explain\n")
+        assert path.parent.name.startswith("oss-sidecar-") and path.parent.name != "oss-sidecar"
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
 async def test_a_slow_resolve_hands_over_to_the_command(gateway):
-    async with sidecar(gateway.url, chatMaxTokens=24, resolveTimeoutMs=1) as (client, _):
+    # 64 tokens: the test model's refactor ends its code block (a block cut short is not applied)
+    async with sidecar(gateway.url, chatMaxTokens=64, resolveTimeoutMs=1) as (client, _):
         client.open(URI, CODE)
         await client.wait_status("ready")  # the startup probe is done
         listed = await client.text_document_code_action_async(action_params(URI, (0, 0), (2, 0)))
@@ -202,3 +213,22 @@ async def test_cancel_request_on_a_completion_reaches_the_engine(gateway):
         assert await wait_for(lambda: gateway.stats()["gateway_counters"]["requests_aborted_total"] > before, 20)
         stats = await client.request(protocol.STATS, {})
         assert stats["cancelled_by_client"] == 1
+
+
+async def test_an_editor_that_cannot_apply_edits_is_told_with_an_error(gateway):
+    # Vim's ALE: no codeAction/resolve, no workspace.applyEdit, and it hides Warnings
+    caps = capabilities(inline=False, resolve=False, apply_edit=False)
+    async with sidecar(gateway.url, caps=caps, chatMaxTokens=64) as (client, _):
+        client.open(URI, CODE)
+        listed = await client.text_document_code_action_async(action_params(URI, (0, 0), (2, 0)))
+        refactor = next(a for a in listed if a.title == "AI: Refactor")
+        before = gateway.stats()["gateway_counters"]["requests_total"]
+        await client.workspace_execute_command_async(
+            types.ExecuteCommandParams(command=protocol.RUN_ACTION, arguments=refactor.command.arguments)
+        )
+        assert await wait_for(lambda: client.messages)
+        (message,) = client.messages
+        assert message.type == types.MessageType.Error and not client.applied
+        # told at once: the model was not asked for an edit that could not be made
+        assert gateway.stats()["gateway_counters"]["requests_total"] == before
+        assert message.message.startswith("AI: Refactor: nothing was changed: this editor does not accept edits")

@@ -5,6 +5,7 @@ import pytest
 from lsp.context import CompletionContext
 from lsp.postprocess import (
     drop_blank,
+    fit_fresh_line,
     limit_scope,
     no_doubled_indent,
     postprocess,
@@ -40,6 +41,36 @@ def ctx(line_prefix: str, line_suffix: str = "", following: str = "") -> Complet
 )
 def test_no_doubled_indent(text, context, expected):
     assert no_doubled_indent(text, context) == expected
+
+
+@pytest.mark.parametrize(
+    "text, context, expected",
+    [
+        # Enter on an indented line: the model's line break and indentation are the cursor's
+        ("\n        return message\n", ctx("        "), "return message\n"),
+        ("\n\n    x = 1\n    y = 2", ctx("    "), "x = 1\n    y = 2"),
+        # deeper than the cursor: moved left as one block
+        ("\n        if a:\n            b()", ctx("    "), "if a:\n        b()"),
+        # shallower than the cursor: an outer block's code, no item
+        ("\ndef other():\n    pass", ctx("    "), ""),
+        # column 0: no empty line first either
+        ("\ndef other():\n    pass", ctx(""), "def other():\n    pass"),
+        # text before the cursor: the line break is the model's (a block opener's body)
+        ("\n    return a", ctx("def f(a):"), "\n    return a"),
+        # text after the cursor: left to limit_scope (first line only)
+        ("\n    x", ctx("    ", "foo()"), "\n    x"),
+        # no line break first: unchanged
+        ("return a\n    b", ctx("    "), "return a\n    b"),
+    ],
+)
+def test_fit_fresh_line(text, context, expected):
+    assert fit_fresh_line(text, context) == expected
+
+
+def test_pipeline_on_a_fresh_indented_line():
+    # what the test model answers after Enter inside a method (issue 30's case)
+    text = "\n        return message\n\n# Test the Greeter class\ngreeter = Gre"
+    assert postprocess(text, ctx("        ")) == "return message"
 
 
 def test_pipeline_measures_the_block_from_the_cursor_column():
