@@ -34,6 +34,7 @@ from gateway.engines.default_model import (
     default_model_path,
     verify_default_model,
 )
+from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
 from gateway.engines.llamacpp.listener import PrivateListener
 from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
 from gateway.engines.llamacpp.threads import default_threads, set_spin_count
@@ -76,6 +77,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
+        self.kv_cache_bytes: Optional[int] = None  # the KV pool's size, from the model's header
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -117,6 +119,11 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
+        self.kv_cache_bytes = kv_cache_bytes(path, self._cfg.kv_pool_tokens, self._cfg.cache_type)
+        log.info("KV cache: one pool of %d tokens (%s, %s) shared by %d slots, each conversation up to %d",
+                 self._cfg.kv_pool_tokens, self._cfg.cache_type,
+                 "size unknown" if self.kv_cache_bytes is None else mib(self.kv_cache_bytes),
+                 self._cfg.n_parallel, self._cfg.context_per_slot)
         log.info("llama.cpp computes with %d CPU thread(s), %d for batches, of %d CPUs",
                  self.threads, self.threads_batch, len(os.sched_getaffinity(0)))
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
@@ -151,7 +158,14 @@ class LlamaCppEngine(Engine):
         params = xl.CommonParams()
         params.model.path = str(path)
         params.n_parallel = self._cfg.n_parallel
-        params.n_ctx = self._cfg.context_per_slot * self._cfg.n_parallel
+        # One KV pool for all slots (llama.cpp's unified KV cache), each slot capped at one
+        # window: memory for context_total tokens instead of n_parallel whole windows. Idle
+        # slots' cache moves to the prompt cache (cache_ram_mib) when a new request comes.
+        params.kv_unified = True
+        params.n_ctx = self._cfg.kv_pool_tokens
+        params.kv_unified_per_slot = self._cfg.context_per_slot
+        cache_type = getattr(xl.ggml_type, f"GGML_TYPE_{self._cfg.cache_type.upper()}")
+        params.cache_type_k = params.cache_type_v = cache_type
         params.n_gpu_layers = self._cfg.n_gpu_layers
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
@@ -287,6 +301,9 @@ class LlamaCppEngine(Engine):
             counters = parse_prometheus(text if isinstance(text, str) else "")
         with self._lock:
             counters["requests_aborted_total"] = float(self._aborted_total)
+        counters["kv_cache_tokens"] = float(self._cfg.kv_pool_tokens)
+        if self.kv_cache_bytes is not None:
+            counters["kv_cache_bytes"] = float(self.kv_cache_bytes)
         return EngineStats(
             engine=self.name,
             model=self.model_name,
