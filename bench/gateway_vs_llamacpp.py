@@ -43,12 +43,14 @@ PROMPT = [{"role": "user", "content": "Write a short story about a lighthouse ke
 PEER = "llama.cpp"
 
 
-def start_peer(n_parallel: int, context_per_slot: int, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """llama.cpp's own server in its own process (bench/llamacpp_peer.py), its log in a file."""
+def start_peer(n_parallel: int, context_per_slot: int, log_path: Path,
+               kv_unified: bool = False) -> tuple[subprocess.Popen, str]:
+    """llama.cpp's own server in its own process (bench/llamacpp_peer.py), its log in a file;
+    kv_unified: one pool of context_per_slot tokens that all slots share."""
     log = open(log_path, "w")
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", str(n_parallel),
-         "--context-per-slot", str(context_per_slot)],
+         "--context-per-slot", str(context_per_slot)] + (["--kv-unified"] if kv_unified else []),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=log,

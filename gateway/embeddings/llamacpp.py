@@ -19,6 +19,7 @@ from gateway.embeddings import default_model
 from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel, EmbeddingStats
 from gateway.engines.base import EngineError, ModelMetadata, ProgressCallback
 from gateway.engines.default_model import ModelFileError
+from gateway.engines.gguf_header import GGUFArray, GGUFHeaderError, read_metadata
 from gateway.engines.llamacpp.listener import BASE_URL, PrivateListener
 
 if TYPE_CHECKING:
@@ -28,22 +29,27 @@ log = logging.getLogger(__name__)
 
 
 def _gguf_facts(path: Path) -> dict[str, int]:
-    """Context length, width and vocabulary size from the GGUF's metadata (memory-mapped)."""
-    import gguf
-
-    reader = gguf.GGUFReader(str(path))
-    arch = reader.fields["general.architecture"].contents()
+    """Context length, width and vocabulary size from the GGUF's header (gguf_header: without
+    numpy and without keeping the vocabulary, which gguf's GGUFReader would, tens of MiB)."""
+    try:
+        found = read_metadata(path)
+    except (GGUFHeaderError, OSError) as exc:
+        raise ModelFileError(f"cannot read the embedding model {path}: {exc}") from None
+    arch = found.get("general.architecture")
 
     def value(key: str) -> int:
-        field = reader.fields.get(key)
-        if field is None:
+        field = found.get(key)
+        if not isinstance(field, int):
             raise ModelFileError(f"{path} has no {key}: is it an embedding model?")
-        return int(field.contents())
+        return field
 
+    tokens = found.get("tokenizer.ggml.tokens")
+    if not isinstance(tokens, GGUFArray):
+        raise ModelFileError(f"{path} has no tokenizer.ggml.tokens: is it an embedding model?")
     return {
         "context_length": value(f"{arch}.context_length"),
         "dimensions": value(f"{arch}.embedding_length"),
-        "vocab_size": len(reader.fields["tokenizer.ggml.tokens"].data),
+        "vocab_size": tokens.length,
     }
 
 

@@ -10,6 +10,7 @@ imported when the model loads, never at module import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -36,6 +37,8 @@ from gateway.engines.default_model import (
     default_model_path,
     verify_default_model,
 )
+from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
+from gateway.engines.llamacpp.kv_pool import KVPool, prompt_byte_bound
 from gateway.engines.llamacpp.listener import PrivateListener
 from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
 from gateway.engines.llamacpp.threads import default_threads, set_spin_count
@@ -51,6 +54,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gateway.engines.llamacpp")
 
 _END = object()
+# Runs again of a request that found the shared KV pool full before it sent anything.
+POOL_FULL_RETRIES = 3
 _DEFAULT_MODEL_TEMPLATE = Path(__file__).parent.parent / "templates" / "smollm2-tools.jinja"
 
 
@@ -79,6 +84,12 @@ class LlamaCppEngine(Engine):
         self._listener = PrivateListener(props=True)
         self._template_tools = False
         self._metadata: Optional[asyncio.Future] = None
+        self.kv_cache_bytes: Optional[int] = None  # the KV pool's size, from the model's header
+        # Runs of llama.cpp in flight (the KV pool frees when they end), and their end's signal.
+        self._in_llama: set[object] = set()
+        self._left_llama = asyncio.Event()
+        self._retry_lock = asyncio.Lock()
+        self._pool = KVPool(self._cfg.kv_pool_tokens)
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -146,6 +157,11 @@ class LlamaCppEngine(Engine):
         report(f"loading {path.name} ({path.stat().st_size / 2**20:.0f} MiB)", 0.3)
         self._server = await loop.run_in_executor(None, self._load, path)
         self.listening_address = self._server.listening_address
+        self.kv_cache_bytes = kv_cache_bytes(path, self._cfg.kv_pool_tokens, self._cfg.cache_type)
+        log.info("KV cache: one pool of %d tokens (%s, %s) shared by %d slots, each conversation up to %d",
+                 self._cfg.kv_pool_tokens, self._cfg.cache_type,
+                 "size unknown" if self.kv_cache_bytes is None else mib(self.kv_cache_bytes),
+                 self._cfg.n_parallel, self._cfg.context_per_slot)
         log.info("llama.cpp computes with %d CPU thread(s), %d for batches, of %d CPUs",
                  self.threads, self.threads_batch, len(os.sched_getaffinity(0)))
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
@@ -180,7 +196,14 @@ class LlamaCppEngine(Engine):
         params = xl.CommonParams()
         params.model.path = str(path)
         params.n_parallel = self._cfg.n_parallel
-        params.n_ctx = self._cfg.context_per_slot * self._cfg.n_parallel
+        # One KV pool for all slots (llama.cpp's unified KV cache), each slot capped at one
+        # window: memory for context_total tokens instead of n_parallel whole windows. Idle
+        # slots' cache moves to the prompt cache (cache_ram_mib) when a new request comes.
+        params.kv_unified = True
+        params.n_ctx = self._cfg.kv_pool_tokens
+        params.kv_unified_per_slot = self._cfg.context_per_slot
+        cache_type = getattr(xl.ggml_type, f"GGML_TYPE_{self._cfg.cache_type.upper()}")
+        params.cache_type_k = params.cache_type_v = cache_type
         params.n_gpu_layers = self._cfg.n_gpu_layers
         params.endpoint_metrics = True
         params.verbosity = self._cfg.log_verbosity
@@ -221,11 +244,71 @@ class LlamaCppEngine(Engine):
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         if self._server is None:
             raise EngineError("engine not started")
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
         self._stop_flags[request.request_id] = stop
-        forced_prompt = await self._forced_tool_prompt(request)
+        try:
+            forced_prompt = await self._forced_tool_prompt(request)
+            need = await self._pool_need(request, forced_prompt)
+            async with self._pool.holding(need), contextlib.AsyncExitStack() as retrying:
+                for attempt in range(POOL_FULL_RETRIES + 1):
+                    started = False
+                    try:
+                        async with contextlib.aclosing(self._generate_once(request, forced_prompt, stop)) as once:
+                            async for delta in once:
+                                started = True
+                                yield delta
+                        return
+                    except translate.PoolFullError:
+                        if started or attempt == POOL_FULL_RETRIES:
+                            raise EngineError(self._pool_full_message()) from None
+                    # Nothing was sent yet: wait for the pool to empty and run again. Retries
+                    # go one at a time, or two would fill the pool again together.
+                    if attempt == 0:
+                        await retrying.enter_async_context(self._retry_lock)
+                    log.info("KV cache pool full (%d tokens): request %s waits for it to empty",
+                             self._cfg.kv_pool_tokens, request.request_id)
+                    await self._pool_emptied()
+        finally:
+            # Reached on normal end, on error and when the consumer goes away (aclose or
+            # cancellation): the next token callback sees the flag and stops llama.cpp.
+            stop.set()
+            self._stop_flags.pop(request.request_id, None)
+
+    async def _pool_need(self, request: GenerationRequest, forced_prompt: Optional[str]) -> int:
+        """The tokens of the shared KV pool this run may fill (kv_pool.py says how)."""
+        window = self._cfg.context_per_slot
+        limit = request.sampling.max_tokens
+        growth = limit if limit is not None else self._cfg.kv_pool_tokens // self._cfg.n_parallel
+        bound = prompt_byte_bound(request, forced_prompt)
+        if self._pool.fits(min(window, bound + growth)):
+            return min(window, bound + growth)
+        if forced_prompt is not None or request.messages is None:
+            text = forced_prompt if forced_prompt is not None else request.prompt or ""
+        else:
+            tools = tool_definitions(request.tools) if request.tools and self._template_tools else None
+            try:
+                text = await self.tokenizer.apply_chat_template(request.messages, **({"tools": tools} if tools else {}))
+            except Exception:  # what llama.cpp refuses is reported by the run itself (a 400)
+                return min(window, bound + growth)
+        return min(window, len(await self.tokenizer.encode_prompt(text)) + growth)
+
+    def _pool_full_message(self) -> str:
+        return (f"the KV cache pool (llamacpp.context_total, {self._cfg.kv_pool_tokens} tokens) filled up "
+                f"with several long conversations at once; raise llamacpp.context_total (up to "
+                f"n_parallel x context_per_slot = {self._cfg.n_parallel * self._cfg.context_per_slot})")
+
+    async def _pool_emptied(self) -> None:
+        """Until no generation is in llama.cpp (their KV cache then leaves the pool)."""
+        while self._in_llama:
+            self._left_llama.clear()
+            await self._left_llama.wait()
+
+    async def _generate_once(self, request: GenerationRequest, forced_prompt: Optional[str],
+                             stop: threading.Event) -> AsyncIterator[Delta]:
+        """One run of llama.cpp for the request (translate.PoolFullError: the shared KV pool
+        was full)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
         chat = request.messages is not None and forced_prompt is None
         handler = self._server.handle_chat_completions if chat else self._server.handle_completions
         body = translate.request_body(request, forced_prompt)
@@ -258,6 +341,8 @@ class LlamaCppEngine(Engine):
             finally:
                 deliver(_END)
 
+        token = object()  # this run, in llama.cpp until its end arrives
+        self._in_llama.add(token)
         self._executor.submit(run)
         prompt_tokens = completion_tokens = cached = None
         finish: Optional[str] = None
@@ -265,6 +350,7 @@ class LlamaCppEngine(Engine):
             while True:
                 item = await queue.get()
                 if item is _END:
+                    self._in_llama.discard(token)
                     break
                 if isinstance(item, Exception):
                     raise translate.refusal(item, request) or EngineError(f"llama.cpp failed: {item}")
@@ -299,10 +385,8 @@ class LlamaCppEngine(Engine):
                 cached_tokens=cached,
             )
         finally:
-            # Reached on normal end, on error and when the consumer goes away (aclose or
-            # cancellation): the next token callback sees the flag and stops llama.cpp.
-            stop.set()
-            self._stop_flags.pop(request.request_id, None)
+            self._in_llama.discard(token)
+            self._left_llama.set()
 
     async def abort(self, request_id: str) -> None:
         flag = self._stop_flags.get(request_id)
@@ -316,6 +400,11 @@ class LlamaCppEngine(Engine):
             counters = parse_prometheus(text if isinstance(text, str) else "")
         with self._lock:
             counters["requests_aborted_total"] = float(self._aborted_total)
+        counters["kv_cache_tokens"] = float(self._cfg.kv_pool_tokens)
+        counters["kv_cache_reserved_tokens"] = float(self._pool.reserved)
+        counters["kv_pool_waits_total"] = float(self._pool.waited_total)
+        if self.kv_cache_bytes is not None:
+            counters["kv_cache_bytes"] = float(self.kv_cache_bytes)
         return EngineStats(
             engine=self.name,
             model=self.model_name,

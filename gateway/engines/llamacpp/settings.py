@@ -1,17 +1,24 @@
 """The `llamacpp` settings section: the embedded engine's slots, threads, model checks and template."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from gateway.settings_section import Section
 
 
 class LlamaCppSettings(Section):
-    # Parallel sequences (llama.cpp slots); each gets context_per_slot tokens of KV cache.
+    # Parallel sequences (llama.cpp slots).
     n_parallel: int = Field(4, ge=1, le=64)
+    # The window of one conversation, in tokens (prompt and answer).
     context_per_slot: int = Field(8192, ge=256)
+    # The KV cache, in tokens, as one pool every slot draws from (llama.cpp's unified KV cache,
+    # -c with --kv-unified): memory is paid for this many tokens, not n_parallel windows.
+    # Empty: one window (context_per_slot). At least one window, at most n_parallel windows.
+    context_total: Optional[int] = Field(None, ge=256)
+    # The KV cache's number type (llama.cpp's --cache-type-k/-v): q8_0 halves its memory.
+    cache_type: Literal["f16", "q8_0"] = "f16"
     # CPU threads llama.cpp generates with, one token of one stream at a time; 0 = half the
     # CPUs this process may use, at least 1 (llama.cpp's own default is every physical core).
     # llama.cpp's threads wait for each other at every step, so when another program holds
@@ -42,3 +49,25 @@ class LlamaCppSettings(Section):
     # --rope-scaling yarn --rope-scale N); llama.cpp caps a slot at the trained context
     # otherwise. 1: off. For agents whose prompts outgrow a small model's window.
     rope_scale: float = Field(1.0, ge=1.0, le=64.0)
+
+    @property
+    def kv_pool_tokens(self) -> int:
+        """The KV pool's size in tokens (context_total, or one window when empty)."""
+        return self.context_total or self.context_per_slot
+
+    @model_validator(mode="after")
+    def _pool_holds_a_window(self) -> "LlamaCppSettings":
+        total = self.context_total
+        if total is not None and total < self.context_per_slot:
+            raise ValueError(
+                f"context_total ({total}) is smaller than one conversation's window, "
+                f"context_per_slot ({self.context_per_slot}): raise context_total to at "
+                f"least {self.context_per_slot}, or leave it empty"
+            )
+        if total is not None and total > self.context_per_slot * self.n_parallel:
+            raise ValueError(
+                f"context_total ({total}) is more than n_parallel windows "
+                f"({self.n_parallel} x {self.context_per_slot} = {self.n_parallel * self.context_per_slot}), "
+                f"which is never used: lower it to at most that"
+            )
+        return self

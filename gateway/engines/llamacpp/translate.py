@@ -128,8 +128,14 @@ def param_in(message: str, request: GenerationRequest) -> Optional[str]:
     return None
 
 
+class PoolFullError(EngineError):
+    """The KV cache pool that all slots share is full: llama.cpp ends every run in it."""
+
+
 def engine_error(error: dict, request: GenerationRequest) -> Exception:
     """An error chunk llama.cpp streams, as the exception the consumer raises."""
+    if "Context size has been exceeded" in error.get("message", ""):
+        return PoolFullError(error["message"])
     if error.get("type") == "exceed_context_size_error":
         param = "messages" if request.messages is not None else "prompt"
         return PromptTooLongError(error.get("n_prompt_tokens", 0), error.get("n_ctx", 0), param)
