@@ -35,8 +35,8 @@ fi
 
 # The VS Code extension: npm ci, build, lint, unit tests, .vsix. The client tests with their own
 # lock files: the ollama npm package (tests/node-ollama), the AI SDK (tests/node), Claude Code and
-# the AI SDK's Anthropic provider (tests/node-anthropic), Codex CLI (tests/node-codex), the openai package in Chromium (tests/node-browser); without npm
-# those tests skip and say why.
+# the AI SDK's Anthropic provider (tests/node-anthropic), Codex CLI (tests/node-codex), the openai
+# package in Chromium (tests/node-browser); without npm those tests skip and say why.
 if command -v npm >/dev/null; then
   bash scripts/test-extension.sh
   npm ci --prefix tests/node-ollama --no-audit --no-fund
@@ -45,7 +45,7 @@ if command -v npm >/dev/null; then
   npm ci --prefix tests/node-codex --no-audit --no-fund --loglevel=error
   npm ci --prefix tests/node-browser --no-audit --no-fund --loglevel=error
 else
-  echo "scripts/test.sh: npm not found; skipping the VS Code extension, tests/node-ollama, tests/node, tests/node-anthropic and tests/node-codex (install Node.js 20+)" >&2
+  echo "scripts/test.sh: npm not found; skipping the VS Code extension, tests/node-ollama, tests/node, tests/node-anthropic, tests/node-codex and tests/node-browser (install Node.js 20+)" >&2
 fi
 
 python3 -m pytest "$@"
