@@ -21,7 +21,6 @@ from gateway.engines.base import (
     EngineError,
     GenerationRequest,
     PromptTooLongError,
-    RequestError,
     SamplingParams,
     TokenLogprob,
 )
@@ -31,7 +30,7 @@ from gateway.prompts.fim import FimFamily, render_fim
 from gateway.prompts.history import count_prompt, fit_history, fits_by_bytes
 from gateway.serving.requests import ChatRequest, TextRequest
 from gateway.serving.retrieval import augment
-from gateway.serving.run import Choice, Run, too_long
+from gateway.serving.run import Choice, Run, engine_api_error, too_long
 from gateway.telemetry import Metrics, RequestStats
 
 if TYPE_CHECKING:
@@ -267,17 +266,13 @@ class Serving:
         if len(set(names)) != len(names):
             raise bad_request("tools: function names must be unique", param="tools")
 
-    async def _prompt_logprobs(self, prompt: str, alternatives: int) -> list[TokenLogprob]:
+    async def _prompt_logprobs(self, prompt: str, alternatives: int, request_id: str) -> list[TokenLogprob]:
         """The prompt's own log probabilities, for echo with logprobs (lm-evaluation-harness scores
         a continuation by them)."""
         try:
             return await self.engine.prompt_logprobs(prompt, alternatives)
-        except RequestError as exc:
-            raise bad_request(str(exc), param=exc.param) from None
-        except PromptTooLongError as exc:
-            raise too_long(exc) from None
-        except EngineError as exc:
-            raise ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error") from None
+        except (PromptTooLongError, EngineError, ValueError) as exc:
+            raise engine_api_error(exc, self, request_id) from None
 
     async def _prepare_text(self, req: TextRequest, request_id: str) -> list[Choice]:
         choices = []
@@ -296,7 +291,7 @@ class Serving:
                 lambda budget, text=text: len(text.encode()) + 1 <= budget,
                 lambda text=text: self.engine.tokenizer.count(text),
             )
-            echo_logprobs = await self._prompt_logprobs(prompt, req.logprobs) if req.echo and req.logprobs is not None else []
+            echo_logprobs = await self._prompt_logprobs(prompt, req.logprobs, request_id) if req.echo and req.logprobs is not None else []
             # max_tokens 0 with echo: nothing is generated; the prompt's tokens are still counted.
             prompt_tokens = (len(echo_logprobs) or await self.engine.tokenizer.count(text)) if sampling.max_tokens == 0 else 0
             for j in range(req.n):

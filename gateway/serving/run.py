@@ -227,24 +227,7 @@ class Run:
             raise ApiError(500, "internal server error; see the server log", type="server_error") from None
 
     def _api_error(self, exc: Exception) -> ApiError:
-        if isinstance(exc, PromptTooLongError):
-            return too_long(exc)
-        if isinstance(exc, EngineError):  # the client gets a 500 or 503; the operator needs the cause
-            log.error("request %s: the engine failed: %s", self.choices[0].request.request_id, exc)
-        if isinstance(exc, UpstreamError):
-            busy = exc.status in (429, 503)
-            return ApiError(
-                exc.status, f"the upstream server failed: {exc}" if not busy else str(exc),
-                type="rate_limit_error" if exc.status == 429 else "service_unavailable" if busy else "server_error",
-                code="upstream_busy" if exc.status == 429 else "upstream_unavailable" if busy else "upstream_error",
-                headers={"Retry-After": exc.retry_after} if exc.retry_after else None,
-            )
-        if isinstance(exc, EngineDeadError):
-            self._serving.status = "dead"
-            return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")
-        if isinstance(exc, EngineError):
-            return ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error")
-        return bad_request(str(exc), param=getattr(exc, "param", None))
+        return engine_api_error(exc, self._serving, self.choices[0].request.request_id)
 
 
 def _generate(engine: Engine, choice: Choice) -> AsyncIterator[Delta]:
@@ -289,3 +272,25 @@ async def _merge(engine: Engine, choices: list[Choice]) -> AsyncIterator[tuple[i
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def engine_api_error(exc: Exception, serving: "Serving", request_id: str) -> ApiError:
+    """What the client gets for an engine's exception about its request (a ValueError: a 400)."""
+    if isinstance(exc, PromptTooLongError):
+        return too_long(exc)
+    if isinstance(exc, EngineError):  # the client gets a 500 or 503; the operator needs the cause
+        log.error("request %s: the engine failed: %s", request_id, exc)
+    if isinstance(exc, UpstreamError):
+        busy = exc.status in (429, 503)
+        return ApiError(
+            exc.status, f"the upstream server failed: {exc}" if not busy else str(exc),
+            type="rate_limit_error" if exc.status == 429 else "service_unavailable" if busy else "server_error",
+            code="upstream_busy" if exc.status == 429 else "upstream_unavailable" if busy else "upstream_error",
+            headers={"Retry-After": exc.retry_after} if exc.retry_after else None,
+        )
+    if isinstance(exc, EngineDeadError):
+        serving.status = "dead"
+        return ApiError(503, f"the engine has stopped: {exc}", type="service_unavailable", code="engine_dead")
+    if isinstance(exc, EngineError):
+        return ApiError(500, f"the engine failed: {exc}", type="server_error", code="engine_error")
+    return bad_request(str(exc), param=getattr(exc, "param", None))
