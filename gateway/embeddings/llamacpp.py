@@ -20,6 +20,7 @@ from gateway.embeddings.base import EmbeddingInputError, EmbeddingModel, Embeddi
 from gateway.engines.base import EngineError, ModelMetadata, ProgressCallback
 from gateway.engines.default_model import ModelFileError
 from gateway.engines.gguf_header import GGUFArray, GGUFHeaderError, read_metadata
+from gateway.engines.gguf_metadata import MetadataOnce
 from gateway.engines.llamacpp.listener import BASE_URL, PrivateListener
 
 if TYPE_CHECKING:
@@ -71,7 +72,7 @@ class LlamaCppEmbeddings(EmbeddingModel):
         self._listener = PrivateListener()
         self._session: Optional[aiohttp.ClientSession] = None
         self._path: Optional[Path] = None
-        self._metadata: Optional[asyncio.Future] = None
+        self._metadata = MetadataOnce()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="embeddings")
 
     def check_model(self) -> None:
@@ -111,13 +112,7 @@ class LlamaCppEmbeddings(EmbeddingModel):
                  self.dimensions, self.max_input_tokens)
 
     async def model_metadata(self) -> Optional[ModelMetadata]:
-        if self._path is None:
-            return None
-        if self._metadata is None:  # read once, off the event loop
-            from gateway.engines import gguf_metadata
-
-            self._metadata = asyncio.ensure_future(asyncio.to_thread(gguf_metadata.read, self._path))
-        return await asyncio.shield(self._metadata)
+        return await self._metadata.get(self._path)
 
     def _export_default(self, target: Path) -> None:
         from gateway.embeddings.gguf_export import export_bert

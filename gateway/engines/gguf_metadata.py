@@ -3,10 +3,9 @@ quantization, read with the `gguf` package (a dependency already: the embedding 
 conversion writes GGUF with it). Ollama's /api/show and /api/tags report these."""
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import Any
-
-import gguf
+from typing import Any, Optional
 
 from gateway.engines.base import ModelMetadata
 
@@ -16,6 +15,8 @@ _MAX_ARRAY = 64
 
 
 def _value(field: Any) -> Any:
+    import gguf
+
     if field.types and field.types[0] == gguf.GGUFValueType.ARRAY and len(field.data) > _MAX_ARRAY:
         return None
     value = field.contents()
@@ -24,6 +25,8 @@ def _value(field: Any) -> Any:
 
 def read(path: Path) -> ModelMetadata:
     """The file's metadata (seconds for a large vocabulary: call it off the event loop)."""
+    import gguf  # with numpy: only when asked
+
     reader = gguf.GGUFReader(path)
     values = {key: _value(field) for key, field in reader.fields.items() if not key.startswith("GGUF.")}
     count = values.get("general.parameter_count") or sum(int(t.n_elements) for t in reader.tensors)
@@ -34,3 +37,17 @@ def read(path: Path) -> ModelMetadata:
         quantization = "" if file_type is None else str(file_type)
     return ModelMetadata(format="gguf", size_bytes=path.stat().st_size, parameter_count=int(count),
                          quantization=quantization, values=values)
+
+
+class MetadataOnce:
+    """A model file's metadata, read once, in a worker thread, when first asked."""
+
+    def __init__(self) -> None:
+        self._read: Optional[asyncio.Future] = None
+
+    async def get(self, path: Optional[Path]) -> Optional[ModelMetadata]:
+        if path is None:
+            return None
+        if self._read is None:
+            self._read = asyncio.ensure_future(asyncio.to_thread(read, path))
+        return await asyncio.shield(self._read)

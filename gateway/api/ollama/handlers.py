@@ -93,9 +93,9 @@ async def _metadata(serving: Serving) -> Optional[ModelMetadata]:
     return await serving.engine.model_metadata() if serving.current_status() == "ready" else None
 
 
-async def _details(serving: Serving) -> dict[str, Any]:
+def _details(serving: Serving, meta: Optional[ModelMetadata]) -> dict[str, Any]:
     ready = serving.current_status() == "ready"
-    return _details_of(await _metadata(serving), serving.engine.tokenizer.context_length if ready else None)
+    return _details_of(meta, serving.engine.tokenizer.context_length if ready else None)
 
 
 def _details_of(meta: Optional[ModelMetadata], context_length: Optional[int]) -> dict[str, Any]:
@@ -297,7 +297,7 @@ async def tags(request: web.Request) -> web.Response:
     name = _display_name(serving)
     meta = await _metadata(serving)
     model = {"name": name, "model": name, "modified_at": STARTED_AT, "size": meta.size_bytes if meta else 0,
-             "digest": _digest(serving), "details": await _details(serving),
+             "digest": _digest(serving), "details": _details(serving, meta),
              "capabilities": _capabilities(serving)}
     models = [model]
     embeddings = _ready_embeddings(request)
@@ -335,7 +335,7 @@ async def show(request: web.Request) -> web.Response:
         "modelfile": f"# served by oss-sidecar\nFROM {serving.served_model_name}\nPARAMETER num_ctx {context}\n",
         "parameters": f"num_ctx                        {context}",
         "template": _template(serving),
-        "details": await _details(serving),
+        "details": _details(serving, meta),
         "model_info": info,
         "capabilities": _capabilities(serving),
         "modified_at": STARTED_AT,
@@ -409,7 +409,7 @@ async def ps(request: web.Request) -> web.Response:
     name = _display_name(serving)
     return json_response({"models": [{
         "name": name, "model": name, "size": size, "digest": _digest(serving),
-        "details": await _details(serving),
+        "details": _details(serving, await _metadata(serving)),
         # The model stays loaded for the server's lifetime (keep_alive is not used).
         "expires_at": "9999-12-31T23:59:59Z",
         "size_vram": size if serving.engine.device_kind == "gpu" else 0,

@@ -37,6 +37,7 @@ from gateway.engines.default_model import (
     default_model_path,
     verify_default_model,
 )
+from gateway.engines.gguf_metadata import MetadataOnce
 from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
 from gateway.engines.llamacpp.kv_pool import KVPool, prompt_byte_bound
 from gateway.engines.llamacpp.listener import PrivateListener
@@ -83,7 +84,7 @@ class LlamaCppEngine(Engine):
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
         self._listener = PrivateListener(props=True)
         self._template_tools = False
-        self._metadata: Optional[asyncio.Future] = None
+        self._metadata = MetadataOnce()
         self.kv_cache_bytes: Optional[int] = None  # the KV pool's size, from the model's header
         # Runs of llama.cpp in flight (the KV pool frees when they end), and their end's signal.
         self._in_llama: set[object] = set()
@@ -117,14 +118,7 @@ class LlamaCppEngine(Engine):
         return out
 
     async def model_metadata(self) -> Optional[ModelMetadata]:
-        # Read once, in a worker thread (the vocabulary makes it take seconds), when first asked.
-        if self.model_path is None:
-            return None
-        if self._metadata is None:
-            from gateway.engines import gguf_metadata  # gguf and numpy: only when asked
-
-            self._metadata = asyncio.ensure_future(asyncio.to_thread(gguf_metadata.read, self.model_path))
-        return await asyncio.shield(self._metadata)
+        return await self._metadata.get(self.model_path)
 
     @property
     def tokenizer(self) -> Tokenizer:
