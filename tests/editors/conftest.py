@@ -10,14 +10,20 @@ scripts/test.sh installs as root; without them the tests skip and say so.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
+import pty
 import re
 import shutil
 import stat
+import struct
 import subprocess
 import sys
+import termios
+import threading
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -80,3 +86,24 @@ def editor_env(tmp_path_factory) -> dict[str, str]:
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_STATE_HOME": str(home / ".local" / "state"),
     }
+
+
+def terminal(size: Optional[tuple[int, int]] = None) -> int:
+    """A pseudo-terminal for an editor that wants one to draw on (rows, columns: `size`), what it
+    draws read and dropped by a thread so that it never blocks on a full terminal. Returns the
+    editor's side, to give as its stdin, stdout and stderr and to close once it has started."""
+    primary, secondary = pty.openpty()
+    if size is not None:
+        fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", *size, 0, 0))
+    threading.Thread(target=_drain, args=(primary,), daemon=True).start()
+    return secondary
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -6,18 +6,13 @@ beside the code, which stays in its window."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
-import struct
 import subprocess
-import termios
-import threading
 import time
 from pathlib import Path
 
-from conftest import neovim, snippet
+from conftest import neovim, snippet, terminal
 
 DRIVER = Path(__file__).with_name("nvim011_driver.lua")
 # Enter at the end of the last line: the test model answers "\n        return message\n..."
@@ -28,27 +23,14 @@ def ui_on_a_terminal(nvim: str, address: str, env: dict) -> subprocess.Popen:
     deadline = time.monotonic() + 30
     while not Path(address).exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    primary, secondary = pty.openpty()
-    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    secondary = terminal((40, 120))
     ui = subprocess.Popen(
         [nvim, "--server", address, "--remote-ui"],
         stdin=secondary, stdout=secondary, stderr=secondary,
         env={**env, "TERM": "xterm-256color"}, start_new_session=True,
     )
     os.close(secondary)
-    # drain the screen output so the UI never blocks on a full terminal
-    threading.Thread(target=_drain, args=(primary,), daemon=True).start()
     return ui
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def test_neovim_011_inserts_the_whole_suggestion(gateway, editor_env, tmp_path):

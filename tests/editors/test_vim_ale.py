@@ -7,28 +7,15 @@ from __future__ import annotations
 
 import json
 import os
-import pty
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from conftest import require, snippet
+from conftest import require, snippet, terminal
 
 DRIVER = Path(__file__).with_name("vim_ale_driver.vim")
 CODE = "def mul(a, b):\n    return a * b\nx = mul(2, 3)\n"
 ALE = Path("/usr/share/vim/vimfiles/pack/dist-bundle/opt/ale")
-
-
-def _drain(fd: int) -> None:
-    """Read what Vim draws, so that it never blocks on a full terminal."""
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def test_vim_ale_is_told_that_nothing_was_changed(gateway, editor_env, tmp_path):
@@ -40,9 +27,7 @@ def test_vim_ale_is_told_that_nothing_was_changed(gateway, editor_env, tmp_path)
     source = tmp_path / "demo.py"
     source.write_text(CODE)
     out = tmp_path / "result.json"
-    # Vim wants a terminal: one it can draw on, read by nobody
-    primary, secondary = pty.openpty()
-    threading.Thread(target=_drain, args=(primary,), daemon=True).start()
+    secondary = terminal()  # Vim wants a terminal to draw on
     try:
         proc = subprocess.run(
             [vim, "-N", "-u", str(vimrc), "-i", "NONE", "-n", "-S", str(DRIVER), str(source)],
