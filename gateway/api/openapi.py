@@ -84,7 +84,7 @@ _REQUESTS: list[type[BaseModel]] = [
 ]
 _ANSWERS: list[type[BaseModel]] = [
     p.ChatCompletionResponse, p.CompletionResponse, p.EmbeddingResponse, p.ModelCard, p.ModelList, KnowledgeCollectionList,
-    t.TokenizeResponse, t.DetokenizeResponse, a.MessageOut, a.TokenCount, r.ResponseUsage,
+    t.TokenizeResponse, t.DetokenizeResponse, t.TokenizerInfo, a.MessageOut, a.TokenCount, r.ResponseUsage,
     ErrorResponse, AnthropicError, OllamaError, Health,
 ]
 
@@ -244,6 +244,9 @@ def build() -> dict[str, Any]:
         "/detokenize": {"post": _post(
             "the text of token ids (vLLM's shape)", req(t.DetokenizeRequest),
             {"application/json": {"schema": ans(t.DetokenizeResponse)}}, openai_error, _CALL_ERRORS)},
+        "/tokenizer_info": {"get": _get(
+            "the served model's tokenizer settings and chat template (vLLM's shape)", ans(t.TokenizerInfo),
+            openai_error, ("401", "403", "404", "503"))},
         # ---- OpenAI's Responses API ----
         "/v1/responses": {"post": _post(
             "a response (OpenAI's Responses API); stored for `previous_response_id` unless `store: false`",

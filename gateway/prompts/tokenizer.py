@@ -65,6 +65,12 @@ class Tokenizer(abc.ABC):
         """Each token's own string (a special token is its text)."""
         return [await self.decode([t]) for t in tokens]
 
+    async def info(self) -> dict[str, Any]:
+        """GET /tokenizer_info (vLLM's shape: the tokenizer's configuration): at least
+        `tokenizer_class`, `model_max_length`, `bos_token`, `eos_token` and `chat_template` (None
+        where the model has none). lm-evaluation-harness's remote tokenizer reads it."""
+        raise NotImplementedError(f"{type(self).__name__} has no tokenizer configuration to report")
+
 
 class TokenIdError(ValueError):
     """A token id that is not in the model's vocabulary (a 400 for the client)."""

@@ -1,4 +1,4 @@
-"""POST /tokenize and POST /detokenize in vLLM's shapes: the served model's own tokenizer and
+"""POST /tokenize, POST /detokenize and GET /tokenizer_info in vLLM's shapes: the served model's own tokenizer and
 chat template. A gateway in front of this one (the `upstream` engine) counts its prompts with
 them, so oss-sidecar chains to oss-sidecar with no tokenizer file. Outside /v1/, where vLLM has
 them; API keys and OpenAI's error body apply as on /v1/.
@@ -7,6 +7,8 @@ them; API keys and OpenAI's error body apply as on /v1/.
     {model?, messages, add_generation_prompt=true, add_special_tokens=false, return_token_strs=false}
         -> {count, max_model_len, tokens[, token_strs]}
     {model?, tokens} -> {prompt}
+    GET /tokenizer_info -> {tokenizer_class, model_max_length, bos_token, eos_token, chat_template}
+        (lm-evaluation-harness's `tokenizer_backend=remote` reads it, then tokenizes with /tokenize)
 """
 from __future__ import annotations
 
@@ -19,12 +21,12 @@ from gateway.api.app_keys import SERVING
 from gateway.api.message_order import check_message_order
 from gateway.api.openai import protocol as p
 from gateway.api.openai.handlers import json_object, parse_body
-from gateway.errors import bad_request, from_validation_error
+from gateway.errors import ApiError, bad_request, from_validation_error
 from gateway.serving import Serving
 
 routes = web.RouteTableDef()
 # Beyond the OpenAI wire's /v1/ prefix: the key check covers these paths too.
-PATHS = ("/tokenize", "/detokenize")
+PATHS = ("/tokenize", "/detokenize", "/tokenizer_info")
 
 # vLLM's chat-form fields this server cannot honour: given (not null or empty), a 400 naming them.
 _CHAT_UNSUPPORTED = {
@@ -94,6 +96,14 @@ class DetokenizeResponse(p.Out):
     prompt: str
 
 
+class TokenizerInfo(p.Out):
+    tokenizer_class: str
+    model_max_length: int
+    bos_token: Optional[str] = None
+    eos_token: Optional[str] = None
+    chat_template: Optional[str] = None
+
+
 def _serving(request: web.Request, model: Optional[str]) -> Serving:
     serving: Serving = request.app[SERVING]
     serving.check_ready()
@@ -135,3 +145,13 @@ async def detokenize(request: web.Request) -> web.Response:
     except ValueError as exc:  # an id outside the vocabulary
         raise bad_request(str(exc), param="tokens", code="invalid_value") from None
     return web.json_response(DetokenizeResponse(prompt=text).dump())
+
+
+@routes.get("/tokenizer_info")
+async def tokenizer_info(request: web.Request) -> web.Response:
+    serving = _serving(request, None)
+    try:
+        info = await serving.engine.tokenizer.info()
+    except NotImplementedError as exc:
+        raise ApiError(404, f"tokenizer_info: {exc}", code="not_found") from None
+    return web.json_response(TokenizerInfo(**info).model_dump())

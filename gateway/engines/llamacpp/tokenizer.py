@@ -61,12 +61,25 @@ class LlamaCppTokenizer(Tokenizer):
                 self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
         return self._n_vocab
 
-    async def template_renders_tools(self) -> bool:
-        """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
+    async def _props(self) -> dict[str, Any]:
         async with self._client().get("http://llama.cpp/props") as resp:
             resp.raise_for_status()
-            props = await resp.json()
+            return await resp.json()
+
+    async def template_renders_tools(self) -> bool:
+        """Whether the chat template shows tools to the model (llama.cpp's own analysis of it)."""
+        props = await self._props()
         return bool((props.get("chat_template_caps") or {}).get("supports_tools"))
+
+    async def info(self) -> dict[str, Any]:
+        props = await self._props()
+        return {
+            "tokenizer_class": "llama.cpp",
+            "model_max_length": self.context_length,
+            "bos_token": props.get("bos_token") or None,
+            "eos_token": props.get("eos_token") or None,
+            "chat_template": props.get("chat_template") or None,
+        }
 
     async def special_tokens(self) -> set[str]:
         """The known control tokens (FIM, file, chat markers) this vocabulary has as single tokens.

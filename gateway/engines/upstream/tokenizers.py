@@ -135,6 +135,7 @@ class LocalTokenizer(Tokenizer):
         if not isinstance(template, str) and jinja_file.is_file():
             template = jinja_file.read_text(encoding="utf-8")
         self._template = _compile(template) if isinstance(template, str) else None
+        self._template_text = template if isinstance(template, str) else None
         self._bos = _token_text(config.get("bos_token"))
         self._eos = _token_text(config.get("eos_token"))
         if self._template is None:
@@ -142,6 +143,10 @@ class LocalTokenizer(Tokenizer):
                 "no chat template beside %s (tokenizer_config.json or chat_template.jinja): chat prompts "
                 "are counted as role and content only, so history windows are estimates", path
             )
+
+    async def info(self) -> dict[str, Any]:
+        return {"tokenizer_class": "tokenizers", "model_max_length": self.context_length, "bos_token": self._bos,
+                "eos_token": self._eos, "chat_template": self._template_text}
 
     async def encode(self, text: str, *, special: bool = True) -> list[int]:
         if len(text) > 4096:  # long texts off the event loop

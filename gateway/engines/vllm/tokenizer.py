@@ -103,6 +103,17 @@ class VllmTokenizer(base.Tokenizer):
                 raise ValueError(f"messages: the model's chat template rejected them: {exc}") from None
             raise
 
+    async def info(self) -> dict[str, Any]:
+        # vLLM's own /tokenizer_info reports the Hugging Face tokenizer's settings; these are the
+        # ones a client reads.
+        return {
+            "tokenizer_class": type(self.hf).__name__,
+            "model_max_length": self.context_length,
+            "bos_token": getattr(self.hf, "bos_token", None),
+            "eos_token": getattr(self.hf, "eos_token", None),
+            "chat_template": getattr(self.hf, "chat_template", None),
+        }
+
     async def apply_chat_template(self, messages: list[dict[str, Any]], **kwargs: Any) -> str:
         return self.render_chat_sync(messages, **kwargs)
 

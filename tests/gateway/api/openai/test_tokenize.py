@@ -120,3 +120,23 @@ def test_a_call_without_arguments_in_the_history_is_counted_and_answered(gw, cli
     assert status == 200, out
     answer = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=1)
     assert answer.usage.prompt_tokens == out["count"]
+
+
+def get(gw, path: str, key: str | None = KEY) -> tuple[int, dict]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(gw.url + path, headers=headers), timeout=60) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_tokenizer_info_reports_the_special_tokens_and_the_template_chat_is_rendered_with(gw):
+    status, info = get(gw, "/tokenizer_info")
+    assert status == 200
+    assert info["tokenizer_class"] and info["model_max_length"] > 0
+    # SmolLM2's: the template's own markers, as lm-evaluation-harness's remote tokenizer reads them.
+    assert info["eos_token"] == "<|im_end|>"
+    assert "<|im_start|>" in info["chat_template"]
+    status, out = get(gw, "/tokenizer_info", key=None)
+    assert status == 401 and out["error"]["code"] == "invalid_api_key"
