@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from gateway.engines.upstream.ring import BoundedLoadRing
+from llamacpp_server import running_llamacpp_server
 from tests.conftest import ROOT
 
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
@@ -235,15 +236,8 @@ async def test_a_hot_prefix_is_bounded_in_load(client, front):
 def llamacpp_peer():
     """llama.cpp's own HTTP server in its own process (bench/llamacpp_peer.py), with a replica's
     slots and context: the gateway's embedded listener is private, not an upstream."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", "4", "--n-threads", "1", "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("listening on "), f"llama.cpp peer exited with {proc.poll()}"
-    yield line.split()[-1]
-    proc.terminate()
-    proc.wait(30)
+    with running_llamacpp_server("--n-parallel", "4", "--n-threads", "1") as url:
+        yield url
 
 
 def peer_counters(url: str) -> dict[str, float]:

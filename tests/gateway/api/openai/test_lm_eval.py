@@ -14,15 +14,13 @@ llama.cpp's own server on the same GGUF (bench/llamacpp_peer.py).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
+from llamacpp_server import running_llamacpp_server
 
-ROOT = Path(__file__).resolve().parents[4]
 QUESTIONS = Path(__file__).parent / "lm_eval_tasks" / "questions.jsonl"
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -32,16 +30,8 @@ lm_eval = pytest.importorskip("lm_eval", reason="lm-evaluation-harness is in the
 @pytest.fixture(scope="module")
 def llamacpp_server():
     """llama.cpp's own HTTP server, in its own process, on the default model."""
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "bench" / "llamacpp_peer.py"), "--n-parallel", "1", "--context-per-slot", "2048",
-         "--n-threads", "1", "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True,
-    )
-    line = proc.stdout.readline()
-    assert line.startswith("listening on "), f"llama.cpp's server exited with {proc.poll()}"
-    yield line.split()[-1]
-    proc.terminate()
-    proc.wait(30)
+    with running_llamacpp_server("--n-parallel", "1", "--context-per-slot", "2048", "--n-threads", "1") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
