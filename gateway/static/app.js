@@ -583,6 +583,16 @@ function buildRequest(conv, upToIndex) {
   return body;
 }
 
+// The gateway's count of a chat's prompt (POST /tokenize, vLLM's shape); NaN when it cannot say.
+async function countPrompt(messages) {
+  try {
+    const res = await fetch("/tokenize", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ messages, add_generation_prompt: true }) });
+    const count = res.ok ? (await res.json()).count : NaN;
+    return Number.isFinite(count) ? count : NaN;
+  } catch { return NaN; }
+}
+
 async function* sseEvents(body) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -704,6 +714,12 @@ async function generate(conv) {
     if (!Number.isFinite(msg.meta.completion_tokens) && pieces > 0) {
       msg.meta.completion_tokens = pieces;
       msg.meta.estimated = true;
+    }
+    // Stopped before the usage chunk, and the gateway did not count the prompt while fitting it:
+    // its tokenizer counts the messages sent (without a knowledge base's passages: marked ≈).
+    if (msg.stopped && !Number.isFinite(msg.meta.prompt_tokens)) {
+      msg.meta.prompt_tokens = await countPrompt(body.messages);
+      if (body.retrieval) msg.meta.estimated = true;
     }
     if (tFirst !== null) {
       msg.meta.ttft_ms = tFirst - t0;
