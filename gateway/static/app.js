@@ -280,7 +280,7 @@ function sourceLabel(s) { return `${baseName(s.source)}${s.page ? `, page ${s.pa
 const SNIPPET_WORDS = 12;
 // The first words of a chunk: sources from the same file differ before they are opened.
 export function snippet(text) {
-  const words = String(text || "").replace(/[#>*_`|]+/g, " ").split(/\s+/).filter(Boolean);
+  const words = String(text || "").replace(/[#>*`|]+/g, " ").split(/\s+/).filter(Boolean);
   // Text without spaces (Chinese, Japanese) is cut by characters instead.
   if (words.length === 1 || (words.length && words.join("").length > 24 * words.length)) {
     const flat = words.join(" ");

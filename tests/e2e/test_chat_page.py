@@ -625,14 +625,20 @@ async def test_reload_keeps_conversations_rename_switch_delete_export(chat, tmp_
     await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
 
 
-async def test_page_says_when_the_gateway_trimmed_history(browser, start_gateway):
-    """A gateway with the smallest history window drops the oldest turns; the page tells the user."""
-    small = start_gateway(env={"OSS_SIDECAR_MODEL__HISTORY_WINDOW_TOKENS": "256"})
+async def test_page_says_which_history_window_was_used_and_why(browser, start_gateway):
+    """A gateway with a small window (300 tokens) and a small context (512) drops the oldest turns;
+    the page says how many, the window really used and why: the setting, or the context less the
+    answer's budget once max new tokens leaves less than the setting. The parameters panel shows
+    the same window before anything is sent."""
+    small = start_gateway(env={"OSS_SIDECAR_MODEL__HISTORY_WINDOW_TOKENS": "300",
+                               "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "512"})
     context = await browser.new_context(viewport={"width": 1280, "height": 860})
     chat = Chat(await context.new_page(), small)
     try:
         await chat.open()
         await chat.set_param("Max new tokens", 8)
+        window = chat.page.locator("#effective-window")
+        await expect(window).to_have_text("History window: 300 tokens (the server's history_window_tokens setting)")
         words = " ".join(["apple", "river", "stone", "cloud"] * 35)  # about 150 tokens
         await chat.send("Please remember these words: " + words)
         await chat.wait_idle()
@@ -642,12 +648,19 @@ async def test_page_says_when_the_gateway_trimmed_history(browser, start_gateway
         notice = chat.answers().last.locator(".trimmed-notice")
         await expect(notice).to_be_visible()
         await expect(notice).to_contain_text(re.compile(r"\d+ older messages? (was|were) left out"))
-        await expect(notice).to_contain_text("history window of 256 tokens: the server's history_window_tokens setting")
+        await expect(notice).to_contain_text("history window of 300 tokens: the server's history_window_tokens setting")
         assert chat.requests[-1]["truncate_prompt_tokens"] == -1
+        # More new tokens: the context less the answer's budget is now the smaller window.
+        await chat.set_param("Max new tokens", 230)
+        await expect(window).to_have_text("History window: 282 tokens (the model's context of 512 less 230 kept for the answer)")
+        await chat.send("And once more: " + words)
+        await chat.wait_idle(timeout=120_000)
+        notice = chat.answers().last.locator(".trimmed-notice")
+        await expect(notice).to_contain_text("history window of 282 tokens: the model's context of 512 less 230 kept for the answer")
         # the notice stays with that answer after a reload
         await chat.page.reload()
         await chat.page.wait_for_function("window.__chatReady === true")
-        await expect(chat.answers().last.locator(".trimmed-notice")).to_be_visible()
+        await expect(chat.answers().last.locator(".trimmed-notice")).to_contain_text("282 tokens")
     finally:
         await context.close()
     assert not chat.errors, chat.errors
