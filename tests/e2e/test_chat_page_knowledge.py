@@ -310,7 +310,8 @@ async def test_sources_appear_before_the_first_token_and_are_listed_when_not_cit
                     reason="set CHAT_PAGE_SCREENSHOT=docs/chat-page.png to refresh the screenshot")
 async def test_screenshot_answer_with_sources(kb_chat):
     """Not a check: refreshes the README's screenshot from a real conversation: a knowledge base
-    chosen in the selector, a real answer, its sources with the first one open."""
+    chosen in the selector, a real answer, its sources with the first one open; and the same
+    conversation on a phone (docs/chat-page-phone.png, in docs/CHAT_PAGE.md)."""
     await selector(kb_chat).select_option("project-docs")
     await kb_chat.set_param("Sources per question", 3)
     await kb_chat.set_param("Temperature", 0.2)
@@ -318,4 +319,11 @@ async def test_screenshot_answer_with_sources(kb_chat):
     await kb_chat.send("Which licence does the vendored DOMPurify library of the chat page have?")
     await kb_chat.wait_idle(timeout=240_000)
     await kb_chat.answers().last.locator("details.source summary").first.click()
-    await kb_chat.page.screenshot(path=os.environ["CHAT_PAGE_SCREENSHOT"])
+    path = Path(os.environ["CHAT_PAGE_SCREENSHOT"])
+    await kb_chat.page.screenshot(path=path)
+    # The same conversation on a phone (the conversation is kept in the browser's storage).
+    await kb_chat.page.set_viewport_size(VIEWPORTS["phone"])
+    await kb_chat.page.reload()
+    await kb_chat.page.wait_for_function("window.__chatReady === true")
+    await kb_chat.answers().last.locator("details.source summary").nth(1).click()
+    await kb_chat.page.screenshot(path=path.with_name(f"{path.stem}-phone{path.suffix}"))
