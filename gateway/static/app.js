@@ -279,7 +279,7 @@ const baseName = (path) => String(path || "").split(/[\\/]/).pop() || String(pat
 function sourceLabel(s) { return `${baseName(s.source)}${s.page ? `, page ${s.page}` : ""}`; }
 const SNIPPET_WORDS = 12;
 // The first words of a chunk: sources from the same file differ before they are opened.
-export function snippet(text) {
+function snippet(text) {
   const words = String(text || "").replace(/[#>*`|]+/g, " ").split(/\s+/).filter(Boolean);
   // Text without spaces (Chinese, Japanese) is cut by characters instead.
   if (words.length === 1 || (words.length && words.join("").length > 24 * words.length)) {
@@ -913,7 +913,7 @@ function setStat(name, text, estimated = false) {
 }
 
 // This conversation's numbers, from its own answers (the server's /v1/stats counts every client).
-export function conversationNumbers(conv) {
+function conversationNumbers(conv) {
   const out = { tokensIn: 0, tokensOut: 0, estimated: false, ttfts: [], lastTps: NaN };
   for (const m of (conv && conv.messages) || []) {
     if (m.role !== "assistant" || !m.meta) continue;
@@ -939,7 +939,7 @@ function renderConversationStats() {
 // The gateway fits a history to min(history_window_tokens, context − min(max_tokens, context/2))
 // (Serving._budget): the answer's budget comes out of the window.
 
-export function effectiveWindow(setting, context, maxTokens) {
+function effectiveWindow(setting, context, maxTokens) {
   if (!Number.isFinite(setting)) return NaN;
   if (!Number.isFinite(context)) return setting;
   return Math.min(setting, context - Math.min(maxTokens || 0, Math.floor(context / 2)));
