@@ -478,7 +478,7 @@ el.resetParams.addEventListener("click", () => {
 });
 // Wide screens: the parameters beside the chat, shown or hidden as last chosen. Narrow ones (phones):
 // the parameters and the conversation list open over the chat, both closed at first.
-const NARROW = window.matchMedia("(max-width: 900px)");
+const NARROW = window.matchMedia("(max-width: 1100px)");
 function setParamsOpen(open, remember = false) {
   el.layout.classList.toggle("params-hidden", !open);
   el.toggleParams.setAttribute("aria-expanded", String(open));

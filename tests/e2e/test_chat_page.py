@@ -713,6 +713,13 @@ async def test_layout_on_a_phone_and_a_desktop_in_light_and_dark(browser, gatewa
         else:
             await expect(params).to_be_visible()
             await expect(chat.button("Chats")).to_be_hidden()
+            # A narrower desktop (three columns, a narrow chat): the header wraps, nothing is cut.
+            await page.set_viewport_size({"width": 1180, "height": 800})
+            head = await page.locator(".chat-head").bounding_box()
+            for control in [chat.button("Parameters"), chat.button("Clear history"), page.locator("#chat-title")]:
+                box = await control.bounding_box()
+                assert box["width"] > 0 and head["x"] <= box["x"] and box["x"] + box["width"] <= head["x"] + head["width"] + 0.5, (box, head)
+            await page.set_viewport_size(VIEWPORTS[size])
         # Stop beside the message box, on screen.
         box, stop = await chat.message_box.bounding_box(), await chat.button("Stop").bounding_box()
         assert stop["x"] >= box["x"] + box["width"] and box["y"] <= stop["y"] < box["y"] + box["height"], (box, stop)
