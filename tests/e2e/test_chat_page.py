@@ -758,6 +758,14 @@ async def test_layout_on_a_phone_and_a_desktop_in_light_and_dark(browser, gatewa
             await conversations.locator(".conv-open").first.click()
             await expect(conversations).to_be_hidden()
             await expect(chat.answers()).to_have_count(1)
+        else:
+            await expect(page.locator("#effective-window")).to_contain_text("History window: 8,180 tokens")
+        # This conversation's numbers, then Clear: the turns, the numbers and the title go.
+        await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("1")
+        await chat.button("Clear history").click()
+        await expect(page.locator("#chat-title")).to_have_text("New chat")
+        await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("0")
+        await expect(page.get_by_role("group", name="This conversation")).to_contain_text("0 in / 0 out")
     finally:
         await context.close()
     assert not chat.errors, chat.errors
