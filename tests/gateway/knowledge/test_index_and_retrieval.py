@@ -119,6 +119,20 @@ def test_a_stream_sends_the_sources_before_the_engine_reads_the_prompt(gw):
     assert events[2:] == ["[DONE]"]
 
 
+def test_ollama_stream_sends_the_sources_before_the_engine_reads_the_prompt(gw):
+    """The same on /api/chat: the sources' line first, then Ollama's error line."""
+    httpx = pytest.importorskip("httpx")
+    question = "Which animal has stripes? " + "zebra stripes " * 6000
+    with httpx.stream("POST", gw.url + "/api/chat", timeout=120, json={
+        "model": MODEL, "stream": True, "truncate": False, "messages": [{"role": "user", "content": question}],
+        "retrieval": {"collection": "notes", "top_k": 1},
+    }) as answer:
+        assert answer.status_code == 200
+        lines = [json.loads(line) for line in answer.iter_lines() if line.strip()]
+    assert Path(lines[0]["sources"][0]["source"]).name == "zebras.txt" and lines[0]["done"] is False
+    assert "error" in lines[1] and len(lines) == 2, lines[1:]
+
+
 def test_unknown_collection_is_a_404_naming_the_field(client):
     with pytest.raises(openai.NotFoundError) as err:
         client.chat.completions.create(
