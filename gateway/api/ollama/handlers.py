@@ -165,14 +165,16 @@ class _SourcesFirst:
         self.stream: Optional[tuple[web.StreamResponse, Callable]] = None
 
     async def __call__(self, run: Run) -> None:
-        response, write = await open_stream(self.request, "application/x-ndjson")
+        self.stream = await open_stream(self.request, "application/x-ndjson")
         first = {"model": self.model, "created_at": p.now(), **self.piece("", "", []), "done": False,
                  "sources": [s.dump() for s in run.sources]}
-        await write(_dump(first) + b"\n")
-        self.stream = (response, write)
+        await self.stream[1](_dump(first) + b"\n")
 
-    async def failed(self, exc: ApiError) -> web.StreamResponse:
+    async def failed(self, exc: Exception) -> web.StreamResponse:
+        """After the sources' line: an error line, or nothing more for a client that left."""
         response, write = self.stream
+        if isinstance(exc, ConnectionError):
+            return response
         await write(_dump(p.error_body(exc)) + b"\n")
         await response.write_eof()
         return response
@@ -282,7 +284,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
         async with opened as run:
             return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
                                  sources_first.stream)
-    except ApiError as exc:
+    except (ApiError, ConnectionError) as exc:
         if sources_first.stream is None:
             raise
         return await sources_first.failed(exc)
@@ -316,7 +318,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
                                 sources_first if req.streaming else None) as run:
             return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
                                  sources_first.stream)
-    except ApiError as exc:
+    except (ApiError, ConnectionError) as exc:
         if sources_first.stream is None:
             raise
         return await sources_first.failed(exc)

@@ -115,9 +115,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     async def announce(run: Run) -> None:
         """Retrieval's sources, sent as soon as they are known: the prompt that holds them
         takes seconds to read on a CPU, and the reader sees what is being read meanwhile."""
-        stream = await open_stream(request, "text/event-stream", _history_headers(run))
-        await stream[1](_sse(_sources_chunk(run, common)))
-        opened.append(stream)
+        opened.append(await open_stream(request, "text/event-stream", _history_headers(run)))
+        await opened[0][1](_sse(_sources_chunk(run, common)))
 
     try:
         return await _chat_answer(request, serving, req, request_id, common, announce if req.stream else None, opened)
@@ -130,6 +129,10 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+    except ConnectionError:
+        if not opened:
+            raise
+        return opened[0][0]  # the client left while the sources went out; nothing was started
 
 
 def _history_headers(run: Run) -> dict[str, str]:
