@@ -207,7 +207,7 @@ async def add_response_headers(request: web.Request, response: web.StreamRespons
     origin = request.get("cors_origin")
     if origin is not None:
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-History-Trimmed"
+        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-History-Trimmed, X-History-Window, X-Prompt-Tokens"
         response.headers.add("Vary", "Origin")
 
 

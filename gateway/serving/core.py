@@ -37,6 +37,14 @@ if TYPE_CHECKING:
     from gateway.settings import Settings
 
 
+@dataclasses.dataclass
+class PreparedChat:
+    choices: list[Choice]
+    dropped: int  # history messages left out to fit the window
+    window: Optional[int]  # the history window used (tokens), for a request that asked for one
+    prompt_tokens: Optional[int]  # the prompt as counted while fitting it, where it was
+
+
 class Serving:
     def __init__(self, settings: "Settings", engine: Engine, metrics: Metrics):
         self.settings = settings
@@ -58,7 +66,12 @@ class Serving:
 
     # ---- the two entry points -----------------------------------------------------------
     @contextlib.asynccontextmanager
-    async def chat(self, req: ChatRequest, request_id: str) -> AsyncIterator[Run]:
+    async def chat(
+        self, req: ChatRequest, request_id: str, announce: Optional[Callable[[Run], Awaitable[None]]] = None
+    ) -> AsyncIterator[Run]:
+        """`announce`, where retrieval found sources, is awaited with the Run before the engine
+        starts: a stream can send the sources while the prompt is read (seconds on a CPU), and
+        then answers what fails later in the stream, as an error event."""
         self.check_ready()
         self.check_model(req.model)
         sources = []
@@ -66,10 +79,15 @@ class Serving:
             req, sources = await augment(self.knowledge, req)
         sequences = self.check_sequences(1, req.n)
         async with self._admitted(sequences):
-            choices, dropped = await self._prepare_chat(req, request_id)
-            async with self._run(choices) as run:
-                run.dropped_messages = dropped
-                run.sources = sources
+            prepared = await self._prepare_chat(req, request_id)
+            run = Run(self, prepared.choices)
+            run.dropped_messages = prepared.dropped
+            run.history_window = prepared.window
+            run.counted_prompt_tokens = prepared.prompt_tokens
+            run.sources = sources
+            if announce is not None and sources:
+                await announce(run)
+            async with self._run(run) as run:
                 yield run
 
     @contextlib.asynccontextmanager
@@ -78,12 +96,11 @@ class Serving:
         self.check_model(req.model)
         sequences = self.check_sequences(len(req.prompts), req.n)
         async with self._admitted(sequences):
-            async with self._run(await self._prepare_text(req, request_id)) as run:
+            async with self._run(Run(self, await self._prepare_text(req, request_id))) as run:
                 yield run
 
     @contextlib.asynccontextmanager
-    async def _run(self, choices: list[Choice]) -> AsyncIterator[Run]:
-        run = Run(self, choices)
+    async def _run(self, run: Run) -> AsyncIterator[Run]:
         await run.start()
         try:
             yield run
@@ -209,16 +226,18 @@ class Serving:
             raise ContextLengthExceeded(prompt_tokens, context, param)
         return sampling if limit <= room else dataclasses.replace(sampling, max_tokens=room)
 
-    async def _prepare_chat(self, req: ChatRequest, request_id: str) -> tuple[list[Choice], int]:
+    async def _prepare_chat(self, req: ChatRequest, request_id: str) -> "PreparedChat":
         self._check_tools(req)
         messages = req.messages
         sampling = self._sampling(req.sampling)
         dropped = 0
         prompt_tokens: Optional[int] = None
+        window: Optional[int] = None
         tokenizer = self.engine.tokenizer
         if req.history_window is not None:
+            window = self._budget(req, sampling.max_tokens)
             try:
-                fitted = await fit_history(tokenizer, messages, self._budget(req, sampling.max_tokens), req.tools)
+                fitted = await fit_history(tokenizer, messages, window, req.tools)
             except PromptTooLongError as exc:
                 raise too_long(exc) from None
             messages, dropped, prompt_tokens = fitted.messages, fitted.dropped, fitted.prompt_tokens
@@ -252,7 +271,7 @@ class Serving:
             )
             for i in range(req.n)
         ]
-        return choices, dropped
+        return PreparedChat(choices, dropped, window, prompt_tokens)
 
     @staticmethod
     def _check_tools(req: ChatRequest) -> None:

@@ -76,6 +76,8 @@ class Run:
         self.choices = choices
         self.dropped_messages = 0  # history turns left out to fit the window
         self.sources: list = []  # knowledge-base chunks the prompt cites (retrieval)
+        self.history_window: Optional[int] = None  # the window a trimmed history was fitted to
+        self.counted_prompt_tokens: Optional[int] = None  # the prompt's tokens, where fitting counted them
         self._tallies = {c.index: _Tally() for c in choices}
         self._echo = {c.index: c.echo_prefix for c in choices if c.echo_prefix}
         self._echo_logprobs = {c.index: c.echo_logprobs for c in choices if c.echo_logprobs}

@@ -29,7 +29,8 @@ const el = {
   clear: $("clear-history"), newChat: $("new-chat"), list: $("conversation-list"), title: $("chat-title"),
   exportMd: $("export-md"), exportJson: $("export-json"), banner: $("banner"), params: $("params"),
   toggleParams: $("toggle-params"), resetParams: $("reset-params"), system: $("p-system"), dot: $("status-dot"),
-  knowledge: $("knowledge"),
+  knowledge: $("knowledge"), toggleConversations: $("toggle-conversations"), sidebar: $("sidebar"), scrim: $("scrim"),
+  closeParams: $("close-params"), effectiveWindow: $("effective-window"), layout: document.querySelector(".layout"),
 };
 
 // ---------------------------------------------------------------- storage
@@ -193,7 +194,7 @@ function fmtBytes(b) {
 function metaLine(msg) {
   const m = msg.meta || {};
   const parts = [];
-  if (Number.isFinite(m.prompt_tokens)) parts.push(`${m.prompt_tokens} in / ${m.completion_tokens ?? "?"} out tokens`);
+  if (Number.isFinite(m.prompt_tokens)) parts.push(`${m.prompt_tokens} in / ${m.estimated ? "≈" : ""}${m.completion_tokens ?? "?"} out tokens`);
   if (Number.isFinite(m.ttft_ms)) parts.push(`TTFT ${fmtNum(m.ttft_ms)} ms`);
   if (Number.isFinite(m.tokens_per_second)) parts.push(`${fmtNum(m.tokens_per_second, 1)} tok/s`);
   if (m.finish_reason === "length") parts.push("stopped at max new tokens");
@@ -223,7 +224,8 @@ function messageNode(msg, index) {
     const rbody = document.createElement("div"); rbody.className = "content reasoning-content";
     details.append(summary, rbody);
     const content = document.createElement("div"); content.className = "content answer";
-    body.append(details, content);
+    const reading = document.createElement("p"); reading.className = "reading"; reading.setAttribute("role", "status"); reading.hidden = true;
+    body.append(reading, details, content);
     const sources = document.createElement("section"); sources.className = "sources"; sources.hidden = true;
     sources.setAttribute("aria-label", "Sources");
     const meta = document.createElement("div"); meta.className = "meta";
@@ -244,16 +246,20 @@ function updateAssistantNode(node, msg, streaming = false) {
     setMarkdown(details.querySelector(".reasoning-content"), reasoning);
   }
   setMarkdown(node.querySelector(".answer"), split.content);
-  renderSources(node, msg.sources);
+  const sources = validSources(msg.sources);
+  // Retrieval is done and the model reads the sources: seconds on a CPU before its first token.
+  const reading = node.querySelector(".reading");
+  reading.hidden = !(streaming && sources.length && !msg.content && !reasoning);
+  if (!reading.hidden) reading.textContent = `Reading ${sources.length} source${sources.length === 1 ? "" : "s"}…`;
+  node.classList.toggle("reading-sources", !reading.hidden);
+  renderSources(node, msg.sources, citedRefs(split.content, sources), streaming);
   linkCitations(node.querySelector(".answer"), msg.sources);
   node.classList.toggle("streaming", streaming);
   node.setAttribute("aria-busy", String(streaming)); // screen readers read the answer once it is complete
   const notice = node.querySelector(".trimmed-notice");
   const trimmed = msg.meta && msg.meta.trimmed;
   notice.hidden = !trimmed;
-  if (trimmed) {
-    notice.textContent = `${trimmed} older message${trimmed === 1 ? " was" : "s were"} left out of this answer's context to fit the history window${state.historyWindow ? ` (${state.historyWindow} tokens)` : ""}.`;
-  }
+  if (trimmed) notice.textContent = trimmedNotice(trimmed, msg.meta);
   node.querySelector(".meta").textContent = streaming ? "" : metaLine(msg);
   const err = node.querySelector(".error-box");
   err.hidden = !msg.error;
@@ -271,6 +277,25 @@ function updateAssistantNode(node, msg, streaming = false) {
 
 const baseName = (path) => String(path || "").split(/[\\/]/).pop() || String(path || "");
 function sourceLabel(s) { return `${baseName(s.source)}${s.page ? `, page ${s.page}` : ""}`; }
+const SNIPPET_WORDS = 12;
+// The first words of a chunk: sources from the same file differ before they are opened.
+function snippet(text) {
+  const words = String(text || "").replace(/[#>*`|]+/g, " ").split(/\s+/).filter(Boolean);
+  // Text without spaces (Chinese, Japanese) is cut by characters instead.
+  if (words.length === 1 || (words.length && words.join("").length > 24 * words.length)) {
+    const flat = words.join(" ");
+    return flat.length > 40 ? `${flat.slice(0, 40)}…` : flat;
+  }
+  return words.slice(0, SNIPPET_WORDS).join(" ") + (words.length > SNIPPET_WORDS ? " …" : "");
+}
+function validSources(sources) { return Array.isArray(sources) ? sources.filter((s) => s && Number.isFinite(s.ref)) : []; }
+// The refs an answer cites ([ref N] naming one of its sources).
+function citedRefs(content, sources) {
+  const refs = new Set(sources.map((s) => s.ref));
+  const out = new Set();
+  for (const m of String(content || "").matchAll(CITATION)) if (refs.has(Number(m[1]))) out.add(Number(m[1]));
+  return out;
+}
 
 function sourceNode(s) {
   const li = document.createElement("li");
@@ -279,7 +304,8 @@ function sourceNode(s) {
   const summary = document.createElement("summary");
   const num = document.createElement("span"); num.className = "ref"; num.textContent = `[${s.ref}]`;
   const name = document.createElement("span"); name.className = "source-name"; name.textContent = sourceLabel(s);
-  summary.append(num, " ", name);
+  const first = document.createElement("span"); first.className = "source-snippet"; first.textContent = ` — ${snippet(s.text)}`;
+  summary.append(num, " ", name, first);
   const where = document.createElement("p"); where.className = "source-where";
   const parts = [String(s.source || "")];
   if (s.page) parts.push(`page ${s.page}`);
@@ -292,19 +318,27 @@ function sourceNode(s) {
   return li;
 }
 
-function renderSources(node, sources) {
+function renderSources(node, sources, cited, streaming) {
   const box = node.querySelector(".sources");
-  if (box.sourcesShown === sources) return; // a re-render while streaming keeps opened sources open
-  box.sourcesShown = sources;
-  const list = Array.isArray(sources) ? sources.filter((s) => s && Number.isFinite(s.ref)) : [];
-  box.hidden = list.length === 0;
-  if (!list.length) { box.replaceChildren(); return; }
-  const head = document.createElement("h3");
-  const collection = list[0].collection;
-  head.textContent = collection ? `Sources from ${collection}` : "Sources";
-  const ol = document.createElement("ol");
-  ol.append(...list.map(sourceNode));
-  box.replaceChildren(head, ol);
+  const list = validSources(sources);
+  if (box.sourcesShown !== sources) { // a re-render while streaming keeps opened sources open
+    box.sourcesShown = sources;
+    box.hidden = list.length === 0;
+    if (!list.length) { box.replaceChildren(); return; }
+    const head = document.createElement("h3");
+    const collection = list[0].collection;
+    head.textContent = collection ? `Sources from ${collection}` : "Sources";
+    const ol = document.createElement("ol");
+    ol.append(...list.map(sourceNode));
+    const note = document.createElement("p"); note.className = "sources-note"; note.hidden = true;
+    box.replaceChildren(head, ol, note);
+  }
+  if (!list.length) return;
+  for (const d of box.querySelectorAll("details.source")) d.classList.toggle("cited", cited.has(Number(d.dataset.ref)));
+  // The model may cite none of them (small models seldom do): the list still says what it was given.
+  const note = box.querySelector(".sources-note");
+  note.hidden = streaming || cited.size > 0;
+  note.textContent = `The answer cites none of these ${list.length} passage${list.length === 1 ? "" : "s"}; they are what it was given to read.`;
 }
 
 // The prompt numbers the chunks [ref 1], [ref 2]…; where the answer cites one, it becomes a
@@ -348,6 +382,7 @@ function openSource(article, ref) {
 }
 
 function renderConversation() {
+  renderConversationStats();
   const conv = current();
   el.title.textContent = conv ? conv.title : "oss-sidecar";
   document.title = conv && conv.titled ? `${conv.title} · oss-sidecar` : "oss-sidecar chat";
@@ -434,21 +469,42 @@ function readParams() {
   s.system = el.system.value;
   state.settings = s;
   save(STORE.settings, s);
+  showEffectiveWindow();
 }
 for (const [, id] of PARAM_FIELDS) paramInput(id).addEventListener("input", readParams);
 el.system.addEventListener("input", readParams);
 el.resetParams.addEventListener("click", () => {
   state.settings = { ...DEFAULTS }; save(STORE.settings, state.settings); fillParams(); el.knowledge.value = "";
 });
-el.toggleParams.addEventListener("click", () => {
-  const hidden = document.querySelector(".layout").classList.toggle("params-hidden");
-  el.toggleParams.setAttribute("aria-expanded", String(!hidden));
-  save(STORE.ui, { paramsHidden: hidden });
-});
-if (load(STORE.ui, {}).paramsHidden) {
-  document.querySelector(".layout").classList.add("params-hidden");
-  el.toggleParams.setAttribute("aria-expanded", "false");
+// Wide screens: the parameters beside the chat, shown or hidden as last chosen. Narrow ones (phones):
+// the parameters and the conversation list open over the chat, both closed at first.
+const NARROW = window.matchMedia("(max-width: 1100px)");
+function setParamsOpen(open, remember = false) {
+  el.layout.classList.toggle("params-hidden", !open);
+  el.toggleParams.setAttribute("aria-expanded", String(open));
+  if (open && NARROW.matches) setSidebarOpen(false);
+  if (remember && !NARROW.matches) save(STORE.ui, { ...load(STORE.ui, {}), paramsHidden: !open });
+  updateScrim();
 }
+function setSidebarOpen(open) {
+  el.layout.classList.toggle("sidebar-open", open);
+  el.toggleConversations.setAttribute("aria-expanded", String(open));
+  if (open) setParamsOpen(false);
+  updateScrim();
+}
+const overlayOpen = () => NARROW.matches && (el.layout.classList.contains("sidebar-open") || !el.layout.classList.contains("params-hidden"));
+function updateScrim() { el.scrim.hidden = !overlayOpen(); }
+function closeOverlays() { if (NARROW.matches) { setSidebarOpen(false); setParamsOpen(false); } }
+function applyLayout() {
+  setSidebarOpen(false);
+  setParamsOpen(!NARROW.matches && !load(STORE.ui, {}).paramsHidden);
+}
+el.toggleParams.addEventListener("click", () => setParamsOpen(el.layout.classList.contains("params-hidden"), true));
+el.closeParams.addEventListener("click", () => { setParamsOpen(false); el.toggleParams.focus(); });
+el.toggleConversations.addEventListener("click", () => setSidebarOpen(!el.layout.classList.contains("sidebar-open")));
+el.scrim.addEventListener("click", closeOverlays);
+NARROW.addEventListener("change", applyLayout);
+applyLayout();
 
 // ---------------------------------------------------------------- knowledge base selector
 
@@ -527,6 +583,16 @@ function buildRequest(conv, upToIndex) {
   return body;
 }
 
+// The gateway's count of a chat's prompt (POST /tokenize, vLLM's shape); NaN when it cannot say.
+async function countPrompt(messages) {
+  try {
+    const res = await fetch("/tokenize", { method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ messages, add_generation_prompt: true }) });
+    const count = res.ok ? (await res.json()).count : NaN;
+    return Number.isFinite(count) ? count : NaN;
+  } catch { return NaN; }
+}
+
 async function* sseEvents(body) {
   const reader = body.getReader();
   const decoder = new TextDecoder();
@@ -577,6 +643,7 @@ async function generate(conv) {
   const body = buildRequest(conv, conv.messages.length - 1);
   const t0 = performance.now();
   let tFirst = null;
+  let pieces = 0;
   try {
     let res;
     try {
@@ -591,6 +658,12 @@ async function generate(conv) {
     if (!res.ok) throw await errorFromResponse(res);
     const trimmed = parseInt(res.headers.get("X-History-Trimmed") || "0", 10);
     if (trimmed > 0) msg.meta.trimmed = trimmed;
+    // The window the history was fitted to, and why it is that size (the notice says so).
+    const fittedTo = parseInt(res.headers.get("X-History-Window") || "", 10);
+    if (Number.isFinite(fittedTo)) Object.assign(msg.meta, { window: fittedTo, max_tokens: body.max_tokens, context: state.context });
+    // The prompt as the gateway counted it: what a stopped answer (no usage chunk) reports.
+    const counted = parseInt(res.headers.get("X-Prompt-Tokens") || "", 10);
+    if (Number.isFinite(counted)) msg.meta.prompt_tokens = counted;
     let finished = false;
     try {
       for await (const data of sseEvents(res.body)) {
@@ -608,6 +681,7 @@ async function generate(conv) {
           const d = choice.delta || {};
           const piece = (d.content || "") + (d.reasoning_content || d.reasoning || "");
           if (piece && tFirst === null) tFirst = performance.now();
+          if (piece) pieces += 1; // about one token each: the count of an answer stopped before its usage
           if (d.reasoning_content) msg.reasoning += d.reasoning_content;
           else if (d.reasoning) msg.reasoning += d.reasoning;
           if (d.content) msg.content += d.content;
@@ -617,6 +691,7 @@ async function generate(conv) {
         if (chunk.usage) {
           msg.meta.prompt_tokens = chunk.usage.prompt_tokens;
           msg.meta.completion_tokens = chunk.usage.completion_tokens;
+          delete msg.meta.estimated;
         }
       }
     } catch (e) {
@@ -636,6 +711,16 @@ async function generate(conv) {
     }
   } finally {
     const tEnd = performance.now();
+    if (!Number.isFinite(msg.meta.completion_tokens) && pieces > 0) {
+      msg.meta.completion_tokens = pieces;
+      msg.meta.estimated = true;
+    }
+    // Stopped before the usage chunk, and the gateway did not count the prompt while fitting it:
+    // its tokenizer counts the messages sent (without a knowledge base's passages: marked ≈).
+    if (msg.stopped && !Number.isFinite(msg.meta.prompt_tokens)) {
+      msg.meta.prompt_tokens = await countPrompt(body.messages);
+      if (body.retrieval) msg.meta.estimated = true;
+    }
     if (tFirst !== null) {
       msg.meta.ttft_ms = tFirst - t0;
       const n = msg.meta.completion_tokens;
@@ -652,6 +737,7 @@ async function generate(conv) {
       if (node) updateAssistantNode(node, msg, false);
       scrollToEnd();
     }
+    renderConversationStats();
     refreshStats();
   }
 }
@@ -728,15 +814,16 @@ function startRename(li) {
 el.list.addEventListener("click", (e) => {
   const li = e.target.closest("li");
   if (!li || !li.dataset.id) return;
-  if (e.target.closest(".conv-open")) switchTo(li.dataset.id);
+  if (e.target.closest(".conv-open")) { switchTo(li.dataset.id); closeOverlays(); }
   else if (e.target.closest(".conv-rename")) startRename(li);
   else if (e.target.closest(".conv-delete")) deleteConversation(li.dataset.id);
 });
 
 el.newChat.addEventListener("click", () => {
   const conv = current();
-  if (conv && conv.messages.length === 0) { el.input.focus(); return; }
+  if (conv && conv.messages.length === 0) { closeOverlays(); el.input.focus(); return; }
   createConversation();
+  closeOverlays();
   renderList(); renderConversation(); el.input.focus();
 });
 
@@ -744,9 +831,13 @@ el.clear.addEventListener("click", () => {
   const conv = current();
   if (!conv) return;
   stop();
+  // Everything goes: the turns and the title taken from the first question.
   conv.messages = [];
+  conv.title = "New chat";
+  conv.titled = false;
   conv.updated = Date.now();
   persist(conv);
+  renderList();
   renderConversation();
   el.input.focus();
 });
@@ -810,12 +901,66 @@ el.input.addEventListener("keydown", (e) => {
   }
 });
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && state.streaming) { e.preventDefault(); stop(); }
+  if (e.key !== "Escape") return;
+  if (overlayOpen()) { e.preventDefault(); closeOverlays(); } else if (state.streaming) { e.preventDefault(); stop(); }
 });
 
 // ---------------------------------------------------------------- status bar
 
-function setStat(name, text) { const n = document.querySelector(`[data-stat="${name}"]`); if (n) n.textContent = text; }
+function setStat(name, text, estimated = false) {
+  const n = document.querySelector(`[data-stat="${name}"]`);
+  if (n) { n.textContent = text; n.classList.toggle("estimated", estimated); }
+}
+
+// This conversation's numbers, from its own answers (the server's /v1/stats counts every client).
+function conversationNumbers(conv) {
+  const out = { tokensIn: 0, tokensOut: 0, estimated: false, ttfts: [], lastTps: NaN };
+  for (const m of (conv && conv.messages) || []) {
+    if (m.role !== "assistant" || !m.meta) continue;
+    if (Number.isFinite(m.meta.prompt_tokens)) out.tokensIn += m.meta.prompt_tokens;
+    if (Number.isFinite(m.meta.completion_tokens)) out.tokensOut += m.meta.completion_tokens;
+    if (m.meta.estimated) out.estimated = true;
+    if (Number.isFinite(m.meta.ttft_ms)) { out.ttfts.push(m.meta.ttft_ms); out.lastTps = m.meta.tokens_per_second; }
+  }
+  return out;
+}
+function renderConversationStats() {
+  const n = conversationNumbers(current());
+  const ms = (v) => (Number.isFinite(v) ? `${fmtNum(v)} ms` : "–");
+  setStat("conv-in", fmtNum(n.tokensIn));
+  setStat("conv-out", fmtNum(n.tokensOut), n.estimated);
+  setStat("conv-ttft", ms(n.ttfts[n.ttfts.length - 1]));
+  setStat("conv-avg-ttft", ms(n.ttfts.length ? n.ttfts.reduce((a, b) => a + b, 0) / n.ttfts.length : NaN));
+  setStat("conv-turns", fmtNum(n.ttfts.length));
+  setStat("conv-tps", Number.isFinite(n.lastTps) ? `${fmtNum(n.lastTps, 1)} tok/s` : "–");
+}
+
+// ---------------------------------------------------------------- the history window
+// The gateway fits a history to min(history_window_tokens, context − min(max_tokens, context/2))
+// (Serving._budget): the answer's budget comes out of the window.
+
+function effectiveWindow(setting, context, maxTokens) {
+  if (!Number.isFinite(setting)) return NaN;
+  if (!Number.isFinite(context)) return setting;
+  return Math.min(setting, context - Math.min(maxTokens || 0, Math.floor(context / 2)));
+}
+function windowReason(window, context, maxTokens) {
+  if (!Number.isFinite(context) || !Number.isFinite(maxTokens)) return "";
+  const reserved = Math.min(maxTokens, Math.floor(context / 2));
+  if (window !== context - reserved) return "the server's history_window_tokens setting";
+  return `the model's context of ${fmtNum(context)} less ${fmtNum(reserved)} kept for the answer`;
+}
+function showEffectiveWindow() {
+  const w = effectiveWindow(state.historyWindow, state.context, state.settings.max_tokens);
+  const why = Number.isFinite(w) ? windowReason(w, state.context, state.settings.max_tokens) : "";
+  el.effectiveWindow.textContent = Number.isFinite(w) ? `History window: ${fmtNum(w)} tokens${why ? ` (${why})` : ""}` : "History window: –";
+}
+function trimmedNotice(trimmed, meta) {
+  const head = `${trimmed} older message${trimmed === 1 ? " was" : "s were"} left out of this answer's context to fit the history window`;
+  if (!Number.isFinite(meta.window)) return `${head}.`; // answers saved before the gateway said which
+  const why = windowReason(meta.window, meta.context, meta.max_tokens);
+  return `${head} of ${fmtNum(meta.window)} tokens${why ? `: ${why}` : ""}.`;
+}
 let statsBusy = false;
 async function refreshStats() {
   if (statsBusy) return;
@@ -833,20 +978,13 @@ async function refreshStats() {
     setStat("model", s.model || "–");
     if (s.model && !state.model) state.model = s.model;
     if (Number.isFinite(s.history_window_tokens)) state.historyWindow = s.history_window_tokens;
+    if (Number.isFinite(s.context_length)) state.context = s.context_length;
+    showEffectiveWindow();
     const devs = (s.memory && s.memory.devices) || [];
     setStat("memory-kind", s.memory && s.memory.kind === "gpu" ? "GPU" : "mem");
     setStat("memory", devs.length
       ? devs.map((d) => `${fmtBytes(d.used_bytes)} / ${fmtBytes(d.total_bytes)}`).join(", ")
       : "–");
-    const last = s.last || {};
-    setStat("tokens-in", fmtNum(last.prompt_tokens));
-    setStat("tokens-out", fmtNum(last.completion_tokens));
-    setStat("ttft", Number.isFinite(last.ttft_ms) ? `${fmtNum(last.ttft_ms)} ms` : "–");
-    setStat("tps", Number.isFinite(last.tokens_per_second) ? `${fmtNum(last.tokens_per_second, 1)} tok/s` : "–");
-    const avg = s.average || {};
-    setStat("avg-count", fmtNum(avg.count || 0));
-    setStat("avg-ttft", Number.isFinite(avg.ttft_ms) ? `${fmtNum(avg.ttft_ms)} ms` : "–");
-    setStat("avg-tps", Number.isFinite(avg.tokens_per_second) ? `${fmtNum(avg.tokens_per_second, 1)} tok/s` : "–");
     const r = s.requests || {};
     setStat("running", fmtNum(r.running));
     setStat("waiting", fmtNum(r.waiting));

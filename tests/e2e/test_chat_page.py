@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -268,11 +269,18 @@ async def test_clear_history_starts_over(chat):
     await chat.send("Hello!")
     await chat.wait_idle()
     assert await chat.page.locator("article.msg").count() == 2
+    await expect(chat.page.locator("#chat-title")).to_have_text("Hello!")
+    await expect(chat.page.locator("#conversation-list li .conv-open")).to_have_text(["Hello!"])
     await chat.button("Clear history").click()
     assert await chat.page.locator("article.msg").count() == 0
+    # the title taken from the first question goes too, in the header and the list
+    await expect(chat.page.locator("#chat-title")).to_have_text("New chat")
+    await expect(chat.page.locator("#conversation-list li .conv-open")).to_have_text(["New chat"])
+    await expect(chat.page.locator('[data-stat="conv-turns"]')).to_have_text("0")
     await chat.page.reload()
     await chat.page.wait_for_function("window.__chatReady === true")
     assert await chat.page.locator("article.msg").count() == 0
+    await expect(chat.page.locator("#chat-title")).to_have_text("New chat")
     # the next request carries no trace of the cleared turns
     await chat.send("What is two plus two?")
     await chat.wait_idle()
@@ -319,25 +327,68 @@ async def test_parameters_default_and_changed_values_reach_the_request(chat, gat
     await expect(page.get_by_label("Max new tokens", exact=True)).to_have_value("12")
 
 
-async def test_status_bar_shows_gateway_numbers(chat, gateway):
-    await chat.set_param("Max new tokens", 16)
-    await chat.send("Name three colours.")
-    await chat.wait_idle()
+def another_client_asks(gateway, max_tokens: int) -> dict:
+    """A request from another client (an editor, a benchmark): the server's numbers, not this page's."""
+    body = json.dumps({"messages": [{"role": "user", "content": "Count to three."}], "max_tokens": max_tokens}).encode()
+    request = urllib.request.Request(gateway.url + "/v1/chat/completions", data=body,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read())
+
+
+async def test_status_bar_counts_this_conversation_beside_the_servers_state(chat, gateway):
+    page = chat.page
+    await asyncio.to_thread(another_client_asks, gateway, 3)
+    await page.reload()
+    await page.wait_for_function("window.__chatReady === true")
+    # Server: its state, engine, model and memory, labelled as the server's.
+    server = page.get_by_role("group", name="Server")
+    await expect(server.locator('[data-stat="status"]')).to_have_text("ready", timeout=10_000)
     stats = gateway.stats()
-    await expect(chat.page.locator('[data-stat="tokens-out"]')).to_have_text(re.compile(r"^\d+$"), timeout=10_000)
-    assert await chat.stat("status") == "ready"
     assert await chat.stat("engine") == stats["engine"]
     assert await chat.stat("model") == stats["model"]
     assert re.fullmatch(r"[\d.]+ \w?i?B / [\d.]+ \w?i?B", await chat.stat("memory")), await chat.stat("memory")
-    assert re.fullmatch(r"\d+", await chat.stat("tokens-in"))
-    assert int(await chat.stat("tokens-in")) > 0
-    assert re.fullmatch(r"[\d,]+ ms", await chat.stat("ttft"))
-    assert re.fullmatch(r"[\d,.]+ tok/s", await chat.stat("tps"))
-    assert re.fullmatch(r"[\d,]+ ms", await chat.stat("avg-ttft"))
-    assert re.fullmatch(r"[\d,.]+ tok/s", await chat.stat("avg-tps"))
-    assert int(await chat.stat("avg-count")) >= 1
     assert await chat.stat("running") == "0"
-    assert await chat.stat("waiting") == "0"
+    # This conversation: nothing yet, whatever the other client did.
+    mine = page.get_by_role("group", name="This conversation")
+    await expect(mine).to_contain_text("0 in / 0 out")
+    assert await chat.stat("conv-ttft") == "–"
+
+    await chat.set_param("Max new tokens", 16)
+    await chat.send("Name three colours.")
+    await chat.wait_idle()
+    meta = await chat.answers().last.locator(".meta").inner_text()
+    tokens_in, tokens_out = map(int, re.search(r"(\d+) in / (\d+) out tokens", meta).groups())
+    await expect(page.locator('[data-stat="conv-in"]')).to_have_text(f"{tokens_in:,}")
+    await expect(page.locator('[data-stat="conv-out"]')).to_have_text(f"{tokens_out:,}")
+    assert re.fullmatch(r"[\d,]+ ms", await chat.stat("conv-ttft"))
+    assert await chat.stat("conv-avg-ttft") == await chat.stat("conv-ttft")
+    assert await chat.stat("conv-turns") == "1"
+    assert re.fullmatch(r"[\d,.]+ tok/s", await chat.stat("conv-tps"))
+
+    # A stopped answer (no usage chunk) counts too: the prompt as the gateway counted it, the
+    # tokens streamed until Stop (marked ≈).
+    await page.route(COMPLETIONS, keep_generating)
+    await chat.set_param("Max new tokens", 400)
+    await chat.send(LONG_PROMPT)
+    await expect(chat.last_answer_text()).to_contain_text(re.compile(r"\w+\W+\w+\W+\w+"), timeout=60_000)
+    await chat.button("Stop").click()
+    await chat.wait_idle(timeout=10_000)
+    await page.unroute(COMPLETIONS)
+    stopped = await chat.answers().last.locator(".meta").inner_text()
+    assert "stopped" in stopped
+    stopped_in, stopped_out = map(int, re.search(r"(\d+) in / ≈(\d+) out tokens", stopped).groups())
+    assert stopped_in > tokens_in and stopped_out >= 3, stopped
+    await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("2")
+    assert int((await chat.stat("conv-in")).replace(",", "")) == tokens_in + stopped_in
+    assert int((await chat.stat("conv-out")).replace(",", "")) == tokens_out + stopped_out
+    assert "estimated" in await page.locator('[data-stat="conv-out"]').get_attribute("class")
+
+    # Another conversation has its own numbers; switching back shows these again.
+    await chat.button("New chat").click()
+    await expect(mine).to_contain_text("0 in / 0 out")
+    await page.locator("#conversation-list .conv-open").nth(1).click()
+    await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("2")
 
 
 async def test_xss_payload_in_a_model_answer_stays_inert(chat):
@@ -574,14 +625,20 @@ async def test_reload_keeps_conversations_rename_switch_delete_export(chat, tmp_
     await expect(page.locator("article.msg.user .body")).to_have_text("Tell me a fun fact about cats.")
 
 
-async def test_page_says_when_the_gateway_trimmed_history(browser, start_gateway):
-    """A gateway with the smallest history window drops the oldest turns; the page tells the user."""
-    small = start_gateway(env={"OSS_SIDECAR_MODEL__HISTORY_WINDOW_TOKENS": "256"})
+async def test_page_says_which_history_window_was_used_and_why(browser, start_gateway):
+    """A gateway with a small window (300 tokens) and a small context (512) drops the oldest turns;
+    the page says how many, the window really used and why: the setting, or the context less the
+    answer's budget once max new tokens leaves less than the setting. The parameters panel shows
+    the same window before anything is sent."""
+    small = start_gateway(env={"OSS_SIDECAR_MODEL__HISTORY_WINDOW_TOKENS": "300",
+                               "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "512"})
     context = await browser.new_context(viewport={"width": 1280, "height": 860})
     chat = Chat(await context.new_page(), small)
     try:
         await chat.open()
         await chat.set_param("Max new tokens", 8)
+        window = chat.page.locator("#effective-window")
+        await expect(window).to_have_text("History window: 300 tokens (the server's history_window_tokens setting)")
         words = " ".join(["apple", "river", "stone", "cloud"] * 35)  # about 150 tokens
         await chat.send("Please remember these words: " + words)
         await chat.wait_idle()
@@ -591,12 +648,124 @@ async def test_page_says_when_the_gateway_trimmed_history(browser, start_gateway
         notice = chat.answers().last.locator(".trimmed-notice")
         await expect(notice).to_be_visible()
         await expect(notice).to_contain_text(re.compile(r"\d+ older messages? (was|were) left out"))
-        await expect(notice).to_contain_text("256 tokens")
+        await expect(notice).to_contain_text("history window of 300 tokens: the server's history_window_tokens setting")
         assert chat.requests[-1]["truncate_prompt_tokens"] == -1
+        # More new tokens: the context less the answer's budget is now the smaller window.
+        await chat.set_param("Max new tokens", 230)
+        await expect(window).to_have_text("History window: 282 tokens (the model's context of 512 less 230 kept for the answer)")
+        await chat.send("And once more: " + words)
+        await chat.wait_idle(timeout=120_000)
+        notice = chat.answers().last.locator(".trimmed-notice")
+        await expect(notice).to_contain_text("history window of 282 tokens: the model's context of 512 less 230 kept for the answer")
         # the notice stays with that answer after a reload
         await chat.page.reload()
         await chat.page.wait_for_function("window.__chatReady === true")
-        await expect(chat.answers().last.locator(".trimmed-notice")).to_be_visible()
+        await expect(chat.answers().last.locator(".trimmed-notice")).to_contain_text("282 tokens")
+    finally:
+        await context.close()
+    assert not chat.errors, chat.errors
+
+
+VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1440, "height": 900}}
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the layout tests keep their screenshots (CHAT_PAGE_ARTIFACTS, or pytest's own
+    temporary folder): artifacts to look at, outside the checkout."""
+    folder = Path(os.environ.get("CHAT_PAGE_ARTIFACTS") or tmp_path_factory.getbasetemp() / "chat-page-screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"chat page screenshots in {folder}", file=sys.stderr)
+    return folder
+
+
+async def inside_viewport(page, locator) -> None:
+    box = await locator.bounding_box()
+    width = page.viewport_size["width"]
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5, (await locator.inner_text(), box)
+
+
+async def no_horizontal_scroll(page) -> None:
+    scroll, client = await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert scroll <= client, f"the page is {scroll} px wide in a {client} px viewport"
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+async def test_layout_on_a_phone_and_a_desktop_in_light_and_dark(browser, gateway, screenshots, size, scheme):
+    context = await browser.new_context(viewport=VIEWPORTS[size], color_scheme=scheme)
+    chat = Chat(await context.new_page(), gateway)
+    page = chat.page
+    try:
+        await chat.open()
+        phone = size == "phone"
+        params = page.get_by_role("complementary", name="Parameters")
+        # Every header control is on screen, nothing scrolls sideways.
+        for control in [chat.button("Parameters"), chat.button("Clear history"), page.get_by_label("Knowledge base", exact=True)]:
+            await expect(control).to_be_visible()
+            await inside_viewport(page, control)
+        await no_horizontal_scroll(page)
+        # Phones: parameters and conversations closed at first; desktops: both beside the chat.
+        if phone:
+            await expect(params).to_be_hidden()
+            await expect(chat.button("Parameters")).to_have_attribute("aria-expanded", "false")
+            await expect(page.get_by_role("complementary", name="Conversations")).to_be_hidden()
+        else:
+            await expect(params).to_be_visible()
+            await expect(chat.button("Chats")).to_be_hidden()
+            # A narrower desktop (three columns, a narrow chat): the header wraps, nothing is cut.
+            await page.set_viewport_size({"width": 1180, "height": 800})
+            head = await page.locator(".chat-head").bounding_box()
+            for control in [chat.button("Parameters"), chat.button("Clear history"), page.locator("#chat-title")]:
+                box = await control.bounding_box()
+                assert box["width"] > 0 and head["x"] <= box["x"] and box["x"] + box["width"] <= head["x"] + head["width"] + 0.5, (box, head)
+            await page.set_viewport_size(VIEWPORTS[size])
+        # Stop beside the message box, on screen.
+        box, stop = await chat.message_box.bounding_box(), await chat.button("Stop").bounding_box()
+        assert stop["x"] >= box["x"] + box["width"] and box["y"] <= stop["y"] < box["y"] + box["height"], (box, stop)
+        await inside_viewport(page, chat.button("Stop"))
+        if phone:  # the parameters are an overlay there: open, set, close
+            await chat.button("Parameters").click()
+            await chat.set_param("Max new tokens", 12)
+            await chat.button("Close parameters").click()
+        else:
+            await chat.set_param("Max new tokens", 12)
+        await chat.send(f"Say hello in {size} {scheme} mode, in one short sentence.")
+        await chat.wait_idle()
+        # The messages get most of the screen; the status bar names this conversation and the server.
+        messages = await page.get_by_role("log", name="Messages").bounding_box()
+        assert messages["height"] >= 0.5 * VIEWPORTS[size]["height"], messages
+        await expect(page.get_by_role("group", name="This conversation")).to_be_visible()
+        await expect(page.get_by_role("group", name="Server")).to_contain_text("ready")
+        await no_horizontal_scroll(page)
+        await page.screenshot(path=screenshots / f"{size}-{scheme}.png")
+        if phone:
+            # The parameters open over the chat, fully on screen, and close again.
+            await chat.button("Parameters").click()
+            await expect(params).to_be_visible()
+            await inside_viewport(page, params)
+            await expect(page.get_by_text(re.compile(r"^History window: [\d,]+ tokens"))).to_be_visible()
+            await no_horizontal_scroll(page)
+            await page.screenshot(path=screenshots / f"{size}-{scheme}-parameters.png")
+            await chat.button("Close parameters").click()
+            await expect(params).to_be_hidden()
+            # The conversation list too; picking a conversation closes it.
+            await chat.button("Chats").click()
+            conversations = page.get_by_role("complementary", name="Conversations")
+            await expect(conversations).to_be_visible()
+            await inside_viewport(page, conversations)
+            await page.screenshot(path=screenshots / f"{size}-{scheme}-conversations.png")
+            await conversations.locator(".conv-open").first.click()
+            await expect(conversations).to_be_hidden()
+            await expect(chat.answers()).to_have_count(1)
+        else:
+            await expect(page.locator("#effective-window")).to_contain_text("History window: 8,180 tokens")
+        # This conversation's numbers, then Clear: the turns, the numbers and the title go.
+        await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("1")
+        await chat.button("Clear history").click()
+        await expect(page.locator("#chat-title")).to_have_text("New chat")
+        await expect(page.locator('[data-stat="conv-turns"]')).to_have_text("0")
+        await expect(page.get_by_role("group", name="This conversation")).to_contain_text("0 in / 0 out")
     finally:
         await context.close()
     assert not chat.errors, chat.errors

@@ -20,7 +20,9 @@ httpx = pytest.importorskip("httpx")
 
 from playwright.async_api import expect  # noqa: E402  (after the skips above)
 
-from tests.e2e.test_chat_page import Chat, browser, delta, sse  # noqa: E402,F401  (browser: the shared fixture)
+from tests.e2e.test_chat_page import (  # noqa: E402,F401  (browser, screenshots: the shared fixtures)
+    VIEWPORTS, Chat, browser, delta, no_horizontal_scroll, screenshots, sse,
+)
 from tests.gateway.knowledge.test_index_and_retrieval import index  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,8 +159,12 @@ async def test_answer_from_a_knowledge_base_shows_numbered_sources_that_open_to_
     await expect(sources).to_have_count(3)
     summaries = [s.strip() for s in await sources.locator("summary").all_inner_texts()]
     assert [s.split(" ", 1)[0] for s in summaries] == ["[1]", "[2]", "[3]"], summaries
-    assert all(s.split(" ", 1)[1] in {d.name for d in DOCS} for s in summaries), summaries
-    assert summaries[0] == "[1] CHAT_PAGE.md", summaries
+    # file (and page), then the chunk's first words: sources from one file differ before they are opened
+    names = [s.split(" ", 1)[1].split(" — ")[0] for s in summaries]
+    assert all(n in {d.name for d in DOCS} for n in names), summaries
+    assert names[0] == "CHAT_PAGE.md", summaries
+    snippets = [s.split(" — ", 1)[1] for s in summaries]
+    assert len(set(snippets)) == 3, snippets
 
     # Closed until asked; opened, it shows where the chunk is and the chunk's own text.
     first = sources.first
@@ -168,6 +174,9 @@ async def test_answer_from_a_knowledge_base_shows_numbered_sources_that_open_to_
     await expect(text).to_be_visible()
     shown = await text.inner_text()
     assert "DOMPurify" in shown
+    first_words = snippets[0].removesuffix(" …").split()
+    # (Markdown's marks left out: #, >, *, `, |)
+    assert " ".join(first_words) in " ".join(re.sub(r"[#>*`|]+", " ", shown).split()), (snippets[0], shown[:200])
     assert " ".join(shown.split()) in file_text("CHAT_PAGE.md"), "the chunk shown is not text of the file"
     await expect(first.locator(".source-where")).to_contain_text(str(DOCS[0]))
     await expect(first.locator(".source-where")).to_contain_text(re.compile(r"chunk \d+ · similarity 0\.\d\d"))
@@ -223,6 +232,8 @@ async def test_citations_in_the_answer_open_their_source(kb_chat):
     answer = kb_chat.answers().last
     cites = answer.locator(".answer button.cite")
     await expect(cites).to_have_text(["[1]", "[2]"])  # [ref 7] names no source; code is left alone
+    await expect(answer.locator("details.source.cited")).to_have_count(2)
+    await expect(answer.locator(".sources-note")).to_be_hidden()  # it cites: no "cites none" note
     await expect(answer.locator(".answer")).to_contain_text("Not a source: [ref 7].")
     await expect(answer.locator(".answer code")).to_have_text("[ref 1]")
     second = answer.locator('details.source[data-ref="2"]')
@@ -234,11 +245,73 @@ async def test_citations_in_the_answer_open_their_source(kb_chat):
     assert await kb_chat.page.evaluate("window.__pwned") is None
 
 
+# Records, in the page, when the "reading N sources" state, the sources and the first answer text
+# appear after Send (ms).
+WATCH = """() => new Promise((resolve) => {
+  const seen = {};
+  const obs = new MutationObserver(() => {
+    const last = [...document.querySelectorAll("article.msg.assistant")].pop();
+    if (!last) return;
+    const now = performance.now() - t0;
+    const reading = last.querySelector(".reading");
+    if (seen.reading === undefined && reading && !reading.hidden) { seen.reading = now; seen.readingText = reading.textContent; }
+    const box = last.querySelector(".sources");
+    if (seen.sources === undefined && box && !box.hidden) seen.sources = now;
+    if (seen.first === undefined && last.querySelector(".answer").textContent.trim()) { seen.first = now; obs.disconnect(); resolve(seen); }
+  });
+  obs.observe(document.getElementById("messages"), { subtree: true, childList: true, attributes: true, characterData: true });
+  const t0 = performance.now();
+  document.getElementById("send").click();
+})"""
+
+
+@pytest.mark.parametrize("size, scheme", [("phone", "light"), ("desktop", "dark")])
+async def test_sources_appear_before_the_first_token_and_are_listed_when_not_cited(
+        browser, indexed, screenshots, size, scheme):
+    """The gateway sends the sources right after retrieval; the page shows them with a "reading N
+    sources" state while the model reads its prompt. The small model seldom writes [ref N]: the
+    answer then still lists what it was given, and says it cites none of it."""
+    context = await browser.new_context(viewport=VIEWPORTS[size], color_scheme=scheme)
+    chat = Chat(await context.new_page(), indexed)
+    page = chat.page
+    try:
+        await chat.open()
+        await expect(page.locator("#knowledge")).to_have_attribute("data-count", "2", timeout=60_000)
+        await selector(chat).select_option("project-docs")
+        if size == "phone":
+            await chat.button("Parameters").click()
+        await chat.set_param("Sources per question", 4)
+        await chat.set_param("Max new tokens", 12)
+        if size == "phone":
+            await chat.button("Close parameters").click()
+        # A question of its own per case, so no earlier prompt is cached in the engine.
+        await chat.message_box.fill(f"How does the chat page look on a {size} in {scheme} mode?")
+        seen = await page.evaluate(WATCH)
+        assert seen.get("sources") is not None and seen["sources"] < seen["first"], seen
+        assert seen.get("readingText") == "Reading 4 sources…", seen
+        await chat.wait_idle(timeout=120_000)
+        answer = chat.answers().last
+        await expect(answer.locator(".reading")).to_be_hidden()
+        await expect(answer.locator("details.source")).to_have_count(4)
+        if not await answer.locator(".answer button.cite").count():
+            await expect(answer.locator(".sources-note")).to_have_text(
+                "The answer cites none of these 4 passages; they are what it was given to read.")
+        await no_horizontal_scroll(page)
+        await answer.locator("details.source summary").first.click()
+        await page.screenshot(path=screenshots / f"{size}-{scheme}-sources.png")
+        print(f"{size}/{scheme}: reading after {seen['reading']:.0f} ms, sources after {seen['sources']:.0f} ms, "
+              f"first token after {seen['first']:.0f} ms")
+    finally:
+        await context.close()
+    assert not chat.errors, chat.errors
+
+
 @pytest.mark.skipif(not os.environ.get("CHAT_PAGE_SCREENSHOT"),
                     reason="set CHAT_PAGE_SCREENSHOT=docs/chat-page.png to refresh the screenshot")
 async def test_screenshot_answer_with_sources(kb_chat):
     """Not a check: refreshes the README's screenshot from a real conversation: a knowledge base
-    chosen in the selector, a real answer, its sources with the first one open."""
+    chosen in the selector, a real answer, its sources with the first one open; and the same
+    conversation on a phone (docs/chat-page-phone.png, in docs/CHAT_PAGE.md)."""
     await selector(kb_chat).select_option("project-docs")
     await kb_chat.set_param("Sources per question", 3)
     await kb_chat.set_param("Temperature", 0.2)
@@ -246,4 +319,11 @@ async def test_screenshot_answer_with_sources(kb_chat):
     await kb_chat.send("Which licence does the vendored DOMPurify library of the chat page have?")
     await kb_chat.wait_idle(timeout=240_000)
     await kb_chat.answers().last.locator("details.source summary").first.click()
-    await kb_chat.page.screenshot(path=os.environ["CHAT_PAGE_SCREENSHOT"])
+    path = Path(os.environ["CHAT_PAGE_SCREENSHOT"])
+    await kb_chat.page.screenshot(path=path)
+    # The same conversation on a phone (the conversation is kept in the browser's storage).
+    await kb_chat.page.set_viewport_size(VIEWPORTS["phone"])
+    await kb_chat.page.reload()
+    await kb_chat.page.wait_for_function("window.__chatReady === true")
+    await kb_chat.answers().last.locator("details.source summary").nth(1).click()
+    await kb_chat.page.screenshot(path=path.with_name(f"{path.stem}-phone{path.suffix}"))

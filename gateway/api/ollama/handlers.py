@@ -156,6 +156,30 @@ def _done_reason(finish: Optional[str]) -> str:
 Piece = Callable[[str, str, list[dict[str, Any]]], dict[str, Any]]
 
 
+class _SourcesFirst:
+    """A streamed answer's retrieval sources, in a first line sent before the engine reads the
+    prompt (`Serving.chat`'s announce): seconds on a CPU. What fails after it goes in the stream."""
+
+    def __init__(self, request: web.Request, model: str, piece: Piece):
+        self.request, self.model, self.piece = request, model, piece
+        self.stream: Optional[tuple[web.StreamResponse, Callable]] = None
+
+    async def __call__(self, run: Run) -> None:
+        self.stream = await open_stream(self.request, "application/x-ndjson")
+        first = {"model": self.model, "created_at": p.now(), **self.piece("", "", []), "done": False,
+                 "sources": [s.dump() for s in run.sources]}
+        await self.stream[1](_dump(first) + b"\n")
+
+    async def failed(self, exc: Exception) -> web.StreamResponse:
+        """After the sources' line: an error line, or nothing more for a client that left."""
+        response, write = self.stream
+        if isinstance(exc, ConnectionError):
+            return response
+        await write(_dump(p.error_body(exc)) + b"\n")
+        await response.write_eof()
+        return response
+
+
 async def _answer(
     request: web.Request,
     run: Run,
@@ -164,6 +188,7 @@ async def _answer(
     piece: Piece,
     t_request: float,
     logprobs: Optional[int] = None,
+    opened: Optional[tuple[web.StreamResponse, Callable]] = None,
 ) -> web.StreamResponse:
     """The run as NDJSON lines or as one object. `piece(text, thinking, tool_calls)` is the body
     of a line without the common fields; `model` is the name the client asked for, as Ollama
@@ -187,11 +212,11 @@ async def _answer(
             body["sources"] = sources
         return json_response(body)
     # A reader that stops reading loses the stream (server.write_timeout_s).
-    response, write = await open_stream(request, "application/x-ndjson")
+    response, write = opened or await open_stream(request, "application/x-ndjson")
     finish: Optional[str] = None
     streamed = tool_calls.StreamedCalls()
     try:
-        if sources:
+        if sources and opened is None:
             first = {"model": model, "created_at": p.now(), **piece("", "", []), "done": False, "sources": sources}
             await write(_dump(first) + b"\n")
         async for event in run:
@@ -248,14 +273,21 @@ async def generate(request: web.Request) -> web.StreamResponse:
     templated = bool(
         family and not req.suffix and not req.system and any(t in req.prompt for t in family.detect_tokens)
     )
+    sources_first = _SourcesFirst(request, req.model, piece)
     if req.raw or req.suffix or templated:
         text = req.to_text(options, list(family.stop) if templated else [])
         opened = serving.complete(text, _request_id("gen"))
     else:
         window = options.context_window(serving.engine.tokenizer.context_length)
-        opened = serving.chat(req.to_chat(options, window), _request_id("gen"))
-    async with opened as run:
-        return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked())
+        opened = serving.chat(req.to_chat(options, window), _request_id("gen"), sources_first if req.streaming else None)
+    try:
+        async with opened as run:
+            return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
+                                 sources_first.stream)
+    except (ApiError, ConnectionError) as exc:
+        if sources_first.stream is None:
+            raise
+        return await sources_first.failed(exc)
 
 
 @routes.post("/api/chat")
@@ -280,8 +312,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
         return json_response({"model": req.model, "created_at": p.now(), "message": {"role": "assistant", "content": ""},
                       "done": True, "done_reason": "load"})
     window = options.context_window(serving.engine.tokenizer.context_length)
-    async with serving.chat(req.to_chat(options, window), _request_id("chat")) as run:
-        return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked())
+    sources_first = _SourcesFirst(request, req.model, piece)
+    try:
+        async with serving.chat(req.to_chat(options, window), _request_id("chat"),
+                                sources_first if req.streaming else None) as run:
+            return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
+                                 sources_first.stream)
+    except (ApiError, ConnectionError) as exc:
+        if sources_first.stream is None:
+            raise
+        return await sources_first.failed(exc)
 
 
 @routes.get("/api/version")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 import uuid
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, Awaitable, Callable, Optional, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -71,9 +71,11 @@ async def _stream(
     chunk: Callable[[ChoiceEvent], Optional[p.Out]],
     usage_chunk: Optional[Callable[[], p.Out]],
     first: Optional[p.Out] = None,
+    opened: Optional[tuple[web.StreamResponse, Callable[[bytes], Awaitable[None]]]] = None,
 ) -> web.StreamResponse:
-    """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage."""
-    response, write = await open_stream(request, "text/event-stream", headers)
+    """SSE of the run; with `usage_chunk` (include_usage), a last chunk with the usage. `opened`:
+    the stream its sources already went out on (they do before the first token)."""
+    response, write = opened or await open_stream(request, "text/event-stream", headers)
     guard = request_guard(request)
     try:
         if first is not None:
@@ -107,9 +109,60 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     serving = request.app[SERVING]
     req = await parse_body(request, p.ChatCompletionRequest)
     request_id = _new_id("chatcmpl")
-    async with serving.chat(req.to_serving(), request_id) as run:
-        headers = {"X-History-Trimmed": str(run.dropped_messages)} if run.dropped_messages else {}
-        common = dict(id=request_id, created=int(time.time()), model=serving.served_model_name)
+    common = dict(id=request_id, created=int(time.time()), model=serving.served_model_name)
+    opened: list = []  # the stream, once the sources went out on it
+
+    async def announce(run: Run) -> None:
+        """Retrieval's sources, sent as soon as they are known: the prompt that holds them
+        takes seconds to read on a CPU, and the reader sees what is being read meanwhile."""
+        opened.append(await open_stream(request, "text/event-stream", _history_headers(run)))
+        await opened[0][1](_sse(_sources_chunk(run, common)))
+
+    try:
+        return await _chat_answer(request, serving, req, request_id, common, announce if req.stream else None, opened)
+    except ApiError as exc:
+        if not opened:
+            raise
+        # The sources went out, then the engine refused or failed: the stream says so.
+        response, write = opened[0]
+        await write(p.error_event(exc))
+        await write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+    except ConnectionError:
+        if not opened:
+            raise
+        return opened[0][0]  # the client left while the sources went out; nothing was started
+
+
+def _history_headers(run: Run) -> dict[str, str]:
+    """The history window a trimmed history was fitted to, the messages dropped to fit it, and
+    the prompt's token count where fitting counted it (the chat page's notice and numbers)."""
+    headers = {"X-History-Trimmed": str(run.dropped_messages)} if run.dropped_messages else {}
+    if run.history_window is not None:
+        headers["X-History-Window"] = str(run.history_window)
+    if run.counted_prompt_tokens is not None:
+        headers["X-Prompt-Tokens"] = str(run.counted_prompt_tokens)
+    return headers
+
+
+def _sources_chunk(run: Run, common: dict) -> p.Out:
+    return p.ChatCompletionChunk(
+        object="chat.completion.chunk", choices=[], sources=[x.dump() for x in run.sources], **common
+    )
+
+
+async def _chat_answer(
+    request: web.Request,
+    serving: Serving,
+    req: p.ChatCompletionRequest,
+    request_id: str,
+    common: dict,
+    announce: Optional[Callable[[Run], Awaitable[None]]],
+    opened: list,
+) -> web.StreamResponse:
+    async with serving.chat(req.to_serving(), request_id, announce) as run:
+        headers = _history_headers(run)
         if req.stream:
             started: set[int] = set()
 
@@ -138,12 +191,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                 usage = p.UsageInfo.of(run.usage())
                 return p.ChatCompletionChunk(object="chat.completion.chunk", choices=[], usage=usage, **common)
 
-            sources = None
-            if run.sources:
-                sources = p.ChatCompletionChunk(
-                    object="chat.completion.chunk", choices=[], sources=[x.dump() for x in run.sources], **common
-                )
-            return await _stream(request, run, headers, chunk, usage_chunk if req.include_usage else None, sources)
+            sources = _sources_chunk(run, common) if run.sources and not opened else None
+            return await _stream(
+                request, run, headers, chunk, usage_chunk if req.include_usage else None, sources,
+                opened[0] if opened else None,
+            )
         choices = [
             p.ChatChoice(
                 index=result.index,

@@ -2,6 +2,7 @@
 retrieval-augmented chat through the openai SDK with the `retrieval` extension field."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -98,6 +99,38 @@ def test_retrieval_stream_opens_with_the_sources(client):
     assert first.choices == []
     assert Path(first.model_extra["sources"][0]["source"]).name == "zebras.txt"
     assert any(c.choices and c.choices[0].delta.content for c in chunks[1:])
+
+
+def test_a_stream_sends_the_sources_before_the_engine_reads_the_prompt(gw):
+    """The sources go out before the engine starts: a prompt the engine then refuses (longer than
+    its window) still gets them first, and the refusal follows in the same stream."""
+    httpx = pytest.importorskip("httpx")
+    question = "Which animal has stripes? " + "zebra stripes " * 6000  # past the 8192-token window
+    with httpx.stream("POST", gw.base_url + "/chat/completions", timeout=120, json={
+        "model": MODEL, "stream": True, "messages": [{"role": "user", "content": question}],
+        "retrieval": {"collection": "notes", "top_k": 1},
+    }) as answer:
+        assert answer.status_code == 200
+        events = [line.removeprefix("data: ") for line in answer.iter_lines() if line.startswith("data: ")]
+    first = json.loads(events[0])
+    assert first["choices"] == [] and Path(first["sources"][0]["source"]).name == "zebras.txt"
+    error = json.loads(events[1])["error"]
+    assert error["code"] == "context_length_exceeded", error
+    assert events[2:] == ["[DONE]"]
+
+
+def test_ollama_stream_sends_the_sources_before_the_engine_reads_the_prompt(gw):
+    """The same on /api/chat: the sources' line first, then Ollama's error line."""
+    httpx = pytest.importorskip("httpx")
+    question = "Which animal has stripes? " + "zebra stripes " * 6000
+    with httpx.stream("POST", gw.url + "/api/chat", timeout=120, json={
+        "model": MODEL, "stream": True, "truncate": False, "messages": [{"role": "user", "content": question}],
+        "retrieval": {"collection": "notes", "top_k": 1},
+    }) as answer:
+        assert answer.status_code == 200
+        lines = [json.loads(line) for line in answer.iter_lines() if line.strip()]
+    assert Path(lines[0]["sources"][0]["source"]).name == "zebras.txt" and lines[0]["done"] is False
+    assert "error" in lines[1] and len(lines) == 2, lines[1:]
 
 
 def test_unknown_collection_is_a_404_naming_the_field(client):

@@ -37,11 +37,15 @@ async def test_plain_request_over_context_is_400_but_opt_in_trims_oldest_first(s
     # The model saw at most the window (context 1024 minus the 8 answer tokens), system prompt kept.
     assert reply.usage.prompt_tokens <= 1024 - 8
     assert reply.usage.prompt_tokens > 500, "as much history as fits is kept"
+    # The window used, and the kept prompt as counted while fitting it (the chat page's notice).
+    assert raw.headers["X-History-Window"] == str(1024 - 8)
+    assert 500 < int(raw.headers["X-Prompt-Tokens"]) <= 1024 - 8
 
     stream = await client.chat.completions.with_raw_response.create(
         model=MODEL, messages=messages, max_tokens=4, stream=True, extra_body={"truncate_prompt_tokens": 300}
     )
     assert int(stream.headers["X-History-Trimmed"]) > dropped
+    assert stream.headers["X-History-Window"] == "300"
     usage = None
     async for chunk in stream.parse():
         usage = chunk.usage or usage
