@@ -9,10 +9,12 @@ import time
 from typing import Optional
 
 # A level counts as changed when the window's mean moved by this many cores since the last
-# measurement, and the newest sample agrees with that mean (a steady load, not a burst: a
+# measurement, and the newest samples agree with that mean (a steady load, not bursts: a
 # program that alternates with the gateway, e.g. another server answering between our
-# requests, is not the contention our next request meets).
+# requests, is not the contention our next request meets, and a probe would meet it instead).
 CHANGE_CORES = 0.5
+# "Steady": the newest samples (10 s at the tuner's 2 s) all within CHANGE_CORES of the mean.
+STEADY_SAMPLES = 5
 
 
 def _busy_ticks() -> Optional[int]:
@@ -64,7 +66,7 @@ class LoadWindow:
         return sum(self._samples) / len(self._samples) if self._samples else None
 
     def changed(self) -> bool:
-        """A full window whose mean moved CHANGE_CORES from the level, the newest sample with it."""
+        """A full window whose mean moved CHANGE_CORES from the level, its newest samples with it."""
         if len(self._samples) < (self._samples.maxlen or 0):
             return False
         mean = self.mean
@@ -72,7 +74,8 @@ class LoadWindow:
         if self.level is None:  # the first full window after a measurement sets the level
             self.level = mean
             return False
-        return abs(mean - self.level) >= CHANGE_CORES and abs(self._samples[-1] - mean) < CHANGE_CORES
+        newest = list(self._samples)[-STEADY_SAMPLES:]
+        return abs(mean - self.level) >= CHANGE_CORES and all(abs(x - mean) < CHANGE_CORES for x in newest)
 
     def measured(self) -> None:
         """A measurement was taken: the level is the window's (or the next full window's)."""

@@ -73,7 +73,8 @@ def test_the_forced_switch_happens_and_is_logged(start_gateway):
 @pytest.mark.parametrize("samples, last, changed", [
     ([0.1] * 5, 0.1, False),  # the same level
     ([1.2] * 5, 1.2, True),  # a steady new load
-    ([1.2] * 4, 0.1, False),  # the newest sample disagrees: a burst, not a steady load
+    ([1.2] * 5, 0.1, False),  # the newest sample disagrees: not a steady load
+    ([0.1, 2.0] * 3, 0.1, False),  # another program alternating with ours: bursts
 ])
 def test_a_load_change_needs_a_full_steady_window(samples, last, changed):
     window = LoadWindow(6)
