@@ -106,10 +106,15 @@ class ThreadTuner:
             while self._engine.idle_for() < IDLE_BEFORE_PROBE_S:
                 await asyncio.sleep(IDLE_POLL_S)
             probing = asyncio.ensure_future(self._probe())
-            while not probing.done():
-                await asyncio.wait({probing}, timeout=0.05)
-                if not probing.done() and not self._engine.idle:
+            try:
+                while not probing.done():
+                    await asyncio.wait({probing}, timeout=0.05)
+                    if not probing.done() and not self._engine.idle:
+                        probing.cancel()  # kills the child: the request gets the CPU
+            finally:  # also when the tuner itself stops (the engine stops)
+                if not probing.done():
                     probing.cancel()
+                    await asyncio.wait({probing})
             try:
                 rates = probing.result()
             except asyncio.CancelledError:
