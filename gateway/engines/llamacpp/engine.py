@@ -43,7 +43,7 @@ from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
 from gateway.engines.llamacpp.kv_pool import KVPool, prompt_byte_bound
 from gateway.engines.llamacpp.listener import PrivateListener
 from gateway.engines.llamacpp.serving_gate import ServingGate
-from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
+from gateway.engines.llamacpp.stats import carried_totals, cpu_device, parse_prometheus
 from gateway.engines.llamacpp.thread_tuner import ThreadTuner
 from gateway.engines.llamacpp.threads import default_threads, set_spin_count
 from gateway.engines.llamacpp.tokenizer import LlamaCppTokenizer
@@ -98,6 +98,7 @@ class LlamaCppEngine(Engine):
         self._gate = ServingGate()
         self._threads = self._cfg.n_threads or default_threads()
         self._tuner: Optional[ThreadTuner] = None
+        self._carried: dict[str, float] = {}  # llama.cpp's *_total counters of replaced servers
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -205,7 +206,9 @@ class LlamaCppEngine(Engine):
             assert self._tokenizer is not None and self.model_path is not None
             await self._tokenizer.reconnect()
             # The old server (its KV cache, threads and listener) goes before the new one loads,
-            # so memory never holds two.
+            # so memory never holds two; its counters stay counted.
+            metrics = await loop.run_in_executor(None, self._server.handle_metrics)
+            self._carried = carried_totals(self._carried, parse_prometheus(metrics if isinstance(metrics, str) else ""))
             self._server = None
             self._listener.remove()
             previous, self._threads = self._threads, n_threads
@@ -454,6 +457,8 @@ class LlamaCppEngine(Engine):
             if self._server is not None:
                 text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
                 counters = parse_prometheus(text if isinstance(text, str) else "")
+        for name, value in self._carried.items():
+            counters[name] = counters.get(name, 0.0) + value
         counters["n_threads"] = float(self._threads)
         if self._tuner is not None:
             counters["thread_switches_total"] = float(self._tuner.switches)

@@ -24,6 +24,12 @@ def _request(rid: str) -> GenerationRequest:
                              messages=[{"role": "user", "content": "Say hi."}])
 
 
+async def _answer(engine: LlamaCppEngine, rid: str) -> str:
+    deltas = [d async for d in engine.generate(_request(rid))]
+    assert deltas[-1].completion_tokens
+    return "".join(d.text for d in deltas).strip()
+
+
 async def test_n_threads_set_turns_tuning_off_and_a_request_during_a_switch_is_answered():
     settings = load_settings(environ={**SMALL, "OSS_SIDECAR_LLAMACPP__N_THREADS": "1",
                                       "OSS_SIDECAR_LLAMACPP__THREAD_CANDIDATES": "[2]"})
@@ -36,12 +42,15 @@ async def test_n_threads_set_turns_tuning_off_and_a_request_during_a_switch_is_a
         assert "thread_switches_total" not in (await engine.stats()).counters  # no tuner runs
         # The switch the tuner makes, started as it does (while idle); the request arrives
         # once the gate is closed, waits for the new server and is answered by it.
+        await _answer(engine, "before-switch")
+        decodes = (await engine.stats()).counters["n_decode_total"]
         switching = asyncio.ensure_future(engine.switch_threads(2))
         await asyncio.sleep(0)
         assert not engine.idle
-        deltas = [d async for d in engine.generate(_request("during-switch"))]
+        assert await _answer(engine, "during-switch")
         assert switching.done() and switching.result() > 0
-        assert "".join(d.text for d in deltas).strip() and deltas[-1].completion_tokens
+        # llama.cpp's counters go on across the restart (tests compare them before and after)
+        assert (await engine.stats()).counters["n_decode_total"] > decodes
         assert engine.threads == 2 and (await engine.stats()).counters["n_threads"] == 2
         assert await engine.tokenizer.encode("hello")  # the tokenizer reaches the new server's socket
     finally:
