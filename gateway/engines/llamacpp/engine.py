@@ -43,6 +43,7 @@ from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
 from gateway.engines.llamacpp.kv_pool import KVPool, prompt_byte_bound
 from gateway.engines.llamacpp.listener import PrivateListener
 from gateway.engines.llamacpp.serving_gate import ServingGate
+from gateway.engines.llamacpp.slot_cache import SlotCache
 from gateway.engines.llamacpp.stats import carried_totals, cpu_device, parse_prometheus
 from gateway.engines.llamacpp.thread_tuner import ThreadTuner
 from gateway.engines.llamacpp.threads import default_threads, set_spin_count
@@ -85,7 +86,7 @@ class LlamaCppEngine(Engine):
         self.model_name = "unloaded"
         self.listening_address: Optional[str] = None
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
-        self._listener = PrivateListener(props=True)
+        self._listener = PrivateListener(props=True, slots=True)
         self._template_tools = False
         self._metadata = MetadataOnce()
         self.kv_cache_bytes: Optional[int] = None  # the KV pool's size, from the model's header
@@ -99,6 +100,7 @@ class LlamaCppEngine(Engine):
         self._threads = self._cfg.n_threads or default_threads()
         self._tuner: Optional[ThreadTuner] = None
         self._carried: dict[str, float] = {}  # llama.cpp's *_total counters of replaced servers
+        self._slot_cache = SlotCache(self._cfg.n_parallel)
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -205,6 +207,9 @@ class LlamaCppEngine(Engine):
         async with self._gate.closed():
             assert self._tokenizer is not None and self.model_path is not None
             await self._tokenizer.reconnect()
+            # The slots' KV cache (each slot's last conversation) is saved to files and
+            # restored into the new server, so their next requests find it again.
+            kept = await self._slot_cache.save(self._listener)
             # The old server (its KV cache, threads and listener) goes before the new one loads,
             # so memory never holds two; its counters stay counted.
             metrics = await loop.run_in_executor(None, self._server.handle_metrics)
@@ -218,7 +223,9 @@ class LlamaCppEngine(Engine):
                 self._threads = previous
                 self._server = await loop.run_in_executor(None, self._load, self.model_path)
                 raise
-            self.listening_address = self._server.listening_address
+            finally:
+                self.listening_address = self._server.listening_address if self._server else None
+                await self._slot_cache.restore(self._listener, kept)
         return time.perf_counter() - start
 
     @property

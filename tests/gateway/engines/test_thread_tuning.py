@@ -19,15 +19,19 @@ from gateway.settings import load_settings
 SMALL = {"OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1", "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "512"}
 
 
+# A prompt long enough that a cache hit is unmistakable (about 200 tokens).
+PROMPT = "def add(a, b):\n    return a + b\n\n" * 20
+
+
 def _request(rid: str) -> GenerationRequest:
-    return GenerationRequest(rid, SamplingParams(max_tokens=4, temperature=0),
-                             messages=[{"role": "user", "content": "Say hi."}])
+    return GenerationRequest(rid, SamplingParams(max_tokens=4, temperature=0), prompt=PROMPT)
 
 
-async def _answer(engine: LlamaCppEngine, rid: str) -> str:
+async def _answer(engine: LlamaCppEngine, rid: str) -> tuple[str, int]:
+    """The text and the prompt tokens llama.cpp found in its cache."""
     deltas = [d async for d in engine.generate(_request(rid))]
     assert deltas[-1].completion_tokens
-    return "".join(d.text for d in deltas).strip()
+    return "".join(d.text for d in deltas), deltas[-1].cached_tokens or 0
 
 
 async def test_n_threads_set_turns_tuning_off_and_a_request_during_a_switch_is_answered():
@@ -47,8 +51,9 @@ async def test_n_threads_set_turns_tuning_off_and_a_request_during_a_switch_is_a
         switching = asyncio.ensure_future(engine.switch_threads(2))
         await asyncio.sleep(0)
         assert not engine.idle
-        assert await _answer(engine, "during-switch")
-        assert switching.done() and switching.result() > 0
+        text, cached = await _answer(engine, "during-switch")
+        assert text and switching.done() and switching.result() > 0
+        assert cached > 100  # the slot's KV cache was saved and restored into the new server
         # llama.cpp's counters go on across the restart (tests compare them before and after)
         assert (await engine.stats()).counters["n_decode_total"] > decodes
         assert engine.threads == 2 and (await engine.stats()).counters["n_threads"] == 2
