@@ -35,7 +35,7 @@ IDLE_BEFORE_PROBE_S = 1.0
 PROBE_TOKENS = 16
 PROBE_ROUNDS = 3
 # The best count must decode this much faster than the current one: a switch costs a restart
-# (about a second) and the prompt cache (one prefill of the next request).
+# (about a second) and what the RAM prompt cache held beyond the slots (slot_cache.py).
 SWITCH_GAIN = 1.10
 RETRY_S = 60.0  # after a probe that failed (not one a request interrupted)
 
