@@ -198,8 +198,8 @@ class LlamaCppEngine(Engine):
 
     async def switch_threads(self, n_threads: int) -> float:
         """Restarts the embedded server with n_threads per token; the seconds it took. Requests
-        that arrive meanwhile wait at the gate and run on the new server; llama.cpp's prompt
-        cache is lost (the next request's prompt is computed again)."""
+        that arrive meanwhile wait at the gate and run on the new server. The slots' KV cache
+        moves to the new server (slot_cache.py); the rest of llama.cpp's RAM prompt cache is lost."""
         if not self.idle:  # a request admitted would wait for the gate it holds open
             raise RuntimeError("switch_threads while a request runs")
         loop = asyncio.get_running_loop()
