@@ -6,7 +6,8 @@ One file per concern: settings.py (the `llamacpp` settings section), engine.py
 tools.py (tool definitions and streamed tool-call pieces), tokenizer.py (the model's tokenizer
 and chat template), threads.py (CPU threads, OpenMP's spin count), thread_tuner.py (the thread
 count chosen by measurement while idle: cpu_contention.py says when to measure, thread_probe.py
-times the counts in a child process, serving_gate.py holds requests while the server restarts),
+times the counts in a child process, serving_gate.py holds requests while the server restarts,
+slot_cache.py keeps the slots' KV cache across it),
 stats.py (llama.cpp's Prometheus counters, this process's memory), doctor.py (`oss-sidecar
 doctor`'s lines).
 
