@@ -8,11 +8,14 @@ Rounds alternate between the targets (the order rotates every round) to spread m
 evenly; every figure is the median over rounds with its min–max.
 
     python bench/gateway_vs_llamacpp.py [--rounds 5] [--max-tokens 128] [--concurrency 1 4]
-        [--contention none one-core half-both]
+        [--contention none one-core half-both] [--settle 2]
         [--gateway 'threads1:OSS_SIDECAR_LLAMACPP__N_THREADS=1'] [--gateway 'old:root=/tmp/wt-old']
 
 `--contention` runs the whole set once per condition, with the CPU load of bench/cpu_load.py
-started before and stopped after (also on errors and Ctrl-C). `--gateway NAME:SPEC` adds a
+started before and stopped after (also on errors and Ctrl-C), and `--settle` seconds of it
+before the first round (the gateway's thread tuner, llamacpp.thread_tuning, notices a load that
+lasted half a minute; the gateway's log lines about its thread count during each condition are
+printed with its table). `--gateway NAME:SPEC` adds a
 further gateway to compare in the same rounds: SPEC is comma-separated KEY=VALUE environment
 overrides, and `root=DIR` runs the gateway from another checkout (e.g. an older commit).
 
@@ -203,7 +206,7 @@ async def run_condition(args, condition: str, targets: dict[str, str], own: set[
     beside.sample()
     with CpuLoad(condition) as cpu_load:
         own.update(p.pid for p in cpu_load.processes)
-        await asyncio.sleep(2 if condition != "none" else 0)  # let the load settle
+        await asyncio.sleep(args.settle)  # let the load settle (and the thread tuner see it)
         out["loadavg_start"] = os.getloadavg()
         rows = {}
         for c in args.concurrency:
@@ -221,6 +224,7 @@ async def run_condition(args, condition: str, targets: dict[str, str], own: set[
         beside.sample()
         out["loadavg_end"] = os.getloadavg()
     out["rows"], out["tiny"], out["beside"] = rows, tiny, beside.report()
+    out["thread_lines"] = {name: log.new_lines("thread count") for name, log in args.gateway_logs.items()}
     return out
 
 
@@ -245,6 +249,10 @@ def print_condition(args, res: dict, gateways: list[str]) -> None:
                          f"({min(per_round):.3f}–{max(per_round):.3f})")
             print(f"| {c} | {name} | {spread(tps)} | {ratio} | {spread([r['ttft'] for r in runs[name]], 1000)} | "
                   f"{spread([r['decode_tps'] for r in runs[name]])} |")
+    for name, lines in res["thread_lines"].items():
+        print(f"\n{name}'s thread count during this condition (its log):\n")
+        for line in lines or ["(no measurement)"]:
+            print(f"    {line}")
     tiny = res["tiny"]
     print(f"\nTiny request (completion, 1 token, non-stream), {args.tiny} each, alternating\n")
     print("| target | p50 ms | p90 ms | added p50 ms |")
@@ -255,6 +263,20 @@ def print_condition(args, res: dict, gateways: list[str]) -> None:
         med = statistics.median(values) * 1000
         added = f"{med - p50:.2f}" if name != PEER else "—"
         print(f"| {name} | {med:.2f} | {qs[8] * 1000:.2f} | {added} |")
+
+
+class LogTail:
+    """A gateway's log file, read on from where the last read ended."""
+
+    def __init__(self, path: Path):
+        self.path, self.offset = path, 0
+
+    def new_lines(self, containing: str) -> list[str]:
+        with open(self.path, errors="replace") as f:
+            f.seek(self.offset)
+            text = f.read()
+            self.offset = f.tell()
+        return [line.strip() for line in text.splitlines() if containing in line]
 
 
 def idle_memory() -> float:
@@ -300,6 +322,8 @@ async def main(argv: Optional[list[str]] = None) -> None:
                         help="CPU load conditions to run (bench/cpu_load.py), each with all rounds")
     parser.add_argument("--gateway", dest="gateways", action="append", type=parse_gateway_spec, default=[],
                         metavar="NAME:KEY=VALUE,...", help="a further gateway in the same rounds")
+    parser.add_argument("--settle", type=float, default=2.0,
+                        help="seconds of each condition's load before its first round (40: the thread tuner adapts)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--context-per-slot", type=int, default=8192)
     parser.add_argument("--no-idle-memory", action="store_true", help="skip the idle-memory measurement")
@@ -314,14 +338,18 @@ async def main(argv: Optional[list[str]] = None) -> None:
     specs = [("gateway", ROOT, {}), *args.gateways]
     procs: list[subprocess.Popen] = []
     targets: dict[str, str] = {}
+    args.gateway_logs = {}
     try:
-        for i, (name, root, env) in enumerate(specs):
-            port = args.port + i
-            procs.append(start_gateway(port, root, {**base_env, **env}, Path(f"/tmp/bench-gateway-{port}.log")))
-            targets[name] = f"http://127.0.0.1:{port}"
+        # The peer first: its load would be in the gateway's first thread measurement.
         peer_proc, targets[PEER] = start_peer(max(args.concurrency), args.context_per_slot,
                                              Path("/tmp/bench-llamacpp-peer.log"))
         procs.append(peer_proc)
+        for i, (name, root, env) in enumerate(specs):
+            port = args.port + i
+            log_path = Path(f"/tmp/bench-gateway-{port}.log")
+            procs.append(start_gateway(port, root, {**base_env, **env}, log_path))
+            targets[name] = f"http://127.0.0.1:{port}"
+            args.gateway_logs[name] = LogTail(log_path)
         own = {p.pid for p in procs} | {os.getpid()}
         async with aiohttp.ClientSession() as session:  # warm-up every path
             for url in targets.values():
@@ -334,7 +362,7 @@ async def main(argv: Optional[list[str]] = None) -> None:
         for condition in conditions:  # each table as soon as it is measured
             print_condition(args, await run_condition(args, condition, targets, own), gateways)
             sys.stdout.flush()
-        gw_rss = psutil.Process(procs[0].pid).memory_info().rss / 2**20
+        gw_rss = psutil.Process(procs[1].pid).memory_info().rss / 2**20  # procs[0] is the peer
     finally:
         for p in procs:
             p.terminate()

@@ -8,7 +8,13 @@ ways left are measured here, in one process, on the default model.
   run time: `spread` (every CPU), `pack<N>` (all on CPU N). OpenMP keeps its team of two
   threads; only where they may run changes.
 
-    python bench/thread_switch.py restart|affinity [--contention none one-core half-both] [--rounds 3]
+- `prefill`: what a restart costs the next request (llama.cpp's prompt cache is lost): the
+  prompt time of the same long prompt (a code completion's context) on a fresh server, again
+  (cached), after a restart of the server, and after a restart that saved the slot's KV cache
+  and restored it into the new server (the engine's switch, gateway/engines/llamacpp/slot_cache.py),
+  as llama.cpp's `timings` report it.
+
+    python bench/thread_switch.py restart|affinity|prefill [--contention none one-core half-both] [--rounds 3]
 
 Figures are median (min–max) over rounds; streams of 96 tokens with `ignore_eos`.
 """
@@ -82,6 +88,88 @@ def restart(args) -> None:
             print(f"| {condition} | {n} | {spread(loads[n], digits=2)} | {spread(rates[n])} |", flush=True)
 
 
+def private_server(n_threads: int, listener):
+    """server(), its listener private with /slots on (as the gateway's engine has it)."""
+    params = peer_params(str(default_model_path()), 4, 8192, quiet=True)
+    params.cpuparams.n_threads = n_threads
+    params.cpuparams_batch.n_threads = 2
+    listener.configure(params)
+    return xl.Server(params)
+
+
+def restored_ms(prompt: str) -> tuple[float, float]:
+    """(the prompt's time after a restart that kept the slot's cache, the save and restore's seconds)."""
+    import asyncio
+
+    from gateway.engines.llamacpp.listener import PrivateListener
+    from gateway.engines.llamacpp.slot_cache import SlotCache
+
+    cache = SlotCache(4)
+    old = PrivateListener(slots=True)
+    srv = private_server(1, old)
+    prompt_ms(srv, prompt)
+    start = time.perf_counter()
+    kept = asyncio.run(cache.save(old))
+    spent = time.perf_counter() - start
+    del srv
+    old.remove()
+    new = PrivateListener(slots=True)
+    srv = private_server(2, new)
+    start = time.perf_counter()
+    asyncio.run(cache.restore(new, kept))
+    spent += time.perf_counter() - start
+    ms = prompt_ms(srv, prompt)
+    del srv
+    new.remove()
+    return ms, spent
+
+
+def prompt_ms(srv, prompt: str) -> float:
+    answer = srv.handle_completions({"prompt": prompt, "n_predict": 1, "temperature": 0, "cache_prompt": True})
+    return float(answer["timings"]["prompt_ms"])
+
+
+def prefill(args) -> None:
+    # About 2,000 tokens of source text: a code completion's context window of a file.
+    source = (ROOT / "gateway" / "engines" / "llamacpp" / "engine.py").read_text()[:7000]
+    print("| contention | prompt tokens | fresh server, ms | same prompt again (cached), ms | after a restart, ms "
+          "| restart (`Server()`), s | after a restart keeping the slot, ms | its save + restore, s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for condition in args.contention:
+        cold: list[float] = []
+        cached: list[float] = []
+        after: list[float] = []
+        loads: list[float] = []
+        kept: list[float] = []
+        kept_s: list[float] = []
+        with CpuLoad(condition):
+            time.sleep(1)
+            for r in range(args.rounds):
+                srv = server(1)
+                prompt = f"# round {r}\n" + source  # a prompt no earlier round cached
+                cold.append(prompt_ms(srv, prompt))
+                cached.append(prompt_ms(srv, prompt))
+                start = time.perf_counter()
+                del srv
+                srv = server(2)  # the switch: the old server goes, a new one with another count loads
+                loads.append(time.perf_counter() - start)
+                after.append(prompt_ms(srv, prompt))
+                del srv
+                ms, spent = restored_ms(prompt + " ")  # its own prompt: nothing cached from above
+                kept.append(ms)
+                kept_s.append(spent)
+        n = srv_tokens(source)
+        print(f"| {condition} | {n} | {spread(cold, digits=0)} | {spread(cached, digits=0)} | "
+              f"{spread(after, digits=0)} | {spread(loads, digits=2)} | {spread(kept, digits=0)} | "
+              f"{spread(kept_s, digits=3)} |", flush=True)
+
+
+def srv_tokens(text: str) -> int:
+    srv = server(1)
+    answer = srv.handle_completions({"prompt": text, "n_predict": 1, "temperature": 0})
+    return int(answer["usage"]["prompt_tokens"])
+
+
 def set_affinity(cpus: set[int]) -> None:
     """Every thread of this process, llama.cpp's and OpenMP's included (new ones inherit it)."""
     for tid in os.listdir("/proc/self/task"):
@@ -113,13 +201,13 @@ def affinity(args) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("way", choices=("restart", "affinity"))
+    ap.add_argument("way", choices=("restart", "affinity", "prefill"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--contention", nargs="+", choices=CONDITIONS, default=["none"])
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.2f} at the start, {len(os.sched_getaffinity(0))} CPUs, "
           f"GOMP_SPINCOUNT={os.environ['GOMP_SPINCOUNT']}\n")
-    restart(args) if args.way == "restart" else affinity(args)
+    {"restart": restart, "affinity": affinity, "prefill": prefill}[args.way](args)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,12 @@ without a GPU.
 One file per concern: settings.py (the `llamacpp` settings section), engine.py
 (`LlamaCppEngine`), translate.py (a request as llama.cpp's body; its logprobs and errors back),
 tools.py (tool definitions and streamed tool-call pieces), tokenizer.py (the model's tokenizer
-and chat template), threads.py (CPU threads, OpenMP's spin count), stats.py (llama.cpp's
-Prometheus counters, this process's memory), doctor.py (`oss-sidecar doctor`'s lines).
+and chat template), threads.py (CPU threads, OpenMP's spin count), thread_tuner.py (the thread
+count chosen by measurement while idle: cpu_contention.py says when to measure, thread_probe.py
+times the counts in a child process, serving_gate.py holds requests while the server restarts,
+slot_cache.py keeps the slots' KV cache across it),
+stats.py (llama.cpp's Prometheus counters, this process's memory), doctor.py (`oss-sidecar
+doctor`'s lines).
 
 The same xllamacpp Server also listens with llama.cpp's own HTTP API, which we use for
 tokenization and chat templates (the model's own, from its GGUF metadata); xllamacpp has no

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, AsyncIterator, Optional
@@ -41,7 +42,10 @@ from gateway.engines.gguf_metadata import MetadataOnce
 from gateway.engines.llamacpp.kv_cache import kv_cache_bytes, mib
 from gateway.engines.llamacpp.kv_pool import KVPool, prompt_byte_bound
 from gateway.engines.llamacpp.listener import PrivateListener
-from gateway.engines.llamacpp.stats import cpu_device, parse_prometheus
+from gateway.engines.llamacpp.serving_gate import ServingGate
+from gateway.engines.llamacpp.slot_cache import SlotCache
+from gateway.engines.llamacpp.stats import carried_totals, cpu_device, parse_prometheus
+from gateway.engines.llamacpp.thread_tuner import ThreadTuner
 from gateway.engines.llamacpp.threads import default_threads, set_spin_count
 from gateway.engines.llamacpp.tokenizer import LlamaCppTokenizer
 from gateway.engines.llamacpp import translate
@@ -82,7 +86,7 @@ class LlamaCppEngine(Engine):
         self.model_name = "unloaded"
         self.listening_address: Optional[str] = None
         # llama.cpp's own listener: a Unix socket in a private directory, behind a random key.
-        self._listener = PrivateListener(props=True)
+        self._listener = PrivateListener(props=True, slots=True)
         self._template_tools = False
         self._metadata = MetadataOnce()
         self.kv_cache_bytes: Optional[int] = None  # the KV pool's size, from the model's header
@@ -91,6 +95,12 @@ class LlamaCppEngine(Engine):
         self._left_llama = asyncio.Event()
         self._retry_lock = asyncio.Lock()
         self._pool = KVPool(self._cfg.kv_pool_tokens)
+        # Every use of the server passes this gate; a restart with another thread count closes it.
+        self._gate = ServingGate()
+        self._threads = self._cfg.n_threads or default_threads()
+        self._tuner: Optional[ThreadTuner] = None
+        self._carried: dict[str, float] = {}  # llama.cpp's *_total counters of replaced servers
+        self._slot_cache = SlotCache(self._cfg.n_parallel)
         set_spin_count(self._cfg.spin_count)
 
     @property
@@ -105,17 +115,18 @@ class LlamaCppEngine(Engine):
         # llama.cpp's server reports only sampled tokens' log probabilities. Each prompt token's
         # is that of the token forced next (a logit bias; llama.cpp reports the probability
         # from the unbiased logits) after the tokens before it, whose cache the slot keeps.
-        ids = await self.tokenizer.encode_prompt(prompt)
-        if not ids:
-            return []
-        first = await self.tokenizer.decode(ids[:1])
-        loop = asyncio.get_running_loop()
-        out = [TokenLogprob(token=first, logprob=None)]
-        for i in range(1, len(ids)):
-            body = translate.forced_token_body(ids[:i], ids[i], alternatives)
-            answer = await loop.run_in_executor(self._executor, self._server.handle_completions, body)
-            out.append(translate.forced_token_logprob(answer, alternatives))
-        return out
+        async with self._gate.admitted():
+            ids = await self.tokenizer.encode_prompt(prompt)
+            if not ids:
+                return []
+            first = await self.tokenizer.decode(ids[:1])
+            loop = asyncio.get_running_loop()
+            out = [TokenLogprob(token=first, logprob=None)]
+            for i in range(1, len(ids)):
+                body = translate.forced_token_body(ids[:i], ids[i], alternatives)
+                answer = await loop.run_in_executor(self._executor, self._server.handle_completions, body)
+                out.append(translate.forced_token_logprob(answer, alternatives))
+            return out
 
     async def model_metadata(self) -> Optional[ModelMetadata]:
         return await self._metadata.get(self.model_path)
@@ -160,14 +171,68 @@ class LlamaCppEngine(Engine):
                  self.threads, self.threads_batch, len(os.sched_getaffinity(0)))
         log.info("llama.cpp's own server listens on %s (private socket with a key; used for tokenization)",
                  self.listening_address)
-        self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot)
+        self._tokenizer = LlamaCppTokenizer(self._listener, self._cfg.context_per_slot, self._gate)
         self._template_tools = await self._tokenizer.template_renders_tools()
+        if self._cfg.tunes_threads:
+            tuner = ThreadTuner(self, self._cfg.thread_candidates, self._cfg.spin_count)
+            if tuner.candidates != [self._threads]:
+                self._tuner = tuner
+                tuner.start()
+                log.info("thread count: measured among %s while idle (llamacpp.thread_tuning)",
+                         ", ".join(map(str, tuner.candidates)))
         report("model loaded", 1.0)
 
     @property
+    def settings_section(self) -> Any:
+        """The `llamacpp` settings (the thread tuner reads the probe's from them)."""
+        return self._cfg
+
+    @property
+    def idle(self) -> bool:
+        """No request or tokenization uses llama.cpp now and no restart runs."""
+        return self._gate.idle and not self._stop_flags and not self._in_llama
+
+    def idle_for(self) -> float:
+        """Seconds since llama.cpp was last used (0 while it is)."""
+        return self._gate.idle_for() if self.idle else 0.0
+
+    async def switch_threads(self, n_threads: int) -> float:
+        """Restarts the embedded server with n_threads per token; the seconds it took. Requests
+        that arrive meanwhile wait at the gate and run on the new server. The slots' KV cache
+        moves to the new server (slot_cache.py); the rest of llama.cpp's RAM prompt cache is lost."""
+        if not self.idle:  # a request admitted would wait for the gate it holds open
+            raise RuntimeError("switch_threads while a request runs")
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        async with self._gate.closed():
+            assert self._tokenizer is not None and self.model_path is not None
+            await self._tokenizer.reconnect()
+            # The slots' KV cache (each slot's last conversation) is saved to files and
+            # restored into the new server, so their next requests find it again.
+            kept = await self._slot_cache.save(self._listener)
+            # The old server (its KV cache, threads and listener) goes before the new one loads,
+            # so memory never holds two; its counters stay counted.
+            metrics = await loop.run_in_executor(None, self._server.handle_metrics)
+            self._carried = carried_totals(self._carried, parse_prometheus(metrics if isinstance(metrics, str) else ""))
+            self._server = None
+            self._listener.remove()
+            previous, self._threads = self._threads, n_threads
+            try:
+                self._server = await loop.run_in_executor(None, self._load, self.model_path)
+            except Exception:
+                self._threads = previous
+                self._server = await loop.run_in_executor(None, self._load, self.model_path)
+                raise
+            finally:
+                self.listening_address = self._server.listening_address if self._server else None
+                await self._slot_cache.restore(self._listener, kept)
+        return time.perf_counter() - start
+
+    @property
     def threads(self) -> int:
-        """The CPU threads llama.cpp generates with (llamacpp.n_threads; 0: half the CPUs)."""
-        return self._cfg.n_threads or default_threads()
+        """The CPU threads llama.cpp generates with now (llamacpp.n_threads; 0: half the CPUs at
+        first, then the count the thread tuner measured best)."""
+        return self._threads
 
     @property
     def threads_batch(self) -> int:
@@ -238,6 +303,12 @@ class LlamaCppEngine(Engine):
     async def generate(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         if self._server is None:
             raise EngineError("engine not started")
+        async with self._gate.admitted():
+            async with contextlib.aclosing(self._generate_admitted(request)) as deltas:
+                async for delta in deltas:
+                    yield delta
+
+    async def _generate_admitted(self, request: GenerationRequest) -> AsyncIterator[Delta]:
         stop = threading.Event()
         self._stop_flags[request.request_id] = stop
         try:
@@ -389,9 +460,15 @@ class LlamaCppEngine(Engine):
 
     async def stats(self) -> EngineStats:
         counters: dict[str, float] = {}
-        if self._server is not None:
-            text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
-            counters = parse_prometheus(text if isinstance(text, str) else "")
+        async with self._gate.admitted():
+            if self._server is not None:
+                text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
+                counters = parse_prometheus(text if isinstance(text, str) else "")
+        for name, value in self._carried.items():
+            counters[name] = counters.get(name, 0.0) + value
+        counters["n_threads"] = float(self._threads)
+        if self._tuner is not None:
+            counters["thread_switches_total"] = float(self._tuner.switches)
         with self._lock:
             counters["requests_aborted_total"] = float(self._aborted_total)
         counters["kv_cache_tokens"] = float(self._cfg.kv_pool_tokens)
@@ -409,6 +486,8 @@ class LlamaCppEngine(Engine):
         )
 
     async def stop(self) -> None:
+        if self._tuner is not None:
+            await self._tuner.stop()
         for flag in list(self._stop_flags.values()):
             flag.set()
         loop = asyncio.get_running_loop()

@@ -10,7 +10,9 @@ oss-sidecar of the same user (the folder's name carries its process id).
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
+import json
 import os
 import re
 import secrets
@@ -66,10 +68,13 @@ def remove_stale() -> None:
 
 
 class PrivateListener:
-    def __init__(self, props: bool = False) -> None:
+    def __init__(self, props: bool = False, slots: bool = False) -> None:
         # /props only where the owner reads it (the chat engine: the template's tool support);
-        # only this process can reach the socket, and only with the key.
+        # /slots only where the owner saves and restores slots' KV cache (the chat engine, across
+        # a restart), into the private folder's `slots/`. Only this process can reach the
+        # socket, and only with the key.
         self._props = props
+        self._slots = slots
         self._dir: Optional[str] = None
         self._secret = secrets.token_urlsafe(32)
 
@@ -77,6 +82,12 @@ class PrivateListener:
     def socket_path(self) -> str:
         assert self._dir is not None, "configure() first"
         return os.path.join(self._dir, "llama.sock")
+
+    @property
+    def slot_dir(self) -> str:
+        """Where llama.cpp saves and restores slots (`/slots/N?action=save|restore`)."""
+        assert self._dir is not None, "configure() first"
+        return os.path.join(self._dir, "slots")
 
     def configure(self, params: Any) -> None:
         remove_stale()
@@ -86,7 +97,10 @@ class PrivateListener:
         params.api_keys = [self._secret]
         params.cors_origins = ""
         params.cors_credentials = False
-        params.endpoint_slots = False
+        params.endpoint_slots = self._slots
+        if self._slots:
+            os.mkdir(self.slot_dir, 0o700)
+            params.slot_save_path = self.slot_dir + os.sep  # llama.cpp appends the file name as is
         params.endpoint_props = self._props
         params.ui = False
 
@@ -98,6 +112,19 @@ class PrivateListener:
             timeout=aiohttp.ClientTimeout(total=timeout_s),
             headers={"Authorization": f"Bearer {self._secret}"},
         )
+
+    async def post(self, path: str, body: dict) -> tuple[int, Any]:
+        """One POST on a fresh connection: (status, the JSON answer or its text); (0, why) when
+        the listener cannot be reached."""
+        try:
+            async with self.session() as session, session.post(BASE_URL + path, json=body) as resp:
+                status, text = resp.status, await resp.text()
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return 0, str(exc) or type(exc).__name__
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
 
     def remove(self) -> None:
         if self._dir is not None:

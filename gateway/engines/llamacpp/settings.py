@@ -19,11 +19,20 @@ class LlamaCppSettings(Section):
     context_total: Optional[int] = Field(None, ge=256)
     # The KV cache's number type (llama.cpp's --cache-type-k/-v): q8_0 halves its memory.
     cache_type: Literal["f16", "q8_0"] = "f16"
-    # CPU threads llama.cpp generates with, one token of one stream at a time; 0 = half the
-    # CPUs this process may use, at least 1 (llama.cpp's own default is every physical core).
+    # CPU threads llama.cpp generates with, one token of one stream at a time; 0 = chosen by
+    # thread_tuning, starting at half the CPUs this process may use, at least 1 (llama.cpp's
+    # own default is every physical core); a number turns thread_tuning off.
     # llama.cpp's threads wait for each other at every step, so when another program holds
     # one of their cores, all of them wait: on a shared machine fewer threads are much faster.
     n_threads: int = Field(0, ge=0)
+    # With n_threads 0: choose the count by measurement, after the model loads and again when
+    # other programs' CPU use has changed for a while, by timing a decode step with each
+    # candidate count while no request runs, and restart the embedded server with the best
+    # one while idle (thread_tuner.py). false: keep half the CPUs.
+    thread_tuning: bool = True
+    # The counts thread_tuning times; empty: every count up to 4 CPUs, beyond that the powers
+    # of two, half the CPUs and all of them.
+    thread_candidates: list[int] = Field(default_factory=list)
     # CPU threads for a batch of several tokens (a prompt, or one step of several streams,
     # where a second thread pays off); 0 = every CPU this process may use.
     n_threads_batch: int = Field(0, ge=0)
@@ -51,9 +60,20 @@ class LlamaCppSettings(Section):
     rope_scale: float = Field(1.0, ge=1.0, le=64.0)
 
     @property
+    def tunes_threads(self) -> bool:
+        """Whether the thread count is measured (thread_tuning on and n_threads left at 0)."""
+        return self.thread_tuning and self.n_threads == 0
+
+    @property
     def kv_pool_tokens(self) -> int:
         """The KV pool's size in tokens (context_total, or one window when empty)."""
         return self.context_total or self.context_per_slot
+
+    @model_validator(mode="after")
+    def _candidates_are_counts(self) -> "LlamaCppSettings":
+        if any(n < 1 for n in self.thread_candidates):
+            raise ValueError(f"thread_candidates ({self.thread_candidates}): every count must be 1 or more")
+        return self
 
     @model_validator(mode="after")
     def _pool_holds_a_window(self) -> "LlamaCppSettings":

@@ -22,6 +22,16 @@ def parse_prometheus(text: str) -> dict[str, float]:
     return out
 
 
+def carried_totals(before: dict[str, float], last: dict[str, float]) -> dict[str, float]:
+    """The `*_total` counters of a server about to be replaced, added to those of the servers
+    before it: a restart (another thread count) must not turn them back to zero."""
+    out = dict(before)
+    for name, value in last.items():
+        if name.endswith("_total"):
+            out[name] = out.get(name, 0.0) + value
+    return out
+
+
 def cpu_device() -> dict[str, Any]:
     """The one device: this process's resident memory of the machine's."""
     process = psutil.Process(os.getpid())

@@ -8,14 +8,16 @@ import aiohttp
 
 from gateway.engines.base import Tokenizer
 from gateway.engines.llamacpp.listener import PrivateListener
+from gateway.engines.llamacpp.serving_gate import ServingGate
 from gateway.prompts.tokenizer import check_ids
 
 
 class LlamaCppTokenizer(Tokenizer):
     """The model's tokenizer and chat template, through llama.cpp's loopback listener."""
 
-    def __init__(self, listener: PrivateListener, context_length: int):
+    def __init__(self, listener: PrivateListener, context_length: int, gate: Optional[ServingGate] = None):
         self._listener = listener
+        self._gate = gate or ServingGate()  # the engine's: a restart waits for calls in flight
         self.context_length = context_length
         self._session: Optional[aiohttp.ClientSession] = None
         self._special: Optional[set[str]] = None
@@ -26,7 +28,17 @@ class LlamaCppTokenizer(Tokenizer):
             self._session = self._listener.session()
         return self._session
 
+    async def reconnect(self) -> None:
+        """The server is being replaced (a new socket): the next call opens a new session."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
     async def _post(self, path: str, body: dict) -> Any:
+        async with self._gate.admitted():
+            return await self._post_admitted(path, body)
+
+    async def _post_admitted(self, path: str, body: dict) -> Any:
         # Every call here is idempotent (tokenize, detokenize, templates): a pooled connection
         # that the server closed as it was reused is retried once on a fresh one.
         for attempt in (1, 2):
@@ -56,13 +68,13 @@ class LlamaCppTokenizer(Tokenizer):
 
     async def _vocab_size(self) -> int:
         if self._n_vocab is None:
-            async with self._client().get("http://llama.cpp/v1/models") as resp:
+            async with self._gate.admitted(), self._client().get("http://llama.cpp/v1/models") as resp:
                 resp.raise_for_status()
                 self._n_vocab = int((await resp.json())["data"][0]["meta"]["n_vocab"])
         return self._n_vocab
 
     async def _props(self) -> dict[str, Any]:
-        async with self._client().get("http://llama.cpp/props") as resp:
+        async with self._gate.admitted(), self._client().get("http://llama.cpp/props") as resp:
             resp.raise_for_status()
             return await resp.json()
 
