@@ -49,7 +49,9 @@ class RunningGateway:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port), *args],
             cwd=ROOT,
-            env={**os.environ, **(env or {})},
+            # The thread tuner restarts the engine when the machine's load moves, so a test's
+            # gateway keeps its count unless the test turns tuning on (test_thread_tuning.py).
+            env={"OSS_SIDECAR_LLAMACPP__THREAD_TUNING": "false", **os.environ, **(env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -66,7 +66,8 @@ def test_the_forced_switch_happens_and_is_logged(start_gateway):
     """The only candidate is a count other than the one the engine starts with: the probe after
     the model loads times it and the engine switches to it, logging the figures."""
     target = default_threads() + 1
-    gw = start_gateway(env={"OSS_SIDECAR_LLAMACPP__THREAD_CANDIDATES": f"[{target}]"})
+    gw = start_gateway(env={"OSS_SIDECAR_LLAMACPP__THREAD_TUNING": "true",
+                            "OSS_SIDECAR_LLAMACPP__THREAD_CANDIDATES": f"[{target}]"})
     try:
         deadline = time.monotonic() + 180  # the probe waits for an idle moment on a busy machine
         while "thread count switched" not in gw.log() and time.monotonic() < deadline:
