@@ -99,6 +99,7 @@ BASE_SETTINGS: dict[str, Any] = {
     "editor.minimap.enabled": False,
     "window.commandCenter": False,
     "chat.commandCenter.enabled": False,
+    "ossSidecar.trace.server": "messages",  # the LSP traffic in the test profile's logs
     # VS Code 1.139 opens its own Chat view beside the editor on first start; the answer panel
     # gets that room instead
     "workbench.secondarySideBar.defaultVisibility": "hidden",
@@ -164,7 +165,7 @@ class CodeServer:
         self.process = subprocess.Popen(
             [*self._cli(), "--auth", "none", "--bind-addr", f"127.0.0.1:{self.port}",
              "--disable-telemetry", "--disable-update-check", "--disable-workspace-trust",
-             "--disable-getting-started-override", str(self.folder)],
+             "--disable-getting-started-override", *os.environ.get("OSS_VSCODE_LOG", "").split(), str(self.folder)],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -264,13 +265,14 @@ class Workbench:
         return self.page.locator(".quick-input-widget input.input")
 
     def open_file(self, name: str) -> None:
+        """A click on the file in the Explorer (a file a test has just written shows there as
+        soon as VS Code's watcher sees it; Quick Open's file index may not have it yet)."""
         self.page.keyboard.press("Escape")
-        self.page.keyboard.press("Control+P")
-        box = self.quick_input()
-        box.wait_for(timeout=20000)
-        box.fill(name)
-        self.page.locator(".quick-input-list .monaco-list-row").filter(has_text=name).first.wait_for(timeout=20000)
-        self.page.keyboard.press("Enter")
+        row = self.page.locator(".explorer-folders-view .monaco-list-row").filter(
+            has=self.page.get_by_text(name, exact=True)
+        ).first
+        row.wait_for(timeout=30000)
+        row.click()
         self.page.locator(f'.tab[aria-label*="{name}"]').first.wait_for(timeout=20000)
         self.editor().click()
 
