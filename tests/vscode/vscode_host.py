@@ -284,6 +284,8 @@ class Workbench:
         self.quick_input().wait_for(timeout=20000)
         self.quick_input().fill(f":{line}:{column}")
         self.page.keyboard.press("Enter")
+        # keys typed before it has closed would go to it, not to the editor
+        self.quick_input().wait_for(state="hidden", timeout=20000)
 
     def select_lines(self, first: int, last: int) -> None:
         """Lines ``first``..``last`` (1-based), whole, as Shift+ArrowDown selects them."""
