@@ -293,6 +293,23 @@ class Workbench:
         for _ in range(last - first + 1):
             self.page.keyboard.press("Shift+ArrowDown")
 
+    def set_setting(self, key: str, value: Any) -> None:
+        """A setting changed in settings.json opened in VS Code ("Preferences: Open User
+        Settings (JSON)"), edited and saved as a user does; the window is not reloaded."""
+        self.palette("Preferences: Open User Settings (JSON)")
+        # VS Code 1.139 opens it in a dialog over the window, not in a tab
+        editor = self.page.locator(".monaco-editor[data-uri$='User/settings.json'] .view-lines").last
+        editor.wait_for(timeout=30000)
+        editor.click()
+        settings = {**self.server.settings, key: value}
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.insert_text(json.dumps(settings, indent=2))  # no auto-closed quotes
+        self.page.keyboard.press("Control+S")
+        self.server.settings = settings
+        wait_for(lambda: f'"{key}": {json.dumps(value)}' in self.server.settings_path.read_text(), 30, f"{key} saved")
+        self.page.keyboard.press("Control+W")
+        editor.wait_for(state="hidden", timeout=20000)
+
     def close_all_editors(self) -> None:
         self.page.keyboard.press("Escape")
         self.palette("View: Close All Editors")
