@@ -80,6 +80,7 @@ def test_api_key_set_through_the_palette(down, keyed):
     answer = ask(down, "Is a key needed?")
     assert "No answer" in answer, answer
     wait_for(lambda: "401" in notifications(down), 30, "a message that the gateway refused the request")
+    down.wait_status("API key refused", timeout=30)  # not "unreachable": it answered
     down.screenshot("10-key-missing")
 
     down.palette("oss-sidecar: Set gateway API key")
@@ -104,4 +105,5 @@ def test_a_wrong_api_key_says_so(down, keyed):
     answer = ask(down, "And now?")
     assert "No answer" in answer, answer
     wait_for(lambda: "401" in notifications(down), 30, "a message that the gateway refused the key")
+    down.wait_status("API key refused", timeout=30)
     down.screenshot("12-key-wrong")
