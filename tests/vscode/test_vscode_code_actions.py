@@ -23,7 +23,7 @@ def run_action(vscode, title: str) -> None:
     """The light bulb's menu (Ctrl+.) on the selection, then the action's row, as a user picks
     it. Write tests is a source action: VS Code lists those under "Source Action..." (the
     context menu, or the palette), not in the light bulb."""
-    vscode.page.locator(".monaco-editor .lightBulbWidget").first.wait_for(timeout=30000)
+    vscode.page.locator(".monaco-editor .lightBulbWidget").filter(visible=True).first.wait_for(timeout=30000)
     row = vscode.page.locator(".action-widget .monaco-list-row").filter(has_text=title).first
     for _ in range(5):  # the actions may still be on their way: "No code actions available"
         if title == "AI: Write tests":
