@@ -8,7 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # Used only where git cannot list the files (an export without .git): what .gitignore leaves out.
-_IGNORED = shutil.ignore_patterns(".git", "node_modules", "__pycache__", "*.egg-info", ".venv", "venv",
+_IGNORED = shutil.ignore_patterns(".git", ".cache", "node_modules", "__pycache__", "*.egg-info", ".venv", "venv",
                                   "build", "dist", ".pytest_cache", "out", "*.vsix", "*.gguf", "models")
 
 

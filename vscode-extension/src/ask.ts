@@ -5,6 +5,7 @@ import * as vscode from "vscode";
 import { mergeAnswer, PRESETS, questionFor } from "./answer";
 import { AskPanel } from "./askPanel";
 import { SidecarClient } from "./client";
+import { ActionData } from "./protocol";
 
 interface QuestionItem extends vscode.QuickPickItem {
   question: string;
@@ -62,6 +63,17 @@ export async function askCommand(
   if (!question) {
     return;
   }
+  await answerInPanel(extensionUri, client, document, range, question);
+}
+
+/** Streams the server's answer about `range` into the Ask AI panel (Stop cancels it). */
+export async function answerInPanel(
+  extensionUri: vscode.Uri,
+  client: SidecarClient,
+  document: vscode.TextDocument,
+  range: vscode.Range,
+  question: string,
+): Promise<void> {
   const panel = AskPanel.show(extensionUri);
   const token = await panel.begin(question, { uri: document.uri, range });
   try {
@@ -81,4 +93,16 @@ export async function askCommand(
     const message = error instanceof Error ? error.message : String(error);
     panel.finish(panel.text, `Failed: ${message}`);
   }
+}
+
+/**
+ * The light bulb's "AI: Explain" in VS Code: the same streamed answer in the same panel as
+ * Ask AI's Explain, rather than the server's own presentation of an action's answer (a
+ * Markdown file opened when the whole answer is in).
+ */
+export async function explainAction(extensionUri: vscode.Uri, client: SidecarClient, data: ActionData): Promise<void> {
+  const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(data.uri));
+  const { start, end } = data.range;
+  const range = new vscode.Range(start.line, start.character, end.line, end.character);
+  await answerInPanel(extensionUri, client, document, range, questionFor("Explain"));
 }

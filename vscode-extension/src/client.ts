@@ -14,11 +14,13 @@ import {
 
 import { findExecutable } from "./executable";
 import {
+  ActionData,
   ASK,
   AskParams as AskRequestParams,
   AskPartialResult,
   AskResult,
   experimentalCapabilities,
+  RUN_ACTION,
   SHOW_MARKDOWN,
   ShowMarkdownArgs,
   STATUS,
@@ -47,6 +49,7 @@ export class SidecarClient implements vscode.Disposable {
     private readonly output: vscode.LogOutputChannel,
     private readonly dispatch: (event: Event) => void,
     private readonly showMarkdown: (args: MarkdownArgs) => void,
+    private readonly explain: (data: ActionData) => void,
   ) {}
 
   get running(): boolean {
@@ -98,9 +101,32 @@ export class SidecarClient implements vscode.Disposable {
         // Ghost text off means no request at all, not only an empty answer.
         provideInlineCompletionItems: (document, position, context, token, next) =>
           this.config().get<boolean>("inlineCompletion.enabled", true) ? next(document, position, context, token) : null,
+        // VS Code keeps a command that codeAction/resolve answers with only while the light
+        // bulb's list of actions lives; once the menu has closed (the list released) it drops the
+        // command without a word. The server answers a resolve slower than resolveTimeoutMs
+        // with ossSidecar.runAction, its job going on in the background: run that here, now.
+        resolveCodeAction: async (item, token, next) => {
+          const data = (item as { data?: ActionData }).data;
+          if (data?.id === "explain") {
+            this.explain(data); // streamed into the Ask AI panel (extension.ts): nothing to apply
+            return item;
+          }
+          const resolved = await next(item, token);
+          const command = resolved?.command;
+          if (resolved && command?.command === RUN_ACTION) {
+            resolved.command = undefined;
+            void vscode.commands.executeCommand(command.command, ...(command.arguments ?? []));
+          }
+          return resolved;
+        },
         // When the server advertises ossSidecar.showMarkdown, vscode-languageclient owns the
         // command id; show the text here instead of sending it back to the server.
         executeCommand: (command, args, next) => {
+          const data = args?.[0] as ActionData | undefined;
+          if (command === RUN_ACTION && data?.id === "explain" && data.job === undefined) {
+            this.explain(data); // streamed into the Ask AI panel (extension.ts)
+            return undefined;
+          }
           if (command === SHOW_MARKDOWN) {
             this.showMarkdown((args?.[0] ?? {}) as MarkdownArgs);
             return undefined;

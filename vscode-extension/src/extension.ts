@@ -2,10 +2,11 @@
 // No model logic lives in the extension; `oss-sidecar lsp` does the work.
 import * as vscode from "vscode";
 
-import { askCommand } from "./ask";
+import { askCommand, explainAction } from "./ask";
 import { AskPanel } from "./askPanel";
 import { ChatPanel } from "./chatPanel";
 import { MarkdownArgs, SidecarClient } from "./client";
+import { ActionData } from "./protocol";
 import { RESTART_KEYS, SECTION, normalizeGatewayUrl } from "./settings";
 import { StatusBar } from "./statusBar";
 
@@ -29,7 +30,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       .begin(title, { uri: uri ?? vscode.Uri.parse("untitled:oss-sidecar"), range })
       .then(() => panel.finish(args.markdown ?? ""));
   };
-  client = new SidecarClient(context, output, (event) => statusBar.dispatch(event), showMarkdown);
+  const explain = (data: ActionData) => void explainAction(context.extensionUri, sidecar, data);
+  client = new SidecarClient(context, output, (event) => statusBar.dispatch(event), showMarkdown, explain);
   const sidecar = client;
   const problem = () => statusBar.showNotice();
 

@@ -94,9 +94,18 @@ const LABEL: Record<Phase, string> = {
   stopped: "stopped",
 };
 
+/**
+ * The gateway answers but refuses the key (401/403): the server reports that as "unreachable"
+ * with the gateway's own words ("gateway refused the request (401): ..."), and starting the
+ * gateway, which the unreachable label and notice suggest, would not help.
+ */
+export function keyRefused(state: State): boolean {
+  return state.phase === "unreachable" && /\((401|403)\)/.test(state.message ?? "");
+}
+
 export function view(state: State): View {
   const ghost = state.inlineEnabled ? "on" : "off";
-  const label = LABEL[state.phase];
+  const label = keyRefused(state) ? "API key refused" : LABEL[state.phase];
   const lines = [`oss-sidecar: ${label}`];
   if (state.message) {
     lines.push(state.message);

@@ -3,7 +3,7 @@
 import * as vscode from "vscode";
 
 import { HELP_README } from "./links";
-import { Event, initialState, noticeFor, reduce, State, view } from "./status";
+import { Event, initialState, keyRefused, noticeFor, reduce, State, view } from "./status";
 
 /** The same help message is not repeated sooner than this (a gateway that comes and goes). */
 const NOTICE_QUIET_MS = 10 * 60 * 1000;
@@ -62,6 +62,9 @@ export class StatusBar implements vscode.Disposable {
     if (notice === "notInstalled") {
       text = `oss-sidecar is not installed or not on PATH${detail}. Install it (pip install . in the oss-sidecar source folder) or set "ossSidecar.server.path".`;
       buttons.push("How to install", "Open settings");
+    } else if (notice === "unreachable" && keyRefused(this.state)) {
+      text = `oss-sidecar: the gateway refused the API key${detail}. Set the gateway's key with "oss-sidecar: Set gateway API key".`;
+      buttons.push("Set API key", "Open settings");
     } else if (notice === "unreachable") {
       text = `oss-sidecar: the gateway is unreachable${detail}. Start it with "oss-sidecar serve" or fix "ossSidecar.gatewayUrl".`;
       buttons.push("How to fix", "Open settings");
@@ -72,6 +75,8 @@ export class StatusBar implements vscode.Disposable {
     const choice = await vscode.window.showWarningMessage(text, ...buttons);
     if (choice === "How to install" || choice === "How to fix") {
       await vscode.commands.executeCommand("markdown.showPreview", vscode.Uri.joinPath(this.extensionUri, HELP_README));
+    } else if (choice === "Set API key") {
+      await vscode.commands.executeCommand("ossSidecar.setApiKey");
     } else if (choice === "Open settings") {
       await vscode.commands.executeCommand("workbench.action.openSettings", "ossSidecar");
     } else if (choice === "Show log") {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Event, initialState, noticeFor, reduce, State, view } from "../src/status";
+import { Event, initialState, keyRefused, noticeFor, reduce, State, view } from "../src/status";
 
 function run(events: Event[], inline = true): State {
   return events.reduce(reduce, initialState(inline));
@@ -90,4 +90,17 @@ test("help notices fire once, on entering a problem state", () => {
   assert.equal(noticeFor(initialState(true), run([{ type: "notInstalled", command: "x" }])), "notInstalled");
   assert.equal(noticeFor(ready, reduce(ready, { type: "failed", message: "x" })), "failed");
   assert.equal(noticeFor(ready, reduce(ready, { type: "server", state: "thinking" })), undefined);
+});
+
+test("a gateway that refuses the key is labelled so, not as unreachable", () => {
+  const refused = run([
+    { type: "started" },
+    { type: "server", state: "unreachable", message: "gateway refused the request (401): missing or invalid API key" },
+  ]);
+  assert.ok(keyRefused(refused));
+  assert.match(view(refused).text, /API key refused/);
+  assert.equal(view(refused).severity, "warning");
+  const down = run([{ type: "started" }, { type: "server", state: "unreachable", message: "connection refused" }]);
+  assert.ok(!keyRefused(down));
+  assert.match(view(down).text, /gateway unreachable/);
 });

@@ -1,0 +1,67 @@
+"""Fixtures for tests/vscode: code-server with the .vsix installed, in Chromium, against a real
+gateway. One VS Code window serves the tests against the shared gateway (starting one takes tens
+of seconds on a small machine); tests that change settings start their own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from vscode_host import CHROMIUM, CHROMIUM_ARGS, GREETER, CodeServer, Workbench, vsix
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    benches = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Workbench)]
+    if report.failed and report.when == "call" and benches:
+        try:  # what the window showed when the test failed, next to the other screenshots
+            benches[0].screenshot(f"FAILED-{item.name}")
+        except Exception:
+            pass
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()
+
+
+def project(where: Path, files: dict[str, str]) -> Path:
+    where.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (where / name).write_text(text)
+    return where
+
+
+def launch(chromium, base: Path, folder: Path, settings: dict) -> tuple[CodeServer, Workbench]:
+    """Installs the .vsix into a fresh profile, starts code-server and opens it in a tab."""
+    server = CodeServer(base, folder, settings)
+    server.install_extension(vsix())
+    server.start()
+    page = chromium.new_page(viewport={"width": 1400, "height": 860})
+    return server, Workbench(page, server)
+
+
+@pytest.fixture(scope="session")
+def vscode(chromium, gateway, tmp_path_factory) -> Iterator[Workbench]:
+    """VS Code on a project folder, the extension pointed at the shared gateway."""
+    base = tmp_path_factory.mktemp("vscode")
+    folder = project(base / "project", {"greeter.py": GREETER})
+    server, bench = launch(chromium, base, folder, {"ossSidecar.gatewayUrl": gateway.url})
+    try:
+        bench.open()
+        yield bench
+    finally:
+        bench.page.close()
+        server.stop()
