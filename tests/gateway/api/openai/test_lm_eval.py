@@ -1,7 +1,7 @@
 """lm-evaluation-harness (`lm_eval`, pinned in the dev extra) as the judge of the completions
 wire: its own `local-completions` and `local-chat-completions` models run a small task made for
-this test (lm_eval_tasks/questions.jsonl; no hub) against the shared gateway and against
-llama.cpp's own server on the same GGUF (bench/llamacpp_peer.py).
+this test (lm_eval_tasks/questions.jsonl; no hub) against the gateway and against llama.cpp's
+own server on the same GGUF (bench/llamacpp_peer.py), both with the same llama.cpp settings.
 
 - Loglikelihoods (multiple choice): lm_eval scores each choice by `echo` with `logprobs` and
   reads the continuation's token log probabilities; its remote tokenizer reads the gateway's
@@ -32,6 +32,20 @@ def llamacpp_server():
     """llama.cpp's own HTTP server, in its own process, on the default model."""
     with running_llamacpp_server("--n-parallel", "1", "--context-per-slot", "2048", "--n-threads", "1") as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def gateway(start_gateway):
+    """llama.cpp in the gateway set as the server above is (one slot, its window, one thread for
+    prompts and steps alike): the same arithmetic, so a near tie between two tokens cannot part
+    the greedy answers (a batch split another way rounds otherwise)."""
+    return start_gateway(env={
+        "OSS_SIDECAR_LLAMACPP__N_PARALLEL": "1",
+        "OSS_SIDECAR_LLAMACPP__CONTEXT_PER_SLOT": "2048",
+        "OSS_SIDECAR_LLAMACPP__N_THREADS": "1",
+        "OSS_SIDECAR_LLAMACPP__N_THREADS_BATCH": "1",
+        "OSS_SIDECAR_EMBEDDINGS__ENABLED": "false",
+    })
 
 
 @pytest.fixture(scope="module")
@@ -111,6 +125,20 @@ def post_get(url: str) -> dict:
         return json.load(answer)
 
 
+# The greedy answers first: both servers then have served the same requests in the same order,
+# so their prompt caches split each prompt the same way (the split changes the rounding too).
+@pytest.mark.parametrize("model, path", [("local-completions", "/completions"),
+                                         ("local-chat-completions", "/chat/completions")])
+def test_greedy_answers_match_llamacpps_own_server(gateway, llamacpp_server, task_dir, model, path):
+    # Prompts as text: generation needs no tokenizer on lm_eval's side.
+    text = {"tokenizer_backend": "none", "tokenized_requests": False}
+    ours = evaluate(task_dir, model, "sidecar_answer", base_url=gateway.base_url + path, **text)
+    theirs = evaluate(task_dir, model, "sidecar_answer", base_url=llamacpp_server + "/v1" + path, **text)
+    answers = [s["resps"][0][0] for s in ours]
+    assert answers == [s["resps"][0][0] for s in theirs]
+    assert any(a.strip() for a in answers), answers  # the model answered, not only stopped
+
+
 def test_loglikelihoods_agree_with_llamacpps_own_server(gateway, llamacpp_server, task_dir):
     samples = evaluate(
         task_dir, "local-completions", "sidecar_choice", base_url=gateway.base_url + "/completions",
@@ -124,15 +152,3 @@ def test_loglikelihoods_agree_with_llamacpps_own_server(gateway, llamacpp_server
             assert abs(score - reference) <= 1e-3, (context, continuation, score, reference)
     # The model picks France's capital: the scores are the model's, not noise.
     assert samples[0]["acc"] == 1.0
-
-
-@pytest.mark.parametrize("model, path", [("local-completions", "/completions"),
-                                         ("local-chat-completions", "/chat/completions")])
-def test_greedy_answers_match_llamacpps_own_server(gateway, llamacpp_server, task_dir, model, path):
-    # Prompts as text: generation needs no tokenizer on lm_eval's side.
-    text = {"tokenizer_backend": "none", "tokenized_requests": False}
-    ours = evaluate(task_dir, model, "sidecar_answer", base_url=gateway.base_url + path, **text)
-    theirs = evaluate(task_dir, model, "sidecar_answer", base_url=llamacpp_server + "/v1" + path, **text)
-    answers = [s["resps"][0][0] for s in ours]
-    assert answers == [s["resps"][0][0] for s in theirs]
-    assert any(a.strip() for a in answers), answers  # the model answered, not only stopped
