@@ -4,12 +4,11 @@ of seconds on a small machine); tests that change settings start their own."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from vscode_host import CHROMIUM, CHROMIUM_ARGS, GREETER, CodeServer, Workbench, vsix
+from vscode_host import CHROMIUM, CHROMIUM_ARGS, Workbench, open_workbench
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -37,31 +36,8 @@ def chromium():
         pw.stop()
 
 
-def project(where: Path, files: dict[str, str]) -> Path:
-    where.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (where / name).write_text(text)
-    return where
-
-
-def launch(chromium, base: Path, folder: Path, settings: dict) -> tuple[CodeServer, Workbench]:
-    """Installs the .vsix into a fresh profile, starts code-server and opens it in a tab."""
-    server = CodeServer(base, folder, settings)
-    server.install_extension(vsix())
-    server.start()
-    page = chromium.new_page(viewport={"width": 1400, "height": 860})
-    return server, Workbench(page, server)
-
-
 @pytest.fixture(scope="session")
 def vscode(chromium, gateway, tmp_path_factory) -> Iterator[Workbench]:
     """VS Code on a project folder, the extension pointed at the shared gateway."""
-    base = tmp_path_factory.mktemp("vscode")
-    folder = project(base / "project", {"greeter.py": GREETER})
-    server, bench = launch(chromium, base, folder, {"ossSidecar.gatewayUrl": gateway.url})
-    try:
-        bench.open()
+    with open_workbench(chromium, tmp_path_factory.mktemp("vscode"), {"ossSidecar.gatewayUrl": gateway.url}) as bench:
         yield bench
-    finally:
-        bench.page.close()
-        server.stop()

@@ -11,13 +11,11 @@ from typing import Iterator
 
 import pytest
 
-from vscode_host import GREETER, Workbench, dead_url, missing, wait_for
+from vscode_host import Workbench, dead_url, missing, open_workbench, wait_for
 
 if missing():
     print(f"SKIP tests/vscode: {missing()}", file=sys.stderr)
     pytest.skip(missing(), allow_module_level=True)
-
-from conftest import launch, project  # noqa: E402  (tests/vscode/conftest.py, after the skip)
 
 KEY = "vscode-test-key-0123456789"
 
@@ -31,14 +29,8 @@ def keyed(start_gateway):
 def down(chromium, tmp_path_factory) -> Iterator[Workbench]:
     """VS Code whose extension points at a loopback port where nothing listens."""
     base = tmp_path_factory.mktemp("vscode-settings")
-    folder = project(base / "project", {"greeter.py": GREETER})
-    server, bench = launch(chromium, base, folder, {"ossSidecar.gatewayUrl": dead_url()})
-    try:
-        bench.open()
+    with open_workbench(chromium, base, {"ossSidecar.gatewayUrl": dead_url()}) as bench:
         yield bench
-    finally:
-        bench.page.close()
-        server.stop()
 
 
 def notifications(bench) -> str:

@@ -19,8 +19,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = ROOT / ".cache" / "vscode-test"
@@ -322,3 +323,22 @@ class Workbench:
 
     def tabs(self, title: str):
         return self.page.locator(".tab").filter(has_text=title)
+
+
+@contextmanager
+def open_workbench(chromium: Any, base: Path, settings: dict) -> Iterator[Workbench]:
+    """VS Code on a project folder holding greeter.py: the .vsix installed into a fresh profile
+    under `base`, code-server started with `settings`, the workbench open in a Chromium tab."""
+    folder = base / "project"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "greeter.py").write_text(GREETER)
+    server = CodeServer(base, folder, settings)
+    server.install_extension(vsix())
+    server.start()
+    bench = Workbench(chromium.new_page(viewport={"width": 1400, "height": 860}), server)
+    try:
+        bench.open()
+        yield bench
+    finally:
+        bench.page.close()
+        server.stop()

@@ -7,7 +7,7 @@ import hashlib
 import json
 import time
 import uuid
-from typing import Any, Callable, Optional, TypeVar
+from typing import Any, AsyncContextManager, Callable, Optional, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -280,14 +280,7 @@ async def generate(request: web.Request) -> web.StreamResponse:
     else:
         window = options.context_window(serving.engine.tokenizer.context_length)
         opened = serving.chat(req.to_chat(options, window), _request_id("gen"), sources_first if req.streaming else None)
-    try:
-        async with opened as run:
-            return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
-                                 sources_first.stream)
-    except (ApiError, ConnectionError) as exc:
-        if sources_first.stream is None:
-            raise
-        return await sources_first.failed(exc)
+    return await _served(request, opened, req, piece, t_request, sources_first)
 
 
 @routes.post("/api/chat")
@@ -313,9 +306,16 @@ async def chat(request: web.Request) -> web.StreamResponse:
                       "done": True, "done_reason": "load"})
     window = options.context_window(serving.engine.tokenizer.context_length)
     sources_first = _SourcesFirst(request, req.model, piece)
+    opened = serving.chat(req.to_chat(options, window), _request_id("chat"), sources_first if req.streaming else None)
+    return await _served(request, opened, req, piece, t_request, sources_first)
+
+
+async def _served(request: web.Request, opened: AsyncContextManager[Run], req: Any, piece: Callable, t_request: float,
+                  sources_first: _SourcesFirst) -> web.StreamResponse:
+    """The answer of the run `opened` starts; once the sources went out on a stream, a later
+    failure is that stream's error line."""
     try:
-        async with serving.chat(req.to_chat(options, window), _request_id("chat"),
-                                sources_first if req.streaming else None) as run:
+        async with opened as run:
             return await _answer(request, run, req.model, req.streaming, piece, t_request, req.logprobs_asked(),
                                  sources_first.stream)
     except (ApiError, ConnectionError) as exc:
