@@ -47,6 +47,7 @@ export async function askCommand(
   extensionUri: vscode.Uri,
   client: SidecarClient,
   showProblem: () => Promise<void>,
+  noAnswer: () => string,
 ): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   if (editor === undefined || editor.selection.isEmpty) {
@@ -63,7 +64,7 @@ export async function askCommand(
   if (!question) {
     return;
   }
-  await answerInPanel(extensionUri, client, document, range, question);
+  await answerInPanel(extensionUri, client, document, range, question, noAnswer);
 }
 
 /** Streams the server's answer about `range` into the Ask AI panel (Stop cancels it). */
@@ -73,6 +74,7 @@ export async function answerInPanel(
   document: vscode.TextDocument,
   range: vscode.Range,
   question: string,
+  noAnswer: () => string,
 ): Promise<void> {
   const panel = AskPanel.show(extensionUri);
   const token = await panel.begin(question, { uri: document.uri, range });
@@ -82,7 +84,7 @@ export async function answerInPanel(
     const note = token.isCancellationRequested
       ? "Stopped."
       : answer.trim() === ""
-        ? "No answer: is the gateway running? (see the status bar)"
+        ? noAnswer() // the status the server reported on the way: key refused or gateway down
         : undefined;
     panel.finish(answer, note);
   } catch (error) {
@@ -100,9 +102,14 @@ export async function answerInPanel(
  * Ask AI's Explain, rather than the server's own presentation of an action's answer (a
  * Markdown file opened when the whole answer is in).
  */
-export async function explainAction(extensionUri: vscode.Uri, client: SidecarClient, data: ActionData): Promise<void> {
+export async function explainAction(
+  extensionUri: vscode.Uri,
+  client: SidecarClient,
+  data: ActionData,
+  noAnswer: () => string,
+): Promise<void> {
   const document = await vscode.workspace.openTextDocument(vscode.Uri.parse(data.uri));
   const { start, end } = data.range;
   const range = new vscode.Range(start.line, start.character, end.line, end.character);
-  await answerInPanel(extensionUri, client, document, range, questionFor("Explain"));
+  await answerInPanel(extensionUri, client, document, range, questionFor("Explain"), noAnswer);
 }

@@ -8,6 +8,7 @@ import { ChatPanel } from "./chatPanel";
 import { MarkdownArgs, SidecarClient } from "./client";
 import { ActionData } from "./protocol";
 import { RESTART_KEYS, SECTION, normalizeGatewayUrl } from "./settings";
+import { noAnswerNote } from "./status";
 import { StatusBar } from "./statusBar";
 
 let client: SidecarClient | undefined;
@@ -30,7 +31,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       .begin(title, { uri: uri ?? vscode.Uri.parse("untitled:oss-sidecar"), range })
       .then(() => panel.finish(args.markdown ?? ""));
   };
-  const explain = (data: ActionData) => void explainAction(context.extensionUri, sidecar, data);
+  const noAnswer = () => noAnswerNote(statusBar.current);
+  const explain = (data: ActionData) => void explainAction(context.extensionUri, sidecar, data, noAnswer);
   client = new SidecarClient(context, output, (event) => statusBar.dispatch(event), showMarkdown, explain);
   const sidecar = client;
   const problem = () => statusBar.showNotice();
@@ -39,7 +41,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     statusBar,
     sidecar,
-    vscode.commands.registerCommand("ossSidecar.ask", () => askCommand(context.extensionUri, sidecar, problem)),
+    vscode.commands.registerCommand("ossSidecar.ask", () => askCommand(context.extensionUri, sidecar, problem, noAnswer)),
     vscode.commands.registerCommand("ossSidecar.toggleInlineCompletion", async () => {
       const enabled = !config().get<boolean>("inlineCompletion.enabled", true);
       await config().update("inlineCompletion.enabled", enabled, vscode.ConfigurationTarget.Global);

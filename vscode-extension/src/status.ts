@@ -103,6 +103,17 @@ export function keyRefused(state: State): boolean {
   return state.phase === "unreachable" && /\((401|403)\)/.test(state.message ?? "");
 }
 
+/**
+ * The Ask panel's note when no answer came: a refused key says so and how to set it (starting
+ * the gateway would not help), anything else points at the status bar.
+ */
+export function noAnswerNote(state: State): string {
+  if (keyRefused(state)) {
+    return 'No answer: the gateway refused the API key. Set it with "oss-sidecar: Set gateway API key".';
+  }
+  return "No answer: is the gateway running? (see the status bar)";
+}
+
 export function view(state: State): View {
   const ghost = state.inlineEnabled ? "on" : "off";
   const label = keyRefused(state) ? "API key refused" : LABEL[state.phase];

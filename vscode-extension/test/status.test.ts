@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { Event, initialState, keyRefused, noticeFor, reduce, State, view } from "../src/status";
+import { Event, initialState, keyRefused, noAnswerNote, noticeFor, reduce, State, view } from "../src/status";
 
 function run(events: Event[], inline = true): State {
   return events.reduce(reduce, initialState(inline));
@@ -103,4 +103,12 @@ test("a gateway that refuses the key is labelled so, not as unreachable", () => 
   const down = run([{ type: "started" }, { type: "server", state: "unreachable", message: "connection refused" }]);
   assert.ok(!keyRefused(down));
   assert.match(view(down).text, /gateway unreachable/);
+});
+
+test("the Ask panel's empty-answer note says the key was refused on a 401, not 'is the gateway running?'", () => {
+  const refused = run([{ type: "started" }, { type: "server", state: "unreachable", message: "gateway refused the request (401): bad key" }]);
+  assert.match(noAnswerNote(refused), /refused the API key/);
+  assert.doesNotMatch(noAnswerNote(refused), /gateway running/);
+  const down = run([{ type: "started" }, { type: "server", state: "unreachable", message: "connection refused" }]);
+  assert.match(noAnswerNote(down), /is the gateway running\?/);
 });
