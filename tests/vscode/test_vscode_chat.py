@@ -75,3 +75,22 @@ def test_open_chat_in_browser_opens_the_gateways_page(vscode, gateway):
         tab.screenshot(path=str(vscode.screenshot("16-before-browser").with_name("16-chat-in-browser.png")))
     finally:
         tab.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="code-server's asExternalUri gives /proxy/PORT/, which strips that prefix; the gateway's "
+    "page loads /static/... and /v1/... by absolute path, so through the proxy it comes without its "
+    "styles and scripts (relative paths in gateway/static would fix it)",
+)
+def test_the_chat_page_opened_in_the_browser_works(vscode, gateway):
+    vscode.page.keyboard.press("Escape")
+    with vscode.page.context.expect_page(timeout=60000) as opened:
+        vscode.palette("oss-sidecar: Open chat in browser")
+    tab = opened.value
+    try:
+        tab.wait_for_load_state("load", timeout=60000)
+        # its script ran: the status line leaves "connecting…" once /v1/stats answers
+        tab.locator("[data-stat=status]").filter(has_text="ready").wait_for(timeout=20000)
+    finally:
+        tab.close()

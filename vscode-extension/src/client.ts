@@ -65,6 +65,10 @@ export class SidecarClient implements vscode.Disposable {
     return toServerOptions(this.config(), apiKey);
   }
 
+  apiKey(): Thenable<string | undefined> {
+    return this.context.secrets.get(API_KEY_SECRET);
+  }
+
   async setApiKey(value: string | undefined): Promise<void> {
     if (value) {
       await this.context.secrets.store(API_KEY_SECRET, value);

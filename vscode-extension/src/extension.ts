@@ -6,6 +6,7 @@ import { askCommand, explainAction } from "./ask";
 import { AskPanel } from "./askPanel";
 import { ChatPanel } from "./chatPanel";
 import { MarkdownArgs, SidecarClient } from "./client";
+import { watchGateway } from "./health";
 import { ActionData } from "./protocol";
 import { RESTART_KEYS, SECTION, normalizeGatewayUrl } from "./settings";
 import { noAnswerNote } from "./status";
@@ -41,6 +42,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     statusBar,
     sidecar,
+    watchGateway(gatewayUrl, () => sidecar.apiKey(), (event) => statusBar.dispatch(event)),
     vscode.commands.registerCommand("ossSidecar.ask", () => askCommand(context.extensionUri, sidecar, problem, noAnswer)),
     vscode.commands.registerCommand("ossSidecar.toggleInlineCompletion", async () => {
       const enabled = !config().get<boolean>("inlineCompletion.enabled", true);

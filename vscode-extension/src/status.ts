@@ -5,6 +5,7 @@
 export type Phase =
   | "starting" // spawning `oss-sidecar lsp`
   | "ready" // server up, gateway answering
+  | "loading" // the gateway answers but its model is still loading
   | "thinking" // a request is running on the gateway
   | "unreachable" // server up, gateway not answering
   | "notInstalled" // the executable was not found
@@ -17,6 +18,8 @@ export interface State {
   inlineEnabled: boolean;
   /** The server's or the spawn error's own words, when it gave any. */
   message?: string;
+  /** The model the gateway serves, once its /v1/stats has said. */
+  model?: string;
 }
 
 export type Event =
@@ -27,7 +30,9 @@ export type Event =
   | { type: "stopped" }
   /** `ossSidecar/status` notification from the server. */
   | { type: "server"; state: string; message?: string }
-  | { type: "inline"; enabled: boolean };
+  | { type: "inline"; enabled: boolean }
+  /** The gateway's own /v1/stats, polled by the extension (health.ts): loading or ready. */
+  | { type: "gateway"; status: string; model?: string };
 
 export function initialState(inlineEnabled: boolean): State {
   return { phase: "starting", inlineEnabled };
@@ -36,6 +41,12 @@ export function initialState(inlineEnabled: boolean): State {
 const SERVER_STATES: Record<string, Phase> = { ready: "ready", thinking: "thinking", unreachable: "unreachable" };
 
 export function reduce(state: State, event: Event): State {
+  const next = reduceWithoutModel(state, event);
+  const model = event.type === "gateway" ? (event.model ?? state.model) : state.model;
+  return model === undefined || next.model === model ? next : { ...next, model };
+}
+
+function reduceWithoutModel(state: State, event: Event): State {
   switch (event.type) {
     case "starting":
       return { phase: "starting", inlineEnabled: state.inlineEnabled };
@@ -63,6 +74,18 @@ export function reduce(state: State, event: Event): State {
     }
     case "inline":
       return { ...state, inlineEnabled: event.enabled };
+    case "gateway":
+      // Only the gateway's loading → ready says anything the server's own notifications do not:
+      // the server reports a loading gateway as unreachable (503) and nothing once it is ready.
+      if (event.status === "loading" && (state.phase === "ready" || state.phase === "unreachable") && !keyRefused(state)) {
+        return { phase: "loading", inlineEnabled: state.inlineEnabled };
+      }
+      // A gateway that answers /v1/stats is reachable again (started after VS Code, or restarted):
+      // the server would only say so at the next request. A refused key stays refused.
+      if (event.status === "ready" && (state.phase === "loading" || (state.phase === "unreachable" && !keyRefused(state)))) {
+        return { phase: "ready", inlineEnabled: state.inlineEnabled };
+      }
+      return state;
   }
 }
 
@@ -72,11 +95,14 @@ export interface View {
   text: string;
   tooltip: string;
   severity: Severity;
+  /** The item's accessible label. */
+  spoken: string;
 }
 
 const ICON: Record<Phase, string> = {
   starting: "$(loading~spin)",
   ready: "$(sparkle)",
+  loading: "$(loading~spin)",
   thinking: "$(loading~spin)",
   unreachable: "$(debug-disconnect)",
   notInstalled: "$(warning)",
@@ -87,6 +113,7 @@ const ICON: Record<Phase, string> = {
 const LABEL: Record<Phase, string> = {
   starting: "starting",
   ready: "ready",
+  loading: "model loading",
   thinking: "thinking",
   unreachable: "gateway unreachable",
   notInstalled: "oss-sidecar not installed",
@@ -118,6 +145,9 @@ export function view(state: State): View {
   const ghost = state.inlineEnabled ? "on" : "off";
   const label = keyRefused(state) ? "API key refused" : LABEL[state.phase];
   const lines = [`oss-sidecar: ${label}`];
+  if (state.model) {
+    lines.push(`Model: ${state.model}`);
+  }
   if (state.message) {
     lines.push(state.message);
   }
@@ -130,7 +160,9 @@ export function view(state: State): View {
         : "normal";
   const off = state.inlineEnabled ? "" : " (ghost text off)";
   const short = state.phase === "ready" ? "oss-sidecar" : `oss-sidecar: ${label}`;
-  return { text: `${ICON[state.phase]} ${short}${off}`, tooltip: lines.join("\n"), severity };
+  // the model's name in the tooltip and in what a screen reader says, not in the bar's width
+  const spoken = `oss-sidecar: ${label}${state.model ? `, model ${state.model}` : ""}${off}`;
+  return { text: `${ICON[state.phase]} ${short}${off}`, tooltip: lines.join("\n"), severity, spoken };
 }
 
 /** Which help message to show when entering a state (only on entry, never repeated). */

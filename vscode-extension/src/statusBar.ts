@@ -46,6 +46,7 @@ export class StatusBar implements vscode.Disposable {
     const v = view(this.state);
     this.item.text = v.text;
     this.item.tooltip = v.tooltip;
+    this.item.accessibilityInformation = { label: v.spoken };
     this.item.backgroundColor =
       v.severity === "error"
         ? new vscode.ThemeColor("statusBarItem.errorBackground")

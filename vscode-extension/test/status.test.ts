@@ -112,3 +112,21 @@ test("the Ask panel's empty-answer note says the key was refused on a 401, not '
   const down = run([{ type: "started" }, { type: "server", state: "unreachable", message: "connection refused" }]);
   assert.match(noAnswerNote(down), /is the gateway running\?/);
 });
+
+test("the gateway's own stats: model loading, then ready with the model's name", () => {
+  let s = run([{ type: "started" }]);
+  s = reduce(s, { type: "gateway", status: "loading" });
+  assert.equal(s.phase, "loading");
+  assert.match(view(s).text, /model loading/);
+  s = reduce(s, { type: "server", state: "unreachable", message: "gateway failed (503): loading" });
+  s = reduce(s, { type: "gateway", status: "ready", model: "SmolLM2-135M" });
+  assert.equal(s.phase, "ready");
+  assert.match(view(s).tooltip, /Model: SmolLM2-135M/);
+  assert.match(view(s).spoken, /model SmolLM2-135M/);
+  // a gateway started after VS Code is ready once it answers; a refused key stays refused
+  const down = run([{ type: "started" }, { type: "server", state: "unreachable", message: "connection refused" }]);
+  assert.equal(reduce(down, { type: "gateway", status: "ready" }).phase, "ready");
+  const refused = run([{ type: "started" }, { type: "server", state: "unreachable", message: "gateway refused the request (401): x" }]);
+  assert.ok(keyRefused(reduce(refused, { type: "gateway", status: "loading" })));
+  assert.ok(keyRefused(reduce(refused, { type: "gateway", status: "ready" })));
+});
