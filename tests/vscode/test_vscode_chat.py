@@ -18,6 +18,16 @@ if missing():
     pytest.skip(missing(), allow_module_level=True)
 
 
+@pytest.fixture(autouse=True)
+def close_chat_panel(vscode):
+    """The shared window is left without the chat panel: the other tests find their own webview
+    (the Ask AI panel) as the only one."""
+    yield
+    vscode.page.keyboard.press("Escape")
+    vscode.close_all_editors()
+    vscode.tabs("oss-sidecar chat").first.wait_for(state="detached", timeout=20000)
+
+
 def chat_page(bench):
     """The gateway's page inside the chat webview (webview frame > the page's iframe)."""
     return bench.webview("oss-sidecar chat").frame_locator("iframe[title='oss-sidecar chat']")
