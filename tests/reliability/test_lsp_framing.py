@@ -11,6 +11,7 @@ import os
 import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ class RawServer:
             [sys.executable, "-m", "gateway.cli", "lsp"], cwd=ROOT, env=os.environ.copy(),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )
+        self._stdout = self.process.stdout.fileno()
+        self._buffer = b""
         if initialize:
             self.initialize()
 
@@ -44,18 +47,25 @@ class RawServer:
         self.raw(b"Content-Length: %d\r\n\r\n" % len(body) + body)
 
     def _read(self, timeout: float):
-        out = self.process.stdout
-        if not select.select([out], [], [], timeout)[0]:
-            return None
-        length = None
+        """The next message, or None after `timeout` or at the end of output. Read from the pipe's
+        descriptor into a buffer of our own: a buffered file may already hold the next message
+        where `select` on the descriptor cannot see it."""
+        deadline = time.monotonic() + timeout
         while True:
-            line = out.readline()
-            if not line:
+            head, sep, rest = self._buffer.partition(b"\r\n\r\n")
+            if sep:
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length:"))
+                if len(rest) >= length:
+                    self._buffer = rest[length:]
+                    return json.loads(rest[:length])
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._stdout], [], [], left)[0]:
                 return None
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-            if line == b"\r\n":
-                return json.loads(out.read(length))
+            chunk = os.read(self._stdout, 65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
 
     def answer(self, request_id, timeout: float = 60):
         while True:
