@@ -181,7 +181,7 @@ def create_app(
         middlewares.append(api_key_check(settings.server.api_keys, settings.server.metrics_require_key))
     middlewares.append(lifecycle.middleware())
     app = web.Application(middlewares=middlewares, client_max_size=settings.server.max_body_bytes)
-    app.on_response_prepare.append(http_guards.add_response_headers)
+    app.on_response_prepare.append(http_guards.response_headers(settings.server.cors_origins))
     app[LIFECYCLE] = lifecycle
     metrics = Metrics()
     app[SERVING] = Serving(settings, engine or create_engine(settings), metrics)

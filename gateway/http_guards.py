@@ -14,8 +14,8 @@ that door (the threat model is in docs/SECURITY.md):
   headers and preflight answers allowing the headers they ask for; other cross-origin API calls
   are 403.
 
-And every response carries the headers that keep the chat page from being framed, sniffed or
-leaking its URL (CSP, X-Frame-Options, nosniff, Referrer-Policy).
+And every response carries the headers that keep the chat page from being sniffed, leaking its
+URL or framed by any page but the listed origins (CSP, X-Frame-Options, nosniff, Referrer-Policy).
 """
 from __future__ import annotations
 
@@ -29,18 +29,37 @@ from aiohttp import web
 from gateway.errors import ApiError
 
 # The chat page's policy (the page also carries it in a meta tag); frame-ancestors only works
-# as a header.
+# as a header, so it is added there (security_headers).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; "
-    "frame-ancestors 'none'"
+    "font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'"
 )
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+# A cors_origins entry CSP can say as a source: scheme://host[:port], `*` as the whole host, its
+# first label or the port (CSP 3 host-source). Other entries frame nothing.
+_CSP_SOURCE = re.compile(r"[a-z][a-z0-9+.-]*://(\*|(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(:(\*|[0-9]{1,5}))?")
+
+
+def frame_ancestors(cors_origins: Iterable[str]) -> list[str]:
+    """The pages that may show the chat page in a frame: the origins trusted with the API
+    (their scripts already read every answer), so an editor's webview can embed the page (VS
+    Code's chat panel: vscode-webview:// on the desktop, the workbench's own http origin in
+    code-server). None when the list is empty."""
+    return [e for e in (o.rstrip("/").lower() for o in cors_origins) if _CSP_SOURCE.fullmatch(e)]
+
+
+def security_headers(cors_origins: Iterable[str]) -> dict[str, str]:
+    """The headers every answer carries. X-Frame-Options has no list of origins, so it is sent
+    (DENY) only when no page may frame the chat page; otherwise CSP's frame-ancestors says which."""
+    ancestors = frame_ancestors(cors_origins)
+    framers = " ".join(ancestors) or "'none'"
+    headers = {
+        "Content-Security-Policy": f"{CONTENT_SECURITY_POLICY}; frame-ancestors {framers}",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
+    if not ancestors:
+        headers["X-Frame-Options"] = "DENY"
+    return headers
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _API_PREFIXES = ("/v1/", "/api/")
 
@@ -200,15 +219,20 @@ async def require_json(request: web.Request, handler: Callable) -> web.StreamRes
     return await handler(request)
 
 
-async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+def response_headers(cors_origins: Iterable[str]) -> Callable:
     """on_response_prepare: the security headers on every answer, CORS headers where allowed."""
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    origin = request.get("cors_origin")
-    if origin is not None:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-History-Trimmed, X-History-Window, X-Prompt-Tokens"
-        response.headers.add("Vary", "Origin")
+    security = security_headers(cors_origins)
+
+    async def add_response_headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in security.items():
+            response.headers.setdefault(name, value)
+        origin = request.get("cors_origin")
+        if origin is not None:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After, X-History-Trimmed, X-History-Window, X-Prompt-Tokens"
+            response.headers.add("Vary", "Origin")
+
+    return add_response_headers
 
 
 def middlewares(server_settings) -> list[Callable]:

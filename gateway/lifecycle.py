@@ -257,8 +257,11 @@ async def open_stream(
 ) -> tuple[web.StreamResponse, Callable[[bytes], Awaitable[None]]]:
     """A streamed answer, its headers sent, and the write every chunk goes through: under the
     request's guard (stalled-write and unread-backlog limits) when the request has one."""
+    # no-transform and X-Accel-Buffering: proxies in between (code-server's /proxy/PORT/ with its
+    # compression, nginx) must pass each chunk on as it comes instead of compressing or buffering.
     response = web.StreamResponse(
-        headers={"Content-Type": content_type, "Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})}
+        headers={"Content-Type": content_type, "Cache-Control": "no-cache, no-transform", "X-Accel-Buffering": "no",
+                 **(headers or {})}
     )
     await response.prepare(request)
     guard = request_guard(request)

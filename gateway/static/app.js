@@ -1,10 +1,12 @@
 // oss-sidecar chat page. Plain ES module, no build step; everything is served by the gateway.
 // Model output is untrusted: it is rendered through marked (raw HTML escaped) and then DOMPurify.
-import { Marked } from "/static/vendor/marked-18.2.1.esm.js";
-import hljs from "/static/vendor/highlightjs-11.12.0-core.min.js";
+// Every URL is relative to the page, so it also works under a path prefix (a proxy such as
+// code-server's /proxy/PORT/ in VS Code).
+import { Marked } from "./vendor/marked-18.2.1.esm.js";
+import hljs from "./vendor/highlightjs-11.12.0-core.min.js";
 
 const DOMPurify = window.DOMPurify;
-const HLJS = "/static/vendor/highlightjs-11.12.0-lang-";
+const HLJS = "./vendor/highlightjs-11.12.0-lang-";
 // Each conversation is stored under its own key, so two tabs never overwrite each other's chats.
 const STORE = { conversation: "oss-sidecar.conversation.v1.", current: "oss-sidecar.current.v1", settings: "oss-sidecar.settings.v1", ui: "oss-sidecar.ui.v1" };
 export const DEFAULTS = Object.freeze({
@@ -513,7 +515,7 @@ applyLayout();
 async function refreshCollections() {
   let found = null;
   try {
-    const res = await fetch("/v1/knowledge/collections", { cache: "no-store" });
+    const res = await fetch("v1/knowledge/collections", { cache: "no-store" });
     if (res.ok) found = ((await res.json()).data || []).filter((c) => c && typeof c.id === "string");
   } catch { found = null; }
   if (found === null) return; // unreachable or refused: keep what is shown
@@ -586,7 +588,7 @@ function buildRequest(conv, upToIndex) {
 // The gateway's count of a chat's prompt (POST /tokenize, vLLM's shape); NaN when it cannot say.
 async function countPrompt(messages) {
   try {
-    const res = await fetch("/tokenize", { method: "POST", headers: { "Content-Type": "application/json" },
+    const res = await fetch("tokenize", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ messages, add_generation_prompt: true }) });
     const count = res.ok ? (await res.json()).count : NaN;
     return Number.isFinite(count) ? count : NaN;
@@ -647,7 +649,7 @@ async function generate(conv) {
   try {
     let res;
     try {
-      res = await fetch("/v1/chat/completions", {
+      res = await fetch("v1/chat/completions", {
         method: "POST", headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
         body: JSON.stringify(body), signal: controller.signal,
       });
@@ -966,7 +968,7 @@ async function refreshStats() {
   if (statsBusy) return;
   statsBusy = true;
   try {
-    const res = await fetch("/v1/stats", { cache: "no-store" });
+    const res = await fetch("v1/stats", { cache: "no-store" });
     const s = await res.json();
     const status = s.status || (res.ok ? "ready" : "unavailable");
     setStat("status", status);

@@ -147,9 +147,31 @@ def test_chat_page_security_headers(http):
     page = http.get("/")
     assert page.status_code == 200
     csp = page.headers["Content-Security-Policy"]
-    assert "frame-ancestors 'none'" in csp and "default-src 'self'" in csp
-    assert page.headers["X-Frame-Options"] == "DENY"
+    # Only the origins trusted with the API may frame the page (an editor's webview); X-Frame-Options
+    # cannot list origins, so CSP alone says it.
+    assert csp.endswith(f"; frame-ancestors {ALLOWED_ORIGIN}") and "default-src 'self'" in csp
+    assert "X-Frame-Options" not in page.headers
     assert page.headers["X-Content-Type-Options"] == "nosniff"
     assert page.headers["Referrer-Policy"] == "no-referrer"
     script = http.get("/static/app.js")
     assert script.headers["X-Content-Type-Options"] == "nosniff"
+
+
+@pytest.mark.parametrize(
+    "cors_origins, ancestors",
+    [
+        ([], "'none'"),
+        (["vscode-webview://*", "http://127.0.0.1:*", "https://*.example.com", "app://*"],
+         "vscode-webview://* http://127.0.0.1:* https://*.example.com app://*"),
+        # Entries CSP cannot say as a source frame nothing (CORS still matches them).
+        (["http://local*host", "null"], "'none'"),
+    ],
+)
+def test_frame_ancestors_follow_cors_origins(cors_origins, ancestors):
+    from gateway.http_guards import security_headers
+
+    headers = security_headers(cors_origins)
+    assert headers["Content-Security-Policy"].endswith(f"; frame-ancestors {ancestors}")
+    assert ("X-Frame-Options" in headers) == (ancestors == "'none'")
+    if "X-Frame-Options" in headers:
+        assert headers["X-Frame-Options"] == "DENY"

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from vscode_host import Workbench, free_port, missing, open_workbench, wait_for
+from vscode_host import Workbench, free_port, missing, open_workbench
 
 if missing():
     print(f"SKIP tests/vscode: {missing()}", file=sys.stderr)
@@ -29,25 +29,12 @@ def bench(chromium, first, tmp_path_factory) -> Iterator[Workbench]:
         yield b
 
 
-def ask(bench, question: str) -> str:
-    bench.open_file("greeter.py")
-    bench.select_lines(2, 4)
-    bench.palette("oss-sidecar: Ask AI")
-    bench.quick_input().fill(question)
-    bench.page.keyboard.press("Enter")
-    frame = bench.webview("Ask AI")
-    frame.locator("#question").filter(has_text=question).wait_for(timeout=60000)
-    stop = frame.locator("#stop")
-    wait_for(lambda: not stop.is_visible(), 240, "the answer to finish")
-    return frame.locator("#answer").inner_text() + "\n" + frame.locator("#status").inner_text()
-
-
 def test_restart_language_server_recovers_after_the_gateway_restarts(bench, first, start_gateway):
-    answer = ask(bench, "What does greet return?")
+    answer = bench.ask("What does greet return?")
     assert answer.strip() and "No answer" not in answer, answer
 
     first.stop()
-    answer = ask(bench, "Still there?")
+    answer = bench.ask("Still there?")
     assert "is the gateway running" in answer, answer
     bench.wait_status("gateway unreachable", timeout=60)
     bench.screenshot("13-gateway-stopped")
@@ -57,6 +44,6 @@ def test_restart_language_server_recovers_after_the_gateway_restarts(bench, firs
     bench.page.keyboard.press("Escape")
     bench.palette("oss-sidecar: Restart language server")
     bench.wait_status(r"^\S* ?oss-sidecar$", timeout=120)  # ready, no "unreachable" left over
-    answer = ask(bench, "What does add return?")
+    answer = bench.ask("What does add return?")
     assert answer.strip() and "No answer" not in answer, answer
     bench.screenshot("14-restarted")

@@ -37,20 +37,6 @@ def notifications(bench) -> str:
     return " | ".join(bench.page.locator(".notification-toast").all_inner_texts())
 
 
-def ask(bench, question: str) -> str:
-    """Ask AI on greeter.py's method; the panel's answer and note once it is done."""
-    bench.open_file("greeter.py")
-    bench.select_lines(2, 4)
-    bench.palette("oss-sidecar: Ask AI")
-    bench.quick_input().fill(question)
-    bench.page.keyboard.press("Enter")
-    frame = bench.webview("Ask AI")
-    frame.locator("#question").filter(has_text=question).wait_for(timeout=60000)
-    stop = frame.locator("#stop")
-    wait_for(lambda: not stop.is_visible(), 240, "the answer to finish")
-    return frame.locator("#answer").inner_text() + "\n" + frame.locator("#status").inner_text()
-
-
 def test_a_gateway_that_is_down_shows_as_unreachable(down):
     down.wait_status("gateway unreachable", timeout=120)
     wait_for(lambda: "unreachable" in notifications(down), 30, "the notification")
@@ -60,7 +46,7 @@ def test_a_gateway_that_is_down_shows_as_unreachable(down):
 
 def test_changing_the_gateway_url_works_without_a_reload(down, gateway):
     down.set_setting("ossSidecar.gatewayUrl", gateway.url)  # no reload after it
-    answer = ask(down, "What does greet return?")
+    answer = down.ask("What does greet return?")
     assert answer.strip() and "No answer" not in answer, answer
     down.wait_status(r"^\S* ?oss-sidecar$", timeout=60)
     down.screenshot("09-url-changed")
@@ -69,7 +55,7 @@ def test_changing_the_gateway_url_works_without_a_reload(down, gateway):
 def test_api_key_set_through_the_palette(down, keyed):
     down.page.keyboard.press("Escape")
     down.set_setting("ossSidecar.gatewayUrl", keyed.url)
-    answer = ask(down, "Is a key needed?")
+    answer = down.ask("Is a key needed?")
     assert "refused the API key" in answer, answer
     wait_for(lambda: "401" in notifications(down), 30, "a message that the gateway refused the request")
     down.wait_status("API key refused", timeout=30)  # not "unreachable": it answered
@@ -81,7 +67,7 @@ def test_api_key_set_through_the_palette(down, keyed):
     box.fill(KEY)
     down.page.keyboard.press("Enter")
     time.sleep(1)
-    answer = ask(down, "What does greet do?")
+    answer = down.ask("What does greet do?")
     assert answer.strip() and "No answer" not in answer, answer
     down.screenshot("11-key-set")
 
@@ -94,7 +80,7 @@ def test_a_wrong_api_key_says_so(down, keyed):
     time.sleep(1)
     for toast in down.page.locator(".notification-toast .codicon-notifications-clear").all():
         toast.click()
-    answer = ask(down, "And now?")
+    answer = down.ask("And now?")
     # the panel says the key was refused, not "is the gateway running?"
     assert "refused the API key" in answer and "gateway running" not in answer, answer
     wait_for(lambda: "401" in notifications(down), 30, "a message that the gateway refused the key")

@@ -324,6 +324,19 @@ class Workbench:
     def tabs(self, title: str):
         return self.page.locator(".tab").filter(has_text=title)
 
+    def ask(self, question: str) -> str:
+        """Ask AI on greeter.py's method; the panel's answer and note once it is done."""
+        self.open_file("greeter.py")
+        self.select_lines(2, 4)
+        self.palette("oss-sidecar: Ask AI")
+        self.quick_input().fill(question)
+        self.page.keyboard.press("Enter")
+        frame = self.webview("Ask AI")
+        frame.locator("#question").filter(has_text=question).wait_for(timeout=60000)
+        stop = frame.locator("#stop")
+        wait_for(lambda: not stop.is_visible(), 240, "the answer to finish")
+        return frame.locator("#answer").inner_text() + "\n" + frame.locator("#status").inner_text()
+
 
 @contextmanager
 def open_workbench(chromium: Any, base: Path, settings: dict) -> Iterator[Workbench]:
