@@ -18,7 +18,7 @@ import json
 import logging
 import socket
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 
@@ -244,12 +244,15 @@ class GatewayClient:
         fim_files: list[dict[str, str]] | None = None,
         timeout_s: float = 10.0,
         result: CompletionResult | None = None,
+        enough: Callable[[str], bool] | None = None,
     ) -> CompletionResult:
         """``/v1/completions`` (FIM when ``suffix`` is given), streamed and collected.
 
         Pass ``result`` to watch a request that may be cancelled: its ``tokens`` counts the
         streamed chunks (one token each) as they arrive, so the tokens a cancelled request cost
         are still known; the final usage count replaces it when the stream completes.
+        ``enough(text so far)`` true stops reading: the connection closes and the gateway stops
+        generating at its next token (``finish_reason`` stays None).
         """
         body: dict[str, Any] = {
             "model": model,
@@ -270,13 +273,17 @@ class GatewayClient:
         result.sent_at = time.monotonic()
         pieces: list[str] = []
         async for event in self._stream("/completions", body, timeout_s):
+            stopped = False
             for choice in event.get("choices") or ():
                 piece = choice.get("text") or ""
                 if piece:
                     pieces.append(piece)
                     result.tokens += 1
+                    stopped = enough is not None and enough("".join(pieces))
                 if choice.get("finish_reason"):
                     result.finish_reason = choice["finish_reason"]
+            if stopped:
+                break
             usage = event.get("usage")
             if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
                 result.completion_tokens = int(usage["completion_tokens"])

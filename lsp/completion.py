@@ -9,7 +9,9 @@ shaped by ``completion_items.py``). Both take the same path:
 3. one request at a time is in flight: a newer completion request, an edit of the document
    (``didChange``) or ``$/cancelRequest`` cancels the older one, and cancelling closes its
    HTTP connection so the gateway aborts it in the engine (``client.py``);
-4. the text is post-processed (``postprocess.py``) and returned as at most one item.
+4. the answer streams in; once it runs past the end of the block (what post-processing would
+   cut), the stream is closed, so the user does not wait for text that is thrown away;
+5. the text is post-processed (``postprocess.py``) and returned as at most one item.
 
 A superseded request is answered with an empty list, not an error: the editor already asked
 again. A request the client itself cancelled gets the LSP ``RequestCancelled`` error.
@@ -37,7 +39,7 @@ from .config import to_plain
 from .context import CompletionContext, build_context
 from .debounce import Debouncer
 from .positions import offset_at
-from .postprocess import postprocess
+from .postprocess import postprocess, scope_ended
 from .protocol import DebugContextResult
 from .session import Session
 
@@ -254,6 +256,8 @@ class CompletionService:
                 fim_files=[{"path": f.path, "content": f.content} for f in ctx.files] or None,
                 timeout_s=settings.completion_timeout_ms / 1000.0,
                 result=result,
+                # past the end of the block the rest is cut anyway: not waited for
+                enough=lambda text: scope_ended(text, ctx),
             )
         except GatewayError as exc:
             self.stats.errors += 1

@@ -141,6 +141,25 @@ def drop_blank(text: str, ctx: CompletionContext) -> str:
 RULES = (fit_fresh_line, no_doubled_indent, limit_scope, trim_suffix_overlap, trim_trailing_whitespace, drop_blank)
 
 
+def scope_ended(text: str, ctx: CompletionContext) -> bool:
+    """Whether a streamed answer already runs past what ``limit_scope`` keeps (or what
+    ``fit_fresh_line`` drops), so the rest of it would be thrown away: the stream can stop.
+
+    Decided on the complete lines, and on the last, partial one once it holds code (its
+    indentation is then final). A mid-line completion ends at its line break by ``stop``.
+    """
+    if ctx.mid_line:
+        return False
+    head, newline, partial = text.rpartition("\n")
+    if not newline:
+        return False
+    decided = text if partial.strip() else head
+    if not decided.strip():
+        return False
+    shaped = no_doubled_indent(fit_fresh_line(decided, ctx), ctx)
+    return shaped == "" or limit_scope(shaped, ctx) != shaped
+
+
 def postprocess(text: str, ctx: CompletionContext) -> str:
     """Apply every rule in order; ``""`` means "no item"."""
     for rule in RULES:

@@ -9,6 +9,7 @@ from lsp.postprocess import (
     limit_scope,
     no_doubled_indent,
     postprocess,
+    scope_ended,
     trim_suffix_overlap,
     trim_trailing_whitespace,
 )
@@ -143,3 +144,27 @@ def test_pipeline_drops_what_only_duplicates_the_suffix():
     assert postprocess(")", ctx("f(", ")")) == ""
     assert postprocess("x)\nmore", ctx("f(", ")")) == "x"
     assert postprocess("  \n", ctx("")) == ""
+
+
+@pytest.mark.parametrize(
+    "text, context, ended",
+    [
+        # Enter after a `def` line (the editor indents): the body, then the model goes on
+        ("return math.pi * r ** 2", ctx("    "), False),
+        ("return math.pi * r ** 2\n\n\n", ctx("    "), False),  # blank lines: undecided
+        ("return math.pi * r ** 2\n\n\nd", ctx("    "), True),  # an outer line has begun
+        ("x = 1\n    y = 2\n    ", ctx("    "), False),  # the partial line's indent may grow
+        ("x = 1\n    y = 2\n  z", ctx("    "), True),
+        ("x = 1\n\n    def g", ctx("    "), True),  # a sibling block after a blank line
+        # the model's own line break first (fit_fresh_line)
+        ("\n", ctx("    "), False),
+        ("\n        return message\n", ctx("        "), False),
+        ("\ndef other", ctx("    "), True),  # shallower than the cursor: no item at all
+        # mid-line: its `stop` ends it at the line break
+        ("a)\nb", ctx("f(", ")"), False),
+    ],
+)
+def test_scope_ended(text, context, ended):
+    assert scope_ended(text, context) is ended
+    if ended:  # what is cut is the same as if the whole answer had come
+        assert postprocess(text + "\nmore()\n", context) == postprocess(text, context)

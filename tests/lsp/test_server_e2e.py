@@ -31,6 +31,10 @@ def aborted(gateway) -> int:
     return gateway.stats()["gateway_counters"]["requests_aborted_total"]
 
 
+def generating(gateway) -> bool:
+    return gateway.stats()["requests"]["running"] > 0
+
+
 async def wait_until(predicate, timeout: float = 20.0, interval: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,7 +63,9 @@ async def test_inline_completion_returns_items(gateway):
         assert len(result.items) == 1, (client.messages, await client.request("ossSidecar/stats", {}))
         text = result.items[0].insert_text
         assert text.strip() and text == text.rstrip()
-        # repeated position: answered from the cache, no new gateway request
+        # repeated position: answered from the cache, no new gateway request (once the gateway
+        # has counted the first: a stream the server closed at its block's end ends there later)
+        assert await wait_until(lambda: not generating(gateway))
         before = gateway.stats()["gateway_counters"]["requests_total"]
         again = await client.inline(PY, 8, len("    return "))
         assert again.items[0].insert_text == text
@@ -191,7 +197,8 @@ async def test_superseded_completion_is_cancelled_down_to_the_engine(gateway):
         client.open(uri, text)
         before = aborted(gateway)
         first = asyncio.ensure_future(client.inline(uri, 4, 4))
-        await asyncio.sleep(0.8)  # the engine is generating the first completion by now
+        # superseded as soon as the engine generates (the answer may end early at its block's end)
+        assert await wait_until(lambda: generating(gateway), interval=0.01)
         # typing supersedes it: the stale request is answered empty and aborted at the gateway
         client.edit(uri, 2, (4, 4), (4, 4), "t")
         stale = await asyncio.wait_for(first, 10)
@@ -265,7 +272,7 @@ async def test_cancel_request_on_inline_completion_reaches_the_engine(gateway):
                 msg_id="inline-cancel-id",
             )
         )
-        await asyncio.sleep(0.8)
+        assert await wait_until(lambda: generating(gateway), interval=0.01)
         client.cancel("inline-cancel-id")
         with pytest.raises(JsonRpcRequestCancelled):
             await asyncio.wait_for(pending, 10)
