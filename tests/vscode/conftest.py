@@ -8,7 +8,13 @@ from typing import Iterator
 
 import pytest
 
-from vscode_host import CHROMIUM, CHROMIUM_ARGS, Workbench, open_workbench
+from vscode_host import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Workbench, open_workbench
+
+
+def pytest_sessionstart(session):
+    """A failure's screenshot from an earlier run must not look like one of this run's."""
+    for old in ARTIFACTS.glob("FAILED-*.png"):
+        old.unlink()
 
 
 @pytest.hookimpl(hookwrapper=True)
