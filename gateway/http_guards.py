@@ -60,6 +60,8 @@ def security_headers(cors_origins: Iterable[str]) -> dict[str, str]:
     if not ancestors:
         headers["X-Frame-Options"] = "DENY"
     return headers
+
+
 _BODY_METHODS = ("POST", "PUT", "PATCH")
 _API_PREFIXES = ("/v1/", "/api/")
 

@@ -13,6 +13,7 @@ listens at the URL (``unreachable``), a timeout, a refused request (4xx), a gate
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -272,21 +273,23 @@ class GatewayClient:
             result = CompletionResult(text="")
         result.sent_at = time.monotonic()
         pieces: list[str] = []
-        async for event in self._stream("/completions", body, timeout_s):
-            stopped = False
-            for choice in event.get("choices") or ():
-                piece = choice.get("text") or ""
-                if piece:
-                    pieces.append(piece)
-                    result.tokens += 1
-                    stopped = enough is not None and enough("".join(pieces))
-                if choice.get("finish_reason"):
-                    result.finish_reason = choice["finish_reason"]
-            if stopped:
-                break
-            usage = event.get("usage")
-            if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
-                result.completion_tokens = int(usage["completion_tokens"])
+        # aclosing: a stream left early (enough) drops its connection now, not when collected
+        async with contextlib.aclosing(self._stream("/completions", body, timeout_s)) as events:
+            async for event in events:
+                stopped = False
+                for choice in event.get("choices") or ():
+                    piece = choice.get("text") or ""
+                    if piece:
+                        pieces.append(piece)
+                        result.tokens += 1
+                        stopped = enough is not None and enough("".join(pieces))
+                    if choice.get("finish_reason"):
+                        result.finish_reason = choice["finish_reason"]
+                if stopped:
+                    break
+                usage = event.get("usage")
+                if isinstance(usage, dict) and usage.get("completion_tokens") is not None:
+                    result.completion_tokens = int(usage["completion_tokens"])
         if result.completion_tokens is not None:
             result.tokens = result.completion_tokens
         result.text = "".join(pieces)
