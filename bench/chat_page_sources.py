@@ -17,16 +17,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from local_gateway import ROOT, pct, start_gateway  # noqa: E402
+
 DOCS = [ROOT / "docs" / "CHAT_PAGE.md", ROOT / "docs" / "SECURITY.md", ROOT / "docs" / "ARCHITECTURE.md"]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run", "--disable-sync"]
@@ -59,32 +59,6 @@ MEASURE = """(question) => new Promise((resolve) => {
   const t0 = performance.now();
   document.getElementById("send").click();
 })"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the gateway exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the gateway was not ready in time")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 async def measure(url: str, runs: int, top_k: int) -> tuple[list[float], list[float]]:
@@ -121,13 +95,8 @@ def main() -> None:
         env = {**os.environ, "OSS_SIDECAR_KNOWLEDGE__DATA_DIR": data_dir}
         subprocess.run([sys.executable, "-m", "gateway.cli", "index", *map(str, DOCS), "--collection", "project-docs"],
                        cwd=ROOT, env=env, check=True, capture_output=True)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
-        log = open(Path(data_dir) / "gateway.log", "wb")
-        gateway = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-                                   cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        gateway, url = start_gateway(Path(data_dir) / "gateway.log", env)
         try:
-            wait_ready(url, gateway)
             load_before = os.getloadavg()[0]
             sources, first = asyncio.run(measure(url, args.runs, args.top_k))
             load_after = os.getloadavg()[0]

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests" / "editors"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from conftest import snippet  # noqa: E402
-from vscode_latency import pct, start_gateway  # noqa: E402
+from local_gateway import pct, start_gateway  # noqa: E402
 
 DRIVER = Path(__file__).with_name("neovim_latency.lua")
 

@@ -24,16 +24,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "vscode"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from local_gateway import pct, start_gateway  # noqa: E402
 
 from vscode_host import (  # noqa: E402
     CHROMIUM,
@@ -41,7 +42,6 @@ from vscode_host import (  # noqa: E402
     GREETER,
     CodeServer,
     Workbench,
-    free_port,
     missing,
     vsix,
     wait_for,
@@ -62,25 +62,6 @@ WATCH_GHOST = """() => new Promise((resolve) => {
   observer.observe(document.body, { childList: true, subtree: true });
   resolve(true);
 })"""
-
-
-def start_gateway(log: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)],
-        cwd=ROOT, stdout=open(log, "wb"), stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
-
-    wait_for(ready, 180, "the gateway")
-    return proc, url
 
 
 def stamp(line: str) -> float:
@@ -142,11 +123,6 @@ def ask_samples(bench: Workbench, n: int) -> list[float]:
         wait_for(lambda: not frame.locator("#stop").is_visible(), 240, "the answer to finish")
         bench.editor().click()
     return out
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> int:

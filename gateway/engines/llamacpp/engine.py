@@ -460,11 +460,14 @@ class LlamaCppEngine(Engine):
 
     async def stats(self) -> EngineStats:
         counters: dict[str, float] = {}
-        async with self._gate.admitted():
-            if self._server is not None:
-                text = await asyncio.get_running_loop().run_in_executor(None, self._server.handle_metrics)
-                counters = parse_prometheus(text if isinstance(text, str) else "")
-        for name, value in self._carried.items():
+        # Not through the gate: a stats poll (the chat page's, every 3 s) is no use of the model
+        # and must not stop a thread probe. The server and the counters carried from those it
+        # replaced are taken together, so a restart meanwhile counts nothing twice.
+        server, carried = self._server, self._carried
+        if server is not None:
+            text = await asyncio.get_running_loop().run_in_executor(None, server.handle_metrics)
+            counters = parse_prometheus(text if isinstance(text, str) else "")
+        for name, value in carried.items():
             counters[name] = counters.get(name, 0.0) + value
         counters["n_threads"] = float(self._threads)
         if self._tuner is not None:
